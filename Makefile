@@ -1,0 +1,47 @@
+# Two commands: `make demo` (the main job end to end) and `make test` (the whole suite).
+# Both create the virtual environment from the lock file when it is missing or stale.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+TOOLS  := .cache/tools
+UV     := $(TOOLS)/bin/uv
+UV_VERSION := 0.13.9
+
+export UV_PYTHON := $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export DO_NOT_TRACK := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export BENTOML_DO_NOT_TRACK := true
+
+.PHONY: demo test install lint mlflow-ui bench clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/nba-mlops demo
+
+test: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+mlflow-ui: $(VENV)/.installed
+	$(VENV)/bin/nba-mlops mlflow-ui
+
+bench: $(VENV)/.installed
+	$(VENV)/bin/python benchmarks/ingest_benchmark.py
+
+clean:
+	rm -rf .nba-mlops .pytest_cache

@@ -1,0 +1,116 @@
+"""The one settings object. Built in an entry point (CLI, flow, service) and passed down.
+
+Every default works on a fresh machine: a SQLite database and a local MLflow store under one
+state folder, an in-process cache. Setting ``NBA_DATABASE_URL``, ``NBA_MLFLOW_TRACKING_URI`` or
+``NBA_REDIS_URL`` switches to PostgreSQL, a remote MLflow, Redis.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class DataDirError(RuntimeError):
+    """No snapshot folder could be found."""
+
+
+def default_data_dir_candidates() -> list[Path]:
+    """Where the snapshot is looked for when ``NBA_DATA_DIR`` is not set, first match wins."""
+    return [Path.cwd() / "../shared/data/nba", REPO_ROOT / "../shared/data/nba"]
+
+
+class Settings(BaseSettings):
+    """Platform settings; every field can be set as ``NBA_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="NBA_", extra="ignore")
+
+    data_dir: Path | None = Field(
+        default=None,
+        description="Snapshot folder with the layout of ../shared/data/nba. "
+        "Default: ../shared/data/nba when it exists.",
+    )
+    state_dir: Path = Field(
+        default=Path(".nba-mlops"),
+        description="Local state: SQLite database, MLflow store, reports, logs.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Default: sqlite:///<state_dir>/nba.db. "
+        "Example: postgresql+psycopg2://user@127.0.0.1:5432/nba",
+    )
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking URI. Default: sqlite:///<state_dir>/mlflow.db "
+        "with artifacts in <state_dir>/mlartifacts.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL for the prediction cache and rate limits. Default: in-process.",
+    )
+    nba_api_timeout: float = Field(default=30.0, gt=0, description="Seconds per HTTP request.")
+    nba_api_retries: int = Field(default=3, ge=0, description="Retries after a failed request.")
+    nba_api_backoff: float = Field(
+        default=2.0, ge=0, description="First retry delay in seconds; doubles each retry."
+    )
+    nba_api_pause: float = Field(
+        default=0.6, ge=0, description="Pause between consecutive requests (polite pacing)."
+    )
+    log_level: str = Field(default="INFO", description="Log level of the platform's loggers.")
+
+    @field_validator("state_dir")
+    @classmethod
+    def _absolute_state_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    # Derived locations -------------------------------------------------------------------------
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.state_dir / 'nba.db'}"
+
+    @property
+    def resolved_mlflow_tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.state_dir / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_location(self) -> str:
+        return (self.state_dir / "mlartifacts").as_uri()
+
+    @property
+    def validation_dir(self) -> Path:
+        return self.state_dir / "validation"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.state_dir / "reports"
+
+    def resolved_data_dir(self) -> Path:
+        """The snapshot folder, or a clear error naming the setting."""
+        if self.data_dir is not None:
+            path = self.data_dir.expanduser().resolve()
+            if not path.is_dir():
+                raise DataDirError(f"NBA_DATA_DIR={self.data_dir} is not a folder")
+            return path
+        for candidate in default_data_dir_candidates():
+            if candidate.is_dir():
+                return candidate.resolve()
+        raise DataDirError(
+            "no NBA snapshot folder found: set NBA_DATA_DIR to a folder with the layout of "
+            "../shared/data/nba (team_game_logs/, player_game_logs/, ...), "
+            "or ingest from the live API with --source nba_api"
+        )
+
+    def has_snapshot(self) -> bool:
+        try:
+            self.resolved_data_dir()
+        except DataDirError:
+            return False
+        return True
+
+    def ensure_state_dir(self) -> Path:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        return self.state_dir

@@ -1,0 +1,251 @@
+"""``nba-mlops``: the command line. Builds the settings, runs flows, prints a short summary.
+
+Known failures (bad input, bad data, an unreachable service) end with a one-line reason on stderr
+and a non-zero exit code; tracebacks are kept for real bugs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import date
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from core.settings import DataDirError, Settings
+
+app = typer.Typer(
+    name="nba-mlops",
+    help="NBA predictions end to end: ingest, validate, train, register, serve, monitor.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+EXIT_BAD_INPUT = 2
+EXIT_BAD_DATA = 3
+EXIT_UNAVAILABLE = 4
+
+_TELEMETRY_OFF = {
+    "DO_NOT_TRACK": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "BENTOML_DO_NOT_TRACK": "true",
+}
+
+
+def _expected_errors() -> dict[type[BaseException], int]:
+    from sqlalchemy.exc import OperationalError
+
+    from ingest.errors import NBAApiError
+    from ingest.validation import BatchValidationError
+
+    return {
+        DataDirError: EXIT_BAD_INPUT,
+        ValueError: EXIT_BAD_INPUT,
+        BatchValidationError: EXIT_BAD_DATA,
+        NBAApiError: EXIT_UNAVAILABLE,
+        OperationalError: EXIT_UNAVAILABLE,
+    }
+
+
+class _NoTracebackFor(logging.Filter):
+    """Drop tracebacks of expected failures from Prefect's run loggers (the CLI states the reason)."""
+
+    def __init__(self, types: tuple[type[BaseException], ...]) -> None:
+        super().__init__()
+        self.types = types
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], self.types):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _setup(settings: Settings) -> None:
+    for key, value in _TELEMETRY_OFF.items():
+        os.environ.setdefault(key, value)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet = _NoTracebackFor(tuple(_expected_errors()))
+    for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.engine"):
+        logging.getLogger(name).addFilter(quiet)
+
+
+def _fail(exc: BaseException) -> typer.Exit:
+    for kind, code in _expected_errors().items():
+        if isinstance(exc, kind):
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            return typer.Exit(code)
+    raise exc
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    _setup(settings)
+    return settings
+
+
+@app.command()
+def ingest(
+    source: Annotated[str, typer.Option(help="snapshot (offline folder) or nba_api (live).")] = "snapshot",
+    seasons: Annotated[
+        str | None,
+        typer.Option(help="all | 2015-16:2023-24 | 2021-22,2022-23 (default: all in the snapshot)."),
+    ] = None,
+    season_type: Annotated[str, typer.Option(help="regular, playoffs or all.")] = "all",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Ingest NBA game logs into the store: validated by Great Expectations, upserted atomically."""
+    settings = _settings()
+    from flows.ingest import ingest_flow
+
+    try:
+        summary = ingest_flow(source=source, seasons=seasons, season_type=season_type, settings=settings)
+    except Exception as exc:
+        raise _fail(exc) from None
+    if as_json:
+        out.print_json(json.dumps(summary.as_dict(), default=str))
+        return
+    _print_ingest_summary(summary)
+
+
+def _print_ingest_summary(summary) -> None:
+    table = Table(title=f"ingest from {summary.source} ({summary.seconds:.1f} s)")
+    for col in ("table", "inserted", "updated", "unchanged"):
+        table.add_column(col, justify="right" if col != "table" else "left")
+    for name, counts in {**summary.written, **summary.reference}.items():
+        table.add_row(name, *(str(counts[k]) for k in ("inserted", "updated", "unchanged")))
+    out.print(table)
+    n_games = sum(b["games"] for b in summary.batches)
+    dropped = sum(b.get("cancelled_team_rows", 0) for b in summary.batches)
+    out.print(
+        f"{len(summary.batches)} batches, {n_games} games validated; "
+        f"{dropped} team rows of cancelled games dropped; validation results in "
+        f"{', '.join(summary.validation_files)}"
+    )
+    for line in summary.skipped:
+        out.print(f"skipped: {line}")
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the stable JSON shape.")] = False,
+) -> None:
+    """What the store holds: per season and season type, games, team rows and player rows."""
+    settings = _settings()
+    from flows.resources import open_store
+    from ingest.storage import store_status
+
+    try:
+        rows = store_status(open_store(settings))
+    except Exception as exc:
+        raise _fail(exc) from None
+    totals = {k: sum(r[k] for r in rows) for k in ("games", "team_rows", "player_rows")}
+    doc = {
+        "database": _masked_url(settings.resolved_database_url),
+        "seasons": rows,
+        "totals": totals,
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
+    table = Table(title=f"store: {doc['database']}")
+    cols = ("season", "season_type", "games", "team_rows", "player_rows", "first_date", "last_date")
+    for col in cols:
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in cols))
+    out.print(table)
+    out.print(f"total: {totals['games']} games, {totals['team_rows']} team rows, {totals['player_rows']} player rows")
+
+
+def _masked_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command()
+def schedule(
+    game_date: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: today).")] = None,
+) -> None:
+    """Fetch a date's scoreboard (scheduled games) from stats.nba.com into the store."""
+    settings = _settings()
+    from flows.ingest import schedule_flow
+
+    try:
+        day = date.fromisoformat(game_date) if game_date else None
+        result = schedule_flow(game_date=day, settings=settings)
+    except Exception as exc:
+        raise _fail(exc) from None
+    out.print(f"{result['date']}: {result['games']} games stored")
+
+
+@app.command("db-upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the latest revision (Alembic)."""
+    settings = _settings()
+    from core.migrate import current_revision
+    from flows.resources import open_store
+
+    try:
+        engine = open_store(settings)
+    except Exception as exc:
+        raise _fail(exc) from None
+    out.print(f"{_masked_url(settings.resolved_database_url)} at revision {current_revision(engine)}")
+
+
+@app.command()
+def demo() -> None:
+    """The main job end to end on the embedded defaults: ingest every season, then report.
+
+    With the snapshot folder present (NBA_DATA_DIR or ../shared/data/nba) it ingests all of it;
+    without it, the three latest complete seasons come from the live stats.nba.com API.
+    """
+    settings = _settings()
+    from flows.ingest import ingest_flow
+    from ingest.storage import store_status
+
+    try:
+        if settings.has_snapshot():
+            out.rule("ingest: the offline snapshot")
+            summary = ingest_flow(source="snapshot", settings=settings)
+        else:
+            out.rule("ingest: no snapshot folder, using the live stats.nba.com API")
+            summary = ingest_flow(source="nba_api", seasons=_recent_seasons(3), settings=settings)
+        _print_ingest_summary(summary)
+        from flows.resources import open_store
+
+        rows = store_status(open_store(settings))
+    except Exception as exc:
+        raise _fail(exc) from None
+    totals = {k: sum(r[k] for r in rows) for k in ("games", "team_rows", "player_rows")}
+    out.print(
+        f"store {_masked_url(settings.resolved_database_url)}: {len(rows)} season batches, "
+        f"{totals['games']} games, {totals['team_rows']} team rows, {totals['player_rows']} player rows"
+    )
+
+
+def _recent_seasons(n: int, today: date | None = None) -> str:
+    """The ``n`` latest seasons that have finished their regular season, as a range spec."""
+    from ingest.schema import season_label
+
+    today = today or date.today()
+    last_start = today.year - 1 if today.month >= 5 else today.year - 2
+    return f"{season_label(last_start - n + 1)}:{season_label(last_start)}"
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,246 @@
+"""``ingest_flow``: read a source, normalize, validate every batch, write all batches atomically."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from core.db import IngestRun, session_scope, utcnow
+from core.settings import Settings
+from flows.resources import open_store
+from ingest.normalize import (
+    cancelled_rows,
+    games_from_team_games,
+    normalize_player_games,
+    normalize_team_games,
+)
+from ingest.schema import PLAYOFFS, REGULAR, SEASON_TYPES, parse_seasons
+from ingest.storage import Batch, frame_digest, write_batches, write_reference, write_schedule
+
+SOURCES = ("snapshot", "nba_api")
+
+
+@dataclass
+class IngestSummary:
+    source: str
+    season_type: str
+    seasons: list[str]
+    batches: list[dict[str, Any]] = field(default_factory=list)
+    written: dict[str, dict[str, int]] = field(default_factory=dict)
+    reference: dict[str, dict[str, int]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    validation_files: list[str] = field(default_factory=list)
+    input_hash: str = ""
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def make_source(name: str, settings: Settings):
+    """The raw-frame source for ``name`` (``snapshot`` or ``nba_api``)."""
+    if name == "snapshot":
+        from ingest.snapshot import SnapshotSource
+
+        return SnapshotSource(settings.resolved_data_dir())
+    if name == "nba_api":
+        from ingest.nba_api_source import NbaApiSource
+
+        return NbaApiSource(
+            timeout=settings.nba_api_timeout,
+            retries=settings.nba_api_retries,
+            backoff=settings.nba_api_backoff,
+            pause=settings.nba_api_pause,
+        )
+    raise ValueError(f"unknown source {name!r}: choose one of {', '.join(SOURCES)}")
+
+
+def plan_seasons(source, source_name: str, spec: str | None, season_type: str) -> list[str]:
+    """The seasons to ingest for one season type."""
+    if source_name == "snapshot":
+        available = sorted(
+            set(source.team_seasons(season_type)) | set(source.player_seasons(season_type))
+        )
+    else:
+        available = []
+    if source_name != "snapshot" and (spec is None or spec.strip().lower() == "all"):
+        raise ValueError("--seasons is required with the nba_api source (e.g. 2021-22:2023-24)")
+    return parse_seasons(spec, available)
+
+
+@task(name="fetch-season", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def fetch_season(source, season: str, season_type: str) -> dict[str, pd.DataFrame | None]:
+    """Raw team and player logs of one season (I/O: retried)."""
+    return {
+        "team": source.team_game_log(season, season_type),
+        "player": source.player_game_log(season, season_type),
+    }
+
+
+@task(name="normalize-season", cache_policy=NO_CACHE)
+def normalize_season(raw: dict, season: str, season_type: str) -> Batch | None:
+    """Normalized frames of one season; None when the source has no team log for it."""
+    if raw["team"] is None or raw["team"].empty:
+        return None
+    cancelled = cancelled_rows(raw["team"])
+    team_games = normalize_team_games(raw["team"], season, season_type)
+    player_games = None
+    if raw["player"] is not None and not raw["player"].empty:
+        player_games = normalize_player_games(raw["player"], season, season_type)
+    return Batch(
+        season=season,
+        season_type=season_type,
+        team_games=team_games,
+        games=games_from_team_games(team_games),
+        player_games=player_games,
+        dropped={"cancelled_team_rows": int(cancelled.sum())},
+    )
+
+
+@task(name="validate-batches", cache_policy=NO_CACHE)
+def validate_batches(batches: list[Batch], validation_dir) -> list:
+    """Great Expectations gate over every batch; the results are saved whatever the outcome."""
+    from ingest.validation import BatchValidator
+
+    validator = BatchValidator()
+    reports = []
+    for batch in batches:
+        name = f"{batch.season}_{batch.season_type}"
+        reports.append(validator.validate_team_games(batch.team_games, batch_name=f"{name}_team"))
+        if batch.player_games is not None:
+            reports.append(
+                validator.validate_player_games(batch.player_games, batch_name=f"{name}_player")
+            )
+    for report in reports:
+        report.save(validation_dir)
+    return reports
+
+
+@task(name="write-store", retries=1, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def write_store(engine, batches: list[Batch]) -> dict[str, dict[str, int]]:
+    """All batches in one transaction (I/O: retried; a retry is safe, writes are upserts)."""
+    return {k: v.as_dict() for k, v in write_batches(engine, batches).items()}
+
+
+@task(name="write-reference", retries=1, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def write_reference_tables(engine, source, batches: list[Batch]) -> dict[str, dict[str, int]]:
+    """Teams and players: nba_api's static lists, plus any player only seen in the logs."""
+    from ingest.nba_api_source import NbaApiSource
+
+    static = NbaApiSource()
+    teams = static.teams()
+    players = static.players()
+    seen = [b.player_games[["player_id", "player_name"]] for b in batches if b.player_games is not None]
+    if seen:
+        logged = pd.concat(seen).drop_duplicates("player_id", keep="last")
+        extra = logged.loc[~logged["player_id"].isin(players["player_id"])]
+        extra = extra.rename(columns={"player_name": "full_name"}).assign(is_active=None)
+        players = pd.concat([players, extra[["player_id", "full_name", "is_active"]]])
+    return {k: v.as_dict() for k, v in write_reference(engine, teams, players).items()}
+
+
+def _record_run(engine, summary: IngestSummary, status: str, message: str | None, started) -> None:
+    with session_scope(engine) as session:
+        session.add(
+            IngestRun(
+                source=summary.source,
+                seasons=",".join(summary.seasons),
+                season_type=summary.season_type,
+                started_at=started,
+                finished_at=utcnow(),
+                status=status,
+                counts={"written": summary.written, "batches": summary.batches},
+                input_hash=summary.input_hash or None,
+                message=message,
+            )
+        )
+
+
+@flow(name="ingest", log_prints=True)
+def ingest_flow(
+    source: str = "snapshot",
+    seasons: str | None = None,
+    season_type: str = "all",
+    settings: Settings | None = None,
+) -> IngestSummary:
+    """Ingest seasons from ``source`` into the store: validated, upserted, in one transaction.
+
+    ``seasons``: ``all`` (snapshot only), ``2015-16:2023-24`` or ``2021-22,2022-23``.
+    ``season_type``: ``regular``, ``playoffs`` or ``all``.
+    """
+    from ingest.validation import raise_for_failures
+
+    logger = get_run_logger()
+    settings = settings or Settings()
+    started, t0 = utcnow(), time.perf_counter()
+    types = SEASON_TYPES if season_type == "all" else (season_type,)
+    if any(t not in SEASON_TYPES for t in types):
+        raise ValueError(f"season type must be regular, playoffs or all, got {season_type!r}")
+    src = make_source(source, settings)
+    engine = open_store(settings)
+    plan = [(s, t) for t in types for s in plan_seasons(src, source, seasons, t)]
+    summary = IngestSummary(source=source, season_type=season_type, seasons=sorted({s for s, _ in plan}))
+    batches: list[Batch] = []
+    try:
+        for i, (season, stype) in enumerate(plan, start=1):
+            raw = fetch_season(src, season, stype)
+            batch = normalize_season(raw, season, stype)
+            if batch is None:
+                summary.skipped.append(f"{season} {stype}: no team game log in the source")
+                logger.info("[%d/%d] %s %s: not in the source, skipped", i, len(plan), season, stype)
+                continue
+            batches.append(batch)
+            info = {
+                "season": season,
+                "season_type": stype,
+                "games": len(batch.games),
+                "team_rows": len(batch.team_games),
+                "player_rows": 0 if batch.player_games is None else len(batch.player_games),
+                **batch.dropped,
+            }
+            summary.batches.append(info)
+            logger.info(
+                "[%d/%d] %s %s: %d games, %d team rows, %d player rows",
+                i, len(plan), season, stype, info["games"], info["team_rows"], info["player_rows"],
+            )
+        if not batches:
+            raise ValueError(f"nothing to ingest: the source has none of {', '.join(summary.seasons)}")
+        summary.input_hash = frame_digest(
+            f for b in batches for f in (b.team_games, b.player_games) if f is not None
+        )
+        reports = validate_batches(batches, settings.validation_dir)
+        summary.validation_files = [str(settings.validation_dir)]
+        raise_for_failures(reports)
+        logger.info("validation passed: %d batches", len(reports))
+        summary.written = write_store(engine, batches)
+        summary.reference = write_reference_tables(engine, src, batches)
+    except Exception as exc:
+        summary.seconds = round(time.perf_counter() - t0, 2)
+        _record_run(engine, summary, "failed", str(exc)[:2000], started)
+        raise
+    summary.seconds = round(time.perf_counter() - t0, 2)
+    _record_run(engine, summary, "ok", None, started)
+    return summary
+
+
+@flow(name="ingest-schedule", log_prints=True)
+def schedule_flow(game_date: date | None = None, settings: Settings | None = None) -> dict:
+    """Fetch one date's scoreboard (scheduled games) through nba_api and store it."""
+    settings = settings or Settings()
+    game_date = game_date or date.today()
+    src = make_source("nba_api", settings)
+    frame = task(name="fetch-scoreboard", retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)(
+        src.scoreboard
+    )(game_date)
+    counts = write_schedule(open_store(settings), frame) if len(frame) else None
+    get_run_logger().info("scoreboard %s: %d games", game_date, len(frame))
+    return {"date": str(game_date), "games": len(frame), "written": counts.as_dict() if counts else {}}
+
+
+__all__ = ["PLAYOFFS", "REGULAR", "SOURCES", "IngestSummary", "ingest_flow", "schedule_flow"]

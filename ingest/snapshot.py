@@ -1,0 +1,67 @@
+"""The offline snapshot folder (layout of ``../shared/data/nba``) as a source of raw frames.
+
+Layout::
+
+    team_game_logs/regular_season/<season>.csv.gz    LeagueGameLog (T)
+    team_game_logs/playoffs/<season>.csv.gz          TeamGameLogs
+    player_game_logs/regular_season/<season>.csv.gz  LeagueGameLog (P)
+    player_box_scores/playoffs/<season>.csv.gz       V3 box scores, with DNP rows
+    nba_api_responses/*.json + index.csv             recorded stats.nba.com responses
+
+A season whose CSV is missing may still be served from a recorded ``leaguegamelog`` response
+(the same JSON stats.nba.com sends), parsed by the live source's nba_api path.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from ingest.schema import PLAYOFFS, REGULAR
+
+_SEASON_FILE = re.compile(r"^(\d{4}-\d{2})\.csv\.gz$")
+
+TEAM_DIRS = {REGULAR: "team_game_logs/regular_season", PLAYOFFS: "team_game_logs/playoffs"}
+PLAYER_DIRS = {REGULAR: "player_game_logs/regular_season", PLAYOFFS: "player_box_scores/playoffs"}
+RESPONSES_DIR = "nba_api_responses"
+
+
+class SnapshotSource:
+    """Reads raw frames from a snapshot folder. Nothing is read until a method is called."""
+
+    name = "snapshot"
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+
+    def _seasons_in(self, sub: str) -> list[str]:
+        folder = self.data_dir / sub
+        if not folder.is_dir():
+            return []
+        found = (_SEASON_FILE.match(p.name) for p in folder.iterdir())
+        return sorted(m.group(1) for m in found if m)
+
+    def team_seasons(self, season_type: str) -> list[str]:
+        return self._seasons_in(TEAM_DIRS[season_type])
+
+    def player_seasons(self, season_type: str) -> list[str]:
+        return self._seasons_in(PLAYER_DIRS[season_type])
+
+    def team_game_log(self, season: str, season_type: str) -> pd.DataFrame | None:
+        path = self.data_dir / TEAM_DIRS[season_type] / f"{season}.csv.gz"
+        if not path.exists():
+            return None
+        return pd.read_csv(path, dtype={"GAME_ID": str, "WL": str})
+
+    def player_game_log(self, season: str, season_type: str) -> pd.DataFrame | None:
+        path = self.data_dir / PLAYER_DIRS[season_type] / f"{season}.csv.gz"
+        if not path.exists():
+            return None
+        return pd.read_csv(path, dtype={"GAME_ID": str, "gameId": str, "minutes": str})
+
+    @property
+    def responses_dir(self) -> Path | None:
+        folder = self.data_dir / RESPONSES_DIR
+        return folder if (folder / "index.csv").exists() else None

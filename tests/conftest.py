@@ -1,0 +1,97 @@
+"""Shared fixtures: the snapshot folder, real PostgreSQL databases, a Prefect test harness."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Telemetry off and Prefect state in a temporary home, before any library reads them.
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-home-"))
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+PG_ADMIN_URL = os.environ.get("NBA_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+
+
+def snapshot_dir() -> Path | None:
+    """The shared NBA snapshot: NBA_DATA_DIR, else ../shared/data/nba beside the checkout."""
+    path = Path(os.environ.get("NBA_DATA_DIR", REPO / "../shared/data/nba")).resolve()
+    return path if (path / "team_game_logs").is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = snapshot_dir()
+    if path is None:
+        pytest.skip(
+            "the shared NBA snapshot is absent (set NBA_DATA_DIR or put ../shared/data/nba beside "
+            "the checkout); CI always has it"
+        )
+    return path
+
+
+@pytest.fixture
+def clean_env(monkeypatch, tmp_path):
+    """No NBA_* setting leaks in from the caller's environment; state goes under tmp_path."""
+    for key in list(os.environ):
+        if key.startswith("NBA_") and key != "NBA_DATA_DIR":
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("NBA_STATE_DIR", str(tmp_path / "state"))
+    return tmp_path
+
+
+def _pg_admin_engine():
+    from sqlalchemy import create_engine
+
+    return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh PostgreSQL database on the local server, dropped afterwards."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    name = f"nba_test_{uuid.uuid4().hex[:10]}"
+    admin = _pg_admin_engine()
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as exc:
+        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is required for this test: {exc}")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'nba.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """Each test using this runs on SQLite and on the local PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'nba.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect API for the whole session (starting one costs 10-20 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
