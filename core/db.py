@@ -28,7 +28,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

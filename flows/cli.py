@@ -38,6 +38,9 @@ _TELEMETRY_OFF = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "BENTOML_DO_NOT_TRACK": "true",
+    # Without PREFECT_API_URL each command starts a temporary Prefect API; on a busy 2-core
+    # machine it can need more than Prefect's default 20 s to come up.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
 }
 
 
@@ -73,7 +76,11 @@ class _NoTracebackFor(logging.Filter):
 def _setup(settings: Settings) -> None:
     for key, value in _TELEMETRY_OFF.items():
         os.environ.setdefault(key, value)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("httpx", "great_expectations", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     quiet = _NoTracebackFor(tuple(_expected_errors()))
     for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.engine"):
         logging.getLogger(name).addFilter(quiet)
@@ -95,10 +102,14 @@ def _settings() -> Settings:
 
 @app.command()
 def ingest(
-    source: Annotated[str, typer.Option(help="snapshot (offline folder) or nba_api (live).")] = "snapshot",
+    source: Annotated[
+        str, typer.Option(help="snapshot (offline folder) or nba_api (live).")
+    ] = "snapshot",
     seasons: Annotated[
         str | None,
-        typer.Option(help="all | 2015-16:2023-24 | 2021-22,2022-23 (default: all in the snapshot)."),
+        typer.Option(
+            help="all | 2015-16:2023-24 | 2021-22,2022-23 (default: all in the snapshot)."
+        ),
     ] = None,
     season_type: Annotated[str, typer.Option(help="regular, playoffs or all.")] = "all",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
@@ -108,7 +119,9 @@ def ingest(
     from flows.ingest import ingest_flow
 
     try:
-        summary = ingest_flow(source=source, seasons=seasons, season_type=season_type, settings=settings)
+        summary = ingest_flow(
+            source=source, seasons=seasons, season_type=season_type, settings=settings
+        )
     except Exception as exc:
         raise _fail(exc) from None
     if as_json:
@@ -164,7 +177,9 @@ def status(
     for r in rows:
         table.add_row(*(str(r[c]) for c in cols))
     out.print(table)
-    out.print(f"total: {totals['games']} games, {totals['team_rows']} team rows, {totals['player_rows']} player rows")
+    out.print(
+        f"total: {totals['games']} games, {totals['team_rows']} team rows, {totals['player_rows']} player rows"
+    )
 
 
 def _masked_url(url: str) -> str:
@@ -175,7 +190,9 @@ def _masked_url(url: str) -> str:
 
 @app.command()
 def schedule(
-    game_date: Annotated[str | None, typer.Option("--date", help="YYYY-MM-DD (default: today).")] = None,
+    game_date: Annotated[
+        str | None, typer.Option("--date", help="YYYY-MM-DD (default: today).")
+    ] = None,
 ) -> None:
     """Fetch a date's scoreboard (scheduled games) from stats.nba.com into the store."""
     settings = _settings()
@@ -200,7 +217,9 @@ def db_upgrade() -> None:
         engine = open_store(settings)
     except Exception as exc:
         raise _fail(exc) from None
-    out.print(f"{_masked_url(settings.resolved_database_url)} at revision {current_revision(engine)}")
+    out.print(
+        f"{_masked_url(settings.resolved_database_url)} at revision {current_revision(engine)}"
+    )
 
 
 @app.command()

@@ -74,7 +74,26 @@ def plan_seasons(source, source_name: str, spec: str | None, season_type: str) -
     return parse_seasons(spec, available)
 
 
-@task(name="fetch-season", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def _retry_unless_handled(task, task_run, state) -> bool:
+    """The live source retries network errors itself; a task retry is for anything else."""
+    from ingest.errors import NBAApiError
+
+    try:
+        state.result()
+    except NBAApiError:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+@task(
+    name="fetch-season",
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=_retry_unless_handled,
+    cache_policy=NO_CACHE,
+)
 def fetch_season(source, season: str, season_type: str) -> dict[str, pd.DataFrame | None]:
     """Raw team and player logs of one season (I/O: retried)."""
     return {
@@ -105,18 +124,24 @@ def normalize_season(raw: dict, season: str, season_type: str) -> Batch | None:
 
 @task(name="validate-batches", cache_policy=NO_CACHE)
 def validate_batches(batches: list[Batch], validation_dir) -> list:
-    """Great Expectations gate over every batch; the results are saved whatever the outcome."""
+    """Great Expectations gate over all batches at once (one team and one player validation:
+    every expectation is per row, per game or per season, so concatenating loses nothing).
+    The results are saved whatever the outcome."""
     from ingest.validation import BatchValidator
 
     validator = BatchValidator()
-    reports = []
-    for batch in batches:
-        name = f"{batch.season}_{batch.season_type}"
-        reports.append(validator.validate_team_games(batch.team_games, batch_name=f"{name}_team"))
-        if batch.player_games is not None:
-            reports.append(
-                validator.validate_player_games(batch.player_games, batch_name=f"{name}_player")
+    seasons = sorted({b.season for b in batches})
+    label = seasons[0] if len(seasons) == 1 else f"{seasons[0]}_to_{seasons[-1]}"
+    types = "_".join(sorted({b.season_type for b in batches}))
+    team = pd.concat([b.team_games for b in batches], ignore_index=True)
+    reports = [validator.validate_team_games(team, batch_name=f"{label}_{types}_team")]
+    players = [b.player_games for b in batches if b.player_games is not None]
+    if players:
+        reports.append(
+            validator.validate_player_games(
+                pd.concat(players, ignore_index=True), batch_name=f"{label}_{types}_player"
             )
+        )
     for report in reports:
         report.save(validation_dir)
     return reports
@@ -136,7 +161,9 @@ def write_reference_tables(engine, source, batches: list[Batch]) -> dict[str, di
     static = NbaApiSource()
     teams = static.teams()
     players = static.players()
-    seen = [b.player_games[["player_id", "player_name"]] for b in batches if b.player_games is not None]
+    seen = [
+        b.player_games[["player_id", "player_name"]] for b in batches if b.player_games is not None
+    ]
     if seen:
         logged = pd.concat(seen).drop_duplicates("player_id", keep="last")
         extra = logged.loc[~logged["player_id"].isin(players["player_id"])]
@@ -185,7 +212,9 @@ def ingest_flow(
     src = make_source(source, settings)
     engine = open_store(settings)
     plan = [(s, t) for t in types for s in plan_seasons(src, source, seasons, t)]
-    summary = IngestSummary(source=source, season_type=season_type, seasons=sorted({s for s, _ in plan}))
+    summary = IngestSummary(
+        source=source, season_type=season_type, seasons=sorted({s for s, _ in plan})
+    )
     batches: list[Batch] = []
     try:
         for i, (season, stype) in enumerate(plan, start=1):
@@ -193,7 +222,9 @@ def ingest_flow(
             batch = normalize_season(raw, season, stype)
             if batch is None:
                 summary.skipped.append(f"{season} {stype}: no team game log in the source")
-                logger.info("[%d/%d] %s %s: not in the source, skipped", i, len(plan), season, stype)
+                logger.info(
+                    "[%d/%d] %s %s: not in the source, skipped", i, len(plan), season, stype
+                )
                 continue
             batches.append(batch)
             info = {
@@ -207,10 +238,18 @@ def ingest_flow(
             summary.batches.append(info)
             logger.info(
                 "[%d/%d] %s %s: %d games, %d team rows, %d player rows",
-                i, len(plan), season, stype, info["games"], info["team_rows"], info["player_rows"],
+                i,
+                len(plan),
+                season,
+                stype,
+                info["games"],
+                info["team_rows"],
+                info["player_rows"],
             )
         if not batches:
-            raise ValueError(f"nothing to ingest: the source has none of {', '.join(summary.seasons)}")
+            raise ValueError(
+                f"nothing to ingest: the source has none of {', '.join(summary.seasons)}"
+            )
         summary.input_hash = frame_digest(
             f for b in batches for f in (b.team_games, b.player_games) if f is not None
         )
@@ -240,7 +279,11 @@ def schedule_flow(game_date: date | None = None, settings: Settings | None = Non
     )(game_date)
     counts = write_schedule(open_store(settings), frame) if len(frame) else None
     get_run_logger().info("scoreboard %s: %d games", game_date, len(frame))
-    return {"date": str(game_date), "games": len(frame), "written": counts.as_dict() if counts else {}}
+    return {
+        "date": str(game_date),
+        "games": len(frame),
+        "written": counts.as_dict() if counts else {},
+    }
 
 
 __all__ = ["PLAYOFFS", "REGULAR", "SOURCES", "IngestSummary", "ingest_flow", "schedule_flow"]

@@ -94,8 +94,9 @@ def normalize_team_games(raw: pd.DataFrame, season: str, season_type: str) -> pd
     )
     stats = _int_stats(played).reset_index(drop=True)
     out = pd.concat([out, stats], axis=1)
-    return out.loc[:, list(TEAM_GAME_COLUMNS)].sort_values(["game_date", "game_id", "team_id"],
-                                                           ignore_index=True)
+    return out.loc[:, list(TEAM_GAME_COLUMNS)].sort_values(
+        ["game_date", "game_id", "team_id"], ignore_index=True
+    )
 
 
 def _minutes_from_clock(values: pd.Series) -> pd.Series:
@@ -116,7 +117,9 @@ def normalize_player_games(raw: pd.DataFrame, season: str, season_type: str) -> 
     """
     if "personId" in raw.columns:  # V3 box score
         frame = raw.rename(columns=_V3_PLAYER_COLUMNS)
-        frame = frame.loc[frame["minutes"].notna() & (frame["minutes"].astype(str).str.strip() != "")]
+        frame = frame.loc[
+            frame["minutes"].notna() & (frame["minutes"].astype(str).str.strip() != "")
+        ]
         minutes = _minutes_from_clock(frame["minutes"])
     else:
         frame = raw

@@ -52,14 +52,28 @@ class SnapshotSource:
     def team_game_log(self, season: str, season_type: str) -> pd.DataFrame | None:
         path = self.data_dir / TEAM_DIRS[season_type] / f"{season}.csv.gz"
         if not path.exists():
-            return None
+            return self._recorded("team_game_log", season, season_type)
         return pd.read_csv(path, dtype={"GAME_ID": str, "WL": str})
 
     def player_game_log(self, season: str, season_type: str) -> pd.DataFrame | None:
         path = self.data_dir / PLAYER_DIRS[season_type] / f"{season}.csv.gz"
         if not path.exists():
-            return None
+            return self._recorded("player_game_log", season, season_type)
         return pd.read_csv(path, dtype={"GAME_ID": str, "gameId": str, "minutes": str})
+
+    def _recorded(self, method: str, season: str, season_type: str) -> pd.DataFrame | None:
+        """A season without a CSV, from a recorded ``leaguegamelog`` response if there is one."""
+        if self.responses_dir is None:
+            return None
+        from ingest.errors import RecordingNotFound
+        from ingest.nba_api_source import NbaApiSource
+        from ingest.recorded import RecordedResponses
+
+        source = NbaApiSource(send=RecordedResponses(self.responses_dir), retries=0, pause=0)
+        try:
+            return getattr(source, method)(season, season_type)
+        except RecordingNotFound:
+            return None
 
     @property
     def responses_dir(self) -> Path | None:

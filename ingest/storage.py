@@ -157,15 +157,23 @@ def write_batches(engine: Engine, batches: Sequence[Batch]) -> dict[str, WriteCo
             )
             totals["team_games"].add(
                 upsert_frame(
-                    conn, TeamGame.__table__, batch.team_games, TEAM_GAME_COLUMNS, TEAM_GAME_KEY,
+                    conn,
+                    TeamGame.__table__,
+                    batch.team_games,
+                    TEAM_GAME_COLUMNS,
+                    TEAM_GAME_KEY,
                     scope,
                 )
             )
             if batch.player_games is not None and len(batch.player_games):
                 totals["player_games"].add(
                     upsert_frame(
-                        conn, PlayerGame.__table__, batch.player_games, PLAYER_GAME_COLUMNS,
-                        PLAYER_GAME_KEY, scope,
+                        conn,
+                        PlayerGame.__table__,
+                        batch.player_games,
+                        PLAYER_GAME_COLUMNS,
+                        PLAYER_GAME_KEY,
+                        scope,
                     )
                 )
             log.info("wrote %s %s", batch.season, batch.season_type)
@@ -188,9 +196,9 @@ def _upsert_by_id(conn: Connection, table: Table, frame: pd.DataFrame, id_col: s
         conn.execute(insert(table), _records(merged.loc[new, cols]))
     for row in _records(merged.loc[changed, cols]):
         conn.execute(
-            table.update().where(table.c[id_col] == row[id_col]).values(
-                **{c: row[c] for c in other}
-            )
+            table.update()
+            .where(table.c[id_col] == row[id_col])
+            .values(**{c: row[c] for c in other})
         )
     return WriteCounts(int(new.sum()), int(changed.sum()), int((~new & ~changed).sum()))
 
@@ -203,13 +211,16 @@ def write_reference(
     with engine.begin() as conn:
         if teams is not None and len(teams):
             out["teams"] = _upsert_by_id(
-                conn, Team.__table__,
+                conn,
+                Team.__table__,
                 teams.loc[:, ["team_id", "abbreviation", "full_name", "city", "nickname"]],
                 "team_id",
             )
         if players is not None and len(players):
             out["players"] = _upsert_by_id(
-                conn, Player.__table__, players.loc[:, ["player_id", "full_name", "is_active"]],
+                conn,
+                Player.__table__,
+                players.loc[:, ["player_id", "full_name", "is_active"]],
                 "player_id",
             )
     return out
@@ -272,8 +283,13 @@ def store_status(engine: Engine) -> list[dict]:
             for season, season_type, n in conn.execute(stmt):
                 entry = counts.setdefault(
                     (season, season_type),
-                    {"season": season, "season_type": season_type, "games": 0,
-                     "team_rows": 0, "player_rows": 0},
+                    {
+                        "season": season,
+                        "season_type": season_type,
+                        "games": 0,
+                        "team_rows": 0,
+                        "player_rows": 0,
+                    },
                 )
                 entry[label] = int(n)
         for (season, season_type), entry in counts.items():

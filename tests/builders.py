@@ -15,9 +15,35 @@ TEAMS = [
 ]
 
 TEAM_COLUMNS = [
-    "SEASON_ID", "TEAM_ID", "TEAM_ABBREVIATION", "TEAM_NAME", "GAME_ID", "GAME_DATE", "MATCHUP",
-    "WL", "MIN", "FGM", "FGA", "FG_PCT", "FG3M", "FG3A", "FG3_PCT", "FTM", "FTA", "FT_PCT", "OREB",
-    "DREB", "REB", "AST", "STL", "BLK", "TOV", "PF", "PTS", "PLUS_MINUS", "VIDEO_AVAILABLE",
+    "SEASON_ID",
+    "TEAM_ID",
+    "TEAM_ABBREVIATION",
+    "TEAM_NAME",
+    "GAME_ID",
+    "GAME_DATE",
+    "MATCHUP",
+    "WL",
+    "MIN",
+    "FGM",
+    "FGA",
+    "FG_PCT",
+    "FG3M",
+    "FG3A",
+    "FG3_PCT",
+    "FTM",
+    "FTA",
+    "FT_PCT",
+    "OREB",
+    "DREB",
+    "REB",
+    "AST",
+    "STL",
+    "BLK",
+    "TOV",
+    "PF",
+    "PTS",
+    "PLUS_MINUS",
+    "VIDEO_AVAILABLE",
 ]
 
 
@@ -32,17 +58,27 @@ def _box(rng: np.random.Generator, pts_target: int) -> dict:
     fgm = fg2m + fg3m
     oreb, dreb = int(rng.integers(6, 14)), int(rng.integers(28, 40))
     return {
-        "FGM": fgm, "FGA": fgm + int(rng.integers(40, 50)), "FG3M": fg3m,
-        "FG3A": fg3m + int(rng.integers(15, 25)), "FTM": ftm, "FTA": ftm + int(rng.integers(0, 8)),
-        "OREB": oreb, "DREB": dreb, "REB": oreb + dreb, "AST": int(rng.integers(18, 32)),
-        "STL": int(rng.integers(4, 12)), "BLK": int(rng.integers(2, 8)),
-        "TOV": int(rng.integers(8, 18)), "PF": int(rng.integers(14, 24)),
+        "FGM": fgm,
+        "FGA": fgm + int(rng.integers(40, 50)),
+        "FG3M": fg3m,
+        "FG3A": fg3m + int(rng.integers(15, 25)),
+        "FTM": ftm,
+        "FTA": ftm + int(rng.integers(0, 8)),
+        "OREB": oreb,
+        "DREB": dreb,
+        "REB": oreb + dreb,
+        "AST": int(rng.integers(18, 32)),
+        "STL": int(rng.integers(4, 12)),
+        "BLK": int(rng.integers(2, 8)),
+        "TOV": int(rng.integers(8, 18)),
+        "PF": int(rng.integers(14, 24)),
         "PTS": 3 * fg3m + 2 * fg2m + ftm,
     }
 
 
-def team_game_log(season: str = "2022-23", n_days: int = 10, seed: int = 0,
-                  prefix: str = "002") -> pd.DataFrame:
+def team_game_log(
+    season: str = "2022-23", n_days: int = 10, seed: int = 0, prefix: str = "002"
+) -> pd.DataFrame:
     """Two games a day between four teams, in LeagueGameLog (PlayerOrTeam=T) layout."""
     rng = np.random.default_rng(seed)
     start_year = int(season[:4])
@@ -58,18 +94,32 @@ def team_game_log(season: str = "2022-23", n_days: int = 10, seed: int = 0,
             if hp == ap:
                 hp += 1
             date = (first_day + pd.Timedelta(days=2 * day)).strftime("%Y-%m-%d")
-            for team, opp, pts, opp_pts, home_side in ((home, away, hp, ap, True), (away, home, ap, hp, False)):
+            for team, opp, pts, opp_pts, home_side in (
+                (home, away, hp, ap, True),
+                (away, home, ap, hp, False),
+            ):
                 box = _box(rng, pts)
-                rows.append({
-                    "SEASON_ID": f"2{start_year}", "TEAM_ID": team[0], "TEAM_ABBREVIATION": team[1],
-                    "TEAM_NAME": team[2], "GAME_ID": game_id, "GAME_DATE": date,
-                    "MATCHUP": f"{team[1]} vs. {opp[1]}" if home_side else f"{team[1]} @ {opp[1]}",
-                    "WL": "W" if pts > opp_pts else "L", "MIN": 240,
-                    **box, "FG_PCT": round(box["FGM"] / box["FGA"], 3),
-                    "FG3_PCT": round(box["FG3M"] / box["FG3A"], 3),
-                    "FT_PCT": round(box["FTM"] / box["FTA"], 3) if box["FTA"] else None,
-                    "PLUS_MINUS": pts - opp_pts, "VIDEO_AVAILABLE": 1,
-                })
+                rows.append(
+                    {
+                        "SEASON_ID": f"2{start_year}",
+                        "TEAM_ID": team[0],
+                        "TEAM_ABBREVIATION": team[1],
+                        "TEAM_NAME": team[2],
+                        "GAME_ID": game_id,
+                        "GAME_DATE": date,
+                        "MATCHUP": f"{team[1]} vs. {opp[1]}"
+                        if home_side
+                        else f"{team[1]} @ {opp[1]}",
+                        "WL": "W" if pts > opp_pts else "L",
+                        "MIN": 240,
+                        **box,
+                        "FG_PCT": round(box["FGM"] / box["FGA"], 3),
+                        "FG3_PCT": round(box["FG3M"] / box["FG3A"], 3),
+                        "FT_PCT": round(box["FTM"] / box["FTA"], 3) if box["FTA"] else None,
+                        "PLUS_MINUS": pts - opp_pts,
+                        "VIDEO_AVAILABLE": 1,
+                    }
+                )
     return pd.DataFrame(rows, columns=TEAM_COLUMNS)
 
 
@@ -80,16 +130,41 @@ def player_game_log(team_log: pd.DataFrame, players_per_team: int = 3) -> pd.Dat
         share = r.PTS // (players_per_team + 1)
         for k in range(players_per_team):
             pid = int(r.TEAM_ID) % 100000 * 10 + k
-            rows.append({
-                "SEASON_ID": r.SEASON_ID, "PLAYER_ID": pid, "PLAYER_NAME": f"Player {pid}",
-                "TEAM_ID": r.TEAM_ID, "TEAM_ABBREVIATION": r.TEAM_ABBREVIATION,
-                "TEAM_NAME": r.TEAM_NAME, "GAME_ID": r.GAME_ID, "GAME_DATE": r.GAME_DATE,
-                "MATCHUP": r.MATCHUP, "WL": r.WL, "MIN": 30 - k, "PTS": share,
-                "FGM": share // 2, "FGA": share // 2 + 5, "FG_PCT": 0.5, "FG3M": 0, "FG3A": 1,
-                "FG3_PCT": 0.0, "FTM": share % 2, "FTA": 2, "FT_PCT": 0.5, "OREB": 1, "DREB": 4,
-                "REB": 5, "AST": 3, "STL": 1, "BLK": 0, "TOV": 2, "PF": 2, "PLUS_MINUS": 0,
-                "SEASON_LABEL": f"{str(r.SEASON_ID)[1:]}-{(int(str(r.SEASON_ID)[1:]) + 1) % 100:02d}",
-            })
+            rows.append(
+                {
+                    "SEASON_ID": r.SEASON_ID,
+                    "PLAYER_ID": pid,
+                    "PLAYER_NAME": f"Player {pid}",
+                    "TEAM_ID": r.TEAM_ID,
+                    "TEAM_ABBREVIATION": r.TEAM_ABBREVIATION,
+                    "TEAM_NAME": r.TEAM_NAME,
+                    "GAME_ID": r.GAME_ID,
+                    "GAME_DATE": r.GAME_DATE,
+                    "MATCHUP": r.MATCHUP,
+                    "WL": r.WL,
+                    "MIN": 30 - k,
+                    "PTS": share,
+                    "FGM": share // 2,
+                    "FGA": share // 2 + 5,
+                    "FG_PCT": 0.5,
+                    "FG3M": 0,
+                    "FG3A": 1,
+                    "FG3_PCT": 0.0,
+                    "FTM": share % 2,
+                    "FTA": 2,
+                    "FT_PCT": 0.5,
+                    "OREB": 1,
+                    "DREB": 4,
+                    "REB": 5,
+                    "AST": 3,
+                    "STL": 1,
+                    "BLK": 0,
+                    "TOV": 2,
+                    "PF": 2,
+                    "PLUS_MINUS": 0,
+                    "SEASON_LABEL": f"{str(r.SEASON_ID)[1:]}-{(int(str(r.SEASON_ID)[1:]) + 1) % 100:02d}",
+                }
+            )
     return pd.DataFrame(rows)
 
 

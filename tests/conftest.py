@@ -19,7 +19,9 @@ os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-home-"))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
-PG_ADMIN_URL = os.environ.get("NBA_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "NBA_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+)
 
 
 def snapshot_dir() -> Path | None:

@@ -25,8 +25,12 @@ def test_team_rows_get_the_schema_and_keep_game_id_zeros():
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [(41500212, "0041500212"), ("0022300061", "0022300061"), ("22300061", "0022300061"),
-     (41500212.0, "0041500212")],
+    [
+        (41500212, "0041500212"),
+        ("0022300061", "0022300061"),
+        ("22300061", "0022300061"),
+        (41500212.0, "0041500212"),
+    ],
 )
 def test_game_id_is_a_ten_character_string(raw, expected):
     assert normalize_game_id(pd.Series([raw])).iloc[0] == expected
@@ -90,14 +94,34 @@ def test_player_log_rows_keep_zero_minute_appearances():
 def test_v3_box_scores_drop_dnp_rows_and_parse_clock_minutes():
     raw = pd.DataFrame(
         {
-            "gameId": [41500212, 41500212], "teamId": [1610612738, 1610612738],
-            "personId": [1, 2], "personName": ["A", "B"], "game_date": ["2016-05-01"] * 2,
-            "minutes": ["34:30", None], "comment": [None, "DNP - Coach's Decision"],
-            **{c: [5, 0] for c in (
-                "fieldGoalsMade", "fieldGoalsAttempted", "threePointersMade",
-                "threePointersAttempted", "freeThrowsMade", "freeThrowsAttempted",
-                "reboundsOffensive", "reboundsDefensive", "reboundsTotal", "assists", "steals",
-                "blocks", "turnovers", "foulsPersonal", "points", "plusMinusPoints")},
+            "gameId": [41500212, 41500212],
+            "teamId": [1610612738, 1610612738],
+            "personId": [1, 2],
+            "personName": ["A", "B"],
+            "game_date": ["2016-05-01"] * 2,
+            "minutes": ["34:30", None],
+            "comment": [None, "DNP - Coach's Decision"],
+            **{
+                c: [5, 0]
+                for c in (
+                    "fieldGoalsMade",
+                    "fieldGoalsAttempted",
+                    "threePointersMade",
+                    "threePointersAttempted",
+                    "freeThrowsMade",
+                    "freeThrowsAttempted",
+                    "reboundsOffensive",
+                    "reboundsDefensive",
+                    "reboundsTotal",
+                    "assists",
+                    "steals",
+                    "blocks",
+                    "turnovers",
+                    "foulsPersonal",
+                    "points",
+                    "plusMinusPoints",
+                )
+            },
         }
     )
     pg = normalize_player_games(raw, "2015-16", "playoffs")

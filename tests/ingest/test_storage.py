@@ -81,7 +81,7 @@ def test_failure_mid_write_leaves_the_store_as_it_was(engine):
     good = make_batch("2022-23", n_days=3)
     bad = make_batch("2023-24", n_days=3)
     bad.player_games.loc[0, "player_name"] = None  # NOT NULL violation in the last table written
-    with pytest.raises(Exception, match="(?i)null"):
+    with pytest.raises(Exception, match=r"(?i)null"):
         write_batches(engine, [good, bad])
     assert counts(engine) == before[0]
     pd.testing.assert_frame_equal(read_team_games(engine), before[1])

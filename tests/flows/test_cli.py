@@ -1,0 +1,82 @@
+"""The ``nba-mlops`` command line: summaries, the stable status JSON, clear failures."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import EXIT_BAD_DATA, EXIT_BAD_INPUT, EXIT_UNAVAILABLE, _recent_seasons, app
+from tests.builders import team_game_log, write_snapshot
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(clean_env, monkeypatch):
+    snap = write_snapshot(clean_env / "snap", {"2022-23": team_game_log("2022-23", n_days=4)})
+    monkeypatch.setenv("NBA_DATA_DIR", str(snap))
+    return snap
+
+
+@pytest.mark.parametrize("command", ["ingest", "status", "schedule", "db-upgrade", "demo"])
+def test_every_command_has_help(command):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage" in result.output
+
+
+def test_ingest_then_status_json(env):
+    result = runner.invoke(app, ["ingest"])
+    assert result.exit_code == 0, result.output
+    assert "team_games" in result.output and "8 games validated" in result.output
+    status = runner.invoke(app, ["status", "--json"])
+    assert status.exit_code == 0, status.output
+    doc = json.loads(status.stdout)
+    assert set(doc) == {"database", "seasons", "totals"}
+    assert doc["seasons"][0] == {
+        "season": "2022-23",
+        "season_type": "regular",
+        "games": 8,
+        "team_rows": 16,
+        "player_rows": 48,
+        "first_date": "2022-10-20",
+        "last_date": "2022-10-26",
+    }
+    assert doc["totals"] == {"games": 8, "team_rows": 16, "player_rows": 48}
+
+
+def test_bad_season_spec_exits_with_a_reason(env):
+    result = runner.invoke(app, ["ingest", "--seasons", "2023-25"])
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "error:" in result.output and "2023-25" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_refused_batch_exits_with_the_failed_expectation(env):
+    good = team_game_log("2023-24", n_days=2)
+    write_snapshot(env, {"2023-24": pd.concat([good, good.iloc[[0]]])})  # a duplicated row
+    result = runner.invoke(app, ["ingest", "--seasons", "2023-24"])
+    assert result.exit_code == EXIT_BAD_DATA, result.output
+    assert "team_id" in result.output
+
+
+def test_live_source_offline_fails_fast_and_clearly(env, monkeypatch):
+    monkeypatch.setenv("NBA_NBA_API_RETRIES", "0")
+    monkeypatch.setenv("NBA_NBA_API_TIMEOUT", "3")
+    start = time.perf_counter()
+    result = runner.invoke(app, ["ingest", "--source", "nba_api", "--seasons", "2023-24"])
+    assert result.exit_code == EXIT_UNAVAILABLE, result.output
+    assert "stats.nba.com" in result.output
+    assert time.perf_counter() - start < 30
+
+
+def test_recent_seasons_are_finished_ones():
+    from datetime import date
+
+    assert _recent_seasons(3, date(2026, 11, 24)) == "2023-24:2025-26"
+    assert _recent_seasons(3, date(2026, 3, 1)) == "2022-23:2024-25"

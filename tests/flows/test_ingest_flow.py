@@ -1,0 +1,83 @@
+"""``ingest_flow`` under the Prefect test harness: real flow runs, real stores."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from core.db import IngestRun
+from core.settings import Settings
+from flows.ingest import ingest_flow
+from flows.resources import open_store
+from ingest.storage import read_team_games, store_status
+from ingest.validation import BatchValidationError
+from tests.builders import team_game_log, write_snapshot
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+@pytest.fixture
+def snapshot(tmp_path):
+    return write_snapshot(
+        tmp_path / "snap",
+        {
+            "2021-22": team_game_log("2021-22", n_days=6, seed=1),
+            "2022-23": team_game_log("2022-23", n_days=8, seed=2),
+        },
+    )
+
+
+def settings_for(tmp_path, data_dir, db_url=None) -> Settings:
+    return Settings(data_dir=data_dir, state_dir=tmp_path / "state", database_url=db_url)
+
+
+def test_ingest_then_rerun_changes_nothing(tmp_path, snapshot, db_url):
+    settings = settings_for(tmp_path, snapshot, db_url)
+    first = ingest_flow(source="snapshot", settings=settings)
+    assert first.written["games"]["inserted"] == 28
+    assert first.written["team_games"]["inserted"] == 56
+    assert first.written["player_games"]["inserted"] == 168
+    assert [b["season"] for b in first.batches] == ["2021-22", "2022-23"]
+    second = ingest_flow(source="snapshot", settings=settings)
+    assert all(v["inserted"] == 0 and v["updated"] == 0 for v in second.written.values())
+    assert second.input_hash == first.input_hash
+    rows = store_status(open_store(settings))
+    assert [(r["season"], r["games"]) for r in rows] == [("2021-22", 12), ("2022-23", 16)]
+    assert list(settings.validation_dir.glob("*.json"))
+
+
+def test_a_bad_batch_is_refused_and_nothing_is_written(tmp_path, snapshot):
+    bad = team_game_log("2023-24", n_days=3, seed=3)
+    bad.loc[0, "PLUS_MINUS"] += 7  # contradicts the scores
+    write_snapshot(snapshot, {"2023-24": bad})
+    settings = settings_for(tmp_path, snapshot)
+    with pytest.raises(BatchValidationError) as info:
+        ingest_flow(source="snapshot", settings=settings)
+    assert "plus_minus" in str(info.value)
+    engine = open_store(settings)
+    assert read_team_games(engine).empty  # the two good seasons were not written either
+    with engine.connect() as conn:
+        run = conn.execute(select(IngestRun.status, IngestRun.message)).one()
+    assert run.status == "failed" and "plus_minus" in run.message
+    saved = [json.loads(p.read_text()) for p in settings.validation_dir.glob("*.json")]
+    assert any(not doc["success"] for doc in saved)
+
+
+def test_unknown_season_in_the_snapshot_is_a_clear_error(tmp_path, snapshot):
+    with pytest.raises(ValueError, match="nothing to ingest"):
+        ingest_flow(source="snapshot", seasons="1990-91", settings=settings_for(tmp_path, snapshot))
+
+
+@pytest.mark.snapshot
+def test_real_seasons_from_the_snapshot(tmp_path, data_dir):
+    settings = settings_for(tmp_path, data_dir)
+    summary = ingest_flow(source="snapshot", seasons="2012-13,2023-24", settings=settings)
+    by = {(b["season"], b["season_type"]): b for b in summary.batches}
+    assert by[("2012-13", "regular")]["games"] == 1229  # the cancelled game is dropped
+    assert by[("2012-13", "regular")]["cancelled_team_rows"] == 2
+    assert by[("2023-24", "regular")]["player_rows"] == 26401
+    assert by[("2023-24", "playoffs")]["games"] == 82
+    assert by[("2012-13", "playoffs")]["player_rows"] > 0  # V3 box scores, DNP rows dropped
+    assert summary.reference["teams"]["inserted"] == 30
