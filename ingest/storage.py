@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, select, tuple_
 
-from core.db import Game, Player, PlayerGame, ScheduledGame, Team, TeamGame
+from core.db import Game, IngestRun, Player, PlayerGame, ScheduledGame, Team, TeamGame
 from ingest.schema import (
     GAME_COLUMNS,
     GAME_KEY,
@@ -68,6 +68,53 @@ def frame_digest(frames: Iterable[pd.DataFrame]) -> str:
     for frame in frames:
         digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()
+
+
+def batch_key(season: str, season_type: str) -> str:
+    return f"{season} {season_type}"
+
+
+def batch_digest(batch: Batch) -> str:
+    """Content digest of one normalized batch (what an unchanged re-ingest reproduces)."""
+    frames = [batch.games, batch.team_games]
+    if batch.player_games is not None:
+        frames.append(batch.player_games)
+    return frame_digest(frames)
+
+
+def stored_digests(engine: Engine) -> dict[str, str]:
+    """Per batch key, the digest recorded by the latest successful ingest that wrote it."""
+    out: dict[str, str] = {}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(IngestRun.counts).where(IngestRun.status == "ok").order_by(IngestRun.id.desc())
+        ).all()
+    for (counts,) in rows:
+        for key, digest in ((counts or {}).get("digests") or {}).items():
+            out.setdefault(key, digest)
+    return out
+
+
+def unchanged_batches(engine: Engine, batches: Sequence[Batch]) -> set[str]:
+    """Keys of the batches the store already holds exactly: same digest as the last successful
+    ingest of that season and type, and the same row counts in the store now."""
+    known = stored_digests(engine)
+    if not known:
+        return set()
+    held = {(e["season"], e["season_type"]): e for e in store_status(engine)}
+    same = set()
+    for b in batches:
+        key = batch_key(b.season, b.season_type)
+        entry = held.get((b.season, b.season_type))
+        players = 0 if b.player_games is None else len(b.player_games)
+        if (
+            entry is not None
+            and known.get(key) == batch_digest(b)
+            and (entry["games"], entry["team_rows"], entry["player_rows"])
+            == (len(b.games), len(b.team_games), players)
+        ):
+            same.add(key)
+    return same
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:

@@ -47,7 +47,7 @@ Kind = Literal["team_games", "player_games"]
 
 EXAMPLE_COUNT = 5  # unexpected values kept per failed expectation (GE's partial_unexpected_count)
 
-# Plausible ranges (inclusive unless marked strict).
+# Plausible ranges, bounds included.
 TEAM_PTS_RANGE = (40, 200)
 PLAYER_PTS_RANGE = (0, 100)
 # Team rows hold player-minutes: 240 in regulation, +25 per overtime.
@@ -111,7 +111,7 @@ class ValidationReport:
     """The outcome of validating one batch of one kind; ``raw`` holds GE's results per suite."""
 
     batch_name: str
-    kind: str
+    kind: Kind
     n_rows: int
     success: bool
     failures: list[FailedExpectation]
@@ -284,11 +284,12 @@ def team_game_checks(team_games: pd.DataFrame) -> pd.DataFrame:
     """One row per game_id: ``n_rows`` (team rows) and ``n_wins`` (rows with wl == "W")."""
     wins = team_games["wl"].eq("W").astype("int64")
     grouped = wins.groupby(team_games["game_id"].to_numpy(), dropna=False, sort=False)
+    sizes = grouped.size()
     return pd.DataFrame(
         {
-            "game_id": grouped.size().index.to_numpy(),
-            "n_rows": grouped.size().to_numpy(),
-            "n_wins": grouped.sum().to_numpy(),
+            "game_id": sizes.index.to_numpy(),
+            "n_rows": sizes.to_numpy(),
+            "n_wins": grouped.sum().reindex(sizes.index).to_numpy(),
         }
     )
 
@@ -312,7 +313,7 @@ def team_row_checks(team_games: pd.DataFrame) -> pd.DataFrame:
             "reb_minus_oreb_dreb": team_games["reb"] - team_games["oreb"] - team_games["dreb"],
             "date_in_season": date_in_season(team_games["game_date"], team_games["season"]),
         }
-    ).reset_index(drop=True)
+    )
 
 
 def player_row_checks(player_games: pd.DataFrame) -> pd.DataFrame:
@@ -325,7 +326,7 @@ def player_row_checks(player_games: pd.DataFrame) -> pd.DataFrame:
             "game_date": player_games["game_date"],
             "date_in_season": date_in_season(player_games["game_date"], player_games["season"]),
         }
-    ).reset_index(drop=True)
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -550,18 +551,19 @@ class BatchValidator:
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"{kind} must be a pandas DataFrame, got {type(df).__name__}")
         definitions = self._validation_definitions()
+        # A fresh, consolidated copy with a plain index: GE filters the frame once per metric, and
+        # on a frame of many blocks (as built by concat) pandas would re-consolidate it each time.
+        batch = df.reset_index(drop=True)
         raw: dict[str, dict] = {}
         failures: list[FailedExpectation] = []
         skipped: list[str] = []
         for suite in _suites(kind):
-            missing = [c for c in suite.needs if c not in df.columns]
+            missing = [c for c in suite.needs if c not in batch.columns]
             if missing:
                 skipped.append(f"{suite.name} (needs missing columns {missing})")
                 continue
             try:
-                # A consolidated copy: GE filters the frame once per metric, and on a frame of
-                # many blocks (as built by concat) pandas would re-consolidate it every time.
-                frame = suite.frame(df).copy()
+                frame = suite.frame(batch)
             except (TypeError, ValueError) as exc:  # e.g. a non-numeric pts column
                 skipped.append(f"{suite.name} ({type(exc).__name__}: {exc})")
                 continue
@@ -698,7 +700,7 @@ def _result_digest(res: dict) -> str:
 
 def _short(value: object) -> str:
     text = json.dumps(value, default=str) if isinstance(value, dict | list) else repr(value)
-    return text if len(text) <= 120 else text[:117] + "..."
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _safe_name(name: str) -> str:

@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from core.db import IngestRun
+from core.db import IngestRun, PlayerGame
 from core.settings import Settings
 from flows.ingest import ingest_flow
 from flows.resources import open_store
@@ -42,10 +42,29 @@ def test_ingest_then_rerun_changes_nothing(tmp_path, snapshot, db_url):
     assert [b["season"] for b in first.batches] == ["2021-22", "2022-23"]
     second = ingest_flow(source="snapshot", settings=settings)
     assert all(v["inserted"] == 0 and v["updated"] == 0 for v in second.written.values())
+    assert second.written["games"]["unchanged"] == 28
+    assert second.unchanged_batches == ["2021-22 regular", "2022-23 regular"]
     assert second.input_hash == first.input_hash
     rows = store_status(open_store(settings))
     assert [(r["season"], r["games"]) for r in rows] == [("2021-22", 12), ("2022-23", 16)]
     assert list(settings.validation_dir.glob("*.json"))
+    full = ingest_flow(source="snapshot", settings=settings, full=True)
+    assert full.unchanged_batches == []
+    assert full.written["team_games"] == {"inserted": 0, "updated": 0, "unchanged": 56}
+
+
+def test_rerun_rewrites_what_changed_or_went_missing(tmp_path, snapshot):
+    settings = settings_for(tmp_path, snapshot)
+    ingest_flow(source="snapshot", settings=settings)
+    later = team_game_log("2022-23", n_days=9, seed=2)  # one more day of games appended
+    write_snapshot(snapshot, {"2022-23": later})
+    engine = open_store(settings)
+    with engine.begin() as conn:  # rows lost outside the platform are noticed
+        conn.execute(PlayerGame.__table__.delete().where(PlayerGame.season == "2021-22"))
+    again = ingest_flow(source="snapshot", settings=settings)
+    assert again.unchanged_batches == []
+    assert again.written["games"] == {"inserted": 2, "updated": 0, "unchanged": 28}
+    assert again.written["player_games"]["inserted"] == 72 + 12
 
 
 def test_a_bad_batch_is_refused_and_nothing_is_written(tmp_path, snapshot):

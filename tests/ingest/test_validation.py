@@ -238,10 +238,10 @@ def _both_rows_of_first_game(column: str, value) -> Callable[[pd.DataFrame], pd.
 
 
 TEAM_CORRUPTIONS = {
-    # name: (corruption, [(expectation, column, unexpected count), ...])
+    # name: (corruption, {(expectation, column[, tag]): unexpected count} of every failure)
     "null game_id": (
         lambda f: _set(f, 0, "game_id", None),
-        # the lone row of the null game is also a "game" of one row with one win
+        # row 0 also leaves its game: two "games" of one row, the one left has no win
         {(NOT_NULL, "game_id"): 1, (IN_SET, "n_rows"): 2, (IN_SET, "n_wins"): 1},
     ),
     "null team_id": (
