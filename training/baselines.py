@@ -122,4 +122,6 @@ def make_baseline(name: str) -> BaseEstimator:
             return AverageBaseline("pts_avg_season", "pts_avg_10")
         case "baseline-last10":
             return AverageBaseline("pts_avg_10", "pts_avg_season")
-    raise ValueError(f"unknown baseline {name!r}; expected one of {GAME_BASELINES + POINTS_BASELINES}")
+    raise ValueError(
+        f"unknown baseline {name!r}; expected one of {GAME_BASELINES + POINTS_BASELINES}"
+    )

@@ -1,0 +1,230 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import training.backtest as backtest_module
+from tests.training.training_synthetic import FAST_PARAMS, GAME_FEATURES, PLAYER_FEATURES
+from training.backtest import eval_rows, train_rows, walk_forward
+from training.baselines import GAME_BASELINES, POINTS_BASELINES
+from training.models import GAME_MODELS, POINTS_MODELS
+
+GAME_KEYS = {"accuracy", "log_loss", "brier", "roc_auc", "ece", "n"}
+POINTS_KEYS = {"mae", "rmse", "r2", "n", "mae_rotation", "n_rotation"}
+TEST_SEASONS = ["2018-19", "2019-20"]
+
+
+def test_json_has_exactly_the_contract_shape(backtest):
+    out = backtest.to_dict()
+    assert set(out) == {"game", "points"}
+    assert list(out["game"]) == [*GAME_MODELS, *GAME_BASELINES]
+    assert list(out["points"]) == [*POINTS_MODELS, *POINTS_BASELINES]
+    for task, keys in (("game", GAME_KEYS), ("points", POINTS_KEYS)):
+        for per_season in out[task].values():
+            assert list(per_season) == [*TEST_SEASONS, "mean"]
+            for metrics in per_season.values():
+                assert set(metrics) == keys
+                assert isinstance(metrics["n"], int)
+    json.loads(json.dumps(out, allow_nan=False))  # strict JSON: no NaN
+
+
+def test_models_and_baselines_are_scored_on_the_same_rows(backtest, game_frame):
+    out = backtest.to_dict()
+    for task in ("game", "points"):
+        for season in TEST_SEASONS:
+            counts = {name: m[season]["n"] for name, m in out[task].items()}
+            assert len(set(counts.values())) == 1, counts
+    expected = int(
+        ((game_frame["season"] == "2019-20") & (game_frame["season_type"] == "regular")).sum()
+    )
+    assert out["game"]["game-logistic"]["2019-20"]["n"] == expected
+
+
+def test_home_baseline_accuracy_is_the_home_win_share(backtest, game_frame):
+    test = game_frame.loc[eval_rows(game_frame, "game", "2019-20")]
+    got = backtest.game["baseline-home"]["2019-20"]
+    assert got["accuracy"] == pytest.approx(test["home_win"].mean())
+    train = game_frame.loc[train_rows(game_frame, "game", "2019-20")]
+    predicted = backtest.predictions["game"].query("season == '2019-20'")["baseline-home"]
+    assert np.allclose(predicted, train["home_win"].mean())
+
+
+def test_walk_forward_trains_only_on_earlier_seasons(backtest):
+    splits = [s for s in backtest.splits]
+    assert {(s.task, s.test_season) for s in splits} == {
+        (t, s) for t in ("game", "points") for s in TEST_SEASONS
+    }
+    for split in splits:
+        start = int(split.test_season[:4])
+        assert split.train_seasons, split
+        assert all(int(s[:4]) < start for s in split.train_seasons), split
+    game = {s.test_season: s.train_seasons for s in splits if s.task == "game"}
+    assert game["2019-20"][-1] == "2018-19"  # expanding window: the previous season is used
+    assert game["2019-20"][0] == "2012-13"
+
+
+def _with_sentinel(frame, target, test_season, before):
+    """A feature equal to the target from ``test_season`` on and uninformative (``before``)
+    earlier: only a model that learned from the test season (or later) can use it."""
+    out = frame.copy()
+    late = out["season"].str.slice(0, 4).astype(int) >= int(test_season[:4])
+    out["sentinel"] = np.where(late, out[target], before)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sentinel_frames(game_frame, player_frame):
+    games = _with_sentinel(game_frame, "home_win", "2018-19", 0.5)
+    players = _with_sentinel(player_frame, "pts", "2018-19", np.nan)
+    return games, players
+
+
+def _sentinel_run(games, players):
+    return walk_forward(
+        games,
+        players,
+        ["2018-19"],
+        params=FAST_PARAMS,
+        game_features=(*GAME_FEATURES, "sentinel"),
+        player_features=(*PLAYER_FEATURES, "sentinel"),
+    )
+
+
+def test_sentinel_detects_no_leak(sentinel_frames):
+    result = _sentinel_run(*sentinel_frames)
+    for name in GAME_MODELS:
+        assert result.game[name]["2018-19"]["accuracy"] < 0.9, name
+    for name in POINTS_MODELS:
+        assert result.points[name]["2018-19"]["mae"] > 3.0, name
+
+
+def test_the_sentinel_would_catch_a_leak(sentinel_frames, monkeypatch):
+    """Same run, but training also sees the test season: the sentinel gives the leak away."""
+
+    def leaky(frame, task, test_season, **_):
+        return frame[backtest_module.TARGET[task]].notna()
+
+    monkeypatch.setattr(backtest_module, "train_rows", leaky)
+    result = _sentinel_run(*sentinel_frames)
+    assert min(result.game[n]["2018-19"]["accuracy"] for n in GAME_MODELS) > 0.9
+    assert max(result.points[n]["2018-19"]["mae"] for n in POINTS_MODELS) < 2.0
+
+
+def test_unplayed_and_playoff_rows_are_never_scored(game_frame):
+    test = eval_rows(game_frame, "game", "2019-20")
+    assert (game_frame.loc[test, "season_type"] == "regular").all()
+    future = game_frame.loc[game_frame["season"] == "2019-20"].tail(5).copy()
+    future["home_win"] = np.nan
+    future["game_id"] = future["game_id"].str.replace("002", "009", n=1)
+    with_future = pd.concat([game_frame, future], ignore_index=True)
+    assert eval_rows(with_future, "game", "2019-20").sum() == test.sum()
+    assert (
+        train_rows(with_future, "game", "2020-21").sum()
+        == train_rows(game_frame, "game", "2020-21").sum()
+    )
+
+
+def test_playoff_rows_join_training_only_when_asked(game_frame):
+    regular = train_rows(game_frame, "game", "2019-20")
+    both = train_rows(game_frame, "game", "2019-20", train_playoffs=True)
+    extra = game_frame.loc[both & ~regular]
+    assert len(extra) > 0 and (extra["season_type"] == "playoffs").all()
+    assert extra["season"].str.slice(0, 4).astype(int).max() < 2019
+    window = train_rows(game_frame, "game", "2019-20", max_train_seasons=2)
+    assert set(game_frame.loc[window, "season"]) == {"2017-18", "2018-19"}
+
+
+def test_player_rows_get_their_season_type_from_the_game_id(player_frame):
+    frame = player_frame.copy()
+    frame.loc[frame.index[:10], "game_id"] = "0041800001"
+    frame.loc[frame.index[:10], "season"] = "2018-19"
+    assert not eval_rows(frame, "points", "2018-19").iloc[:10].any()
+
+
+def test_inputs_are_not_modified(game_frame, player_frame):
+    games, players = game_frame.copy(), player_frame.copy()
+    walk_forward(
+        games,
+        players,
+        ["2019-20"],
+        params=FAST_PARAMS,
+        models=["game-logistic", "player-ridge"],
+        game_features=GAME_FEATURES,
+        player_features=PLAYER_FEATURES,
+    )
+    pd.testing.assert_frame_equal(games, game_frame)
+    pd.testing.assert_frame_equal(players, player_frame)
+
+
+def test_a_subset_of_models_and_a_missing_frame(game_frame):
+    messages = []
+    result = walk_forward(
+        game_frame,
+        None,
+        ["2019-20"],
+        params=FAST_PARAMS,
+        models=["game-logistic"],
+        game_features=GAME_FEATURES,
+        progress=messages.append,
+    )
+    out = result.to_dict()
+    assert out["points"] == {}
+    assert list(out["game"]) == ["game-logistic", *GAME_BASELINES]
+    assert any("game-logistic" in m for m in messages)
+    with pytest.raises(ValueError, match="need the points frame"):
+        walk_forward(
+            game_frame, None, ["2019-20"], models=["player-ridge"], game_features=GAME_FEATURES
+        )
+
+
+def test_a_season_without_training_rows_is_an_error(game_frame):
+    with pytest.raises(ValueError, match="no training rows"):
+        walk_forward(
+            game_frame, None, ["2012-13"], models=["game-logistic"], game_features=GAME_FEATURES
+        )
+
+
+def test_predictions_are_kept_for_plots(backtest):
+    games = backtest.predictions["game"]
+    assert {"game_id", "season", "home_win", *GAME_MODELS, *GAME_BASELINES} <= set(games.columns)
+    assert len(games) == sum(backtest.game["game-logistic"][s]["n"] for s in TEST_SEASONS)
+    players = backtest.predictions["points"]
+    assert {"player_id", "pts", "rotation", *POINTS_MODELS} <= set(players.columns)
+    assert players["rotation"].sum() == sum(
+        backtest.points["player-ridge"][s]["n_rotation"] for s in TEST_SEASONS
+    )
+
+
+def test_markdown_report(backtest):
+    text = backtest.to_markdown()
+    for needle in (
+        "## Splits",
+        "## Games",
+        "## Player points",
+        "## Calibration",
+        "2012-13 … 2017-18",
+        "baseline-elo",
+        "baseline-last10",
+        "**",
+    ):
+        assert needle in text, needle
+    for name in GAME_MODELS:
+        assert f"### {name}" in text
+    # one calibration table per game model, 10 bins at most
+    tables = backtest.calibration_tables()
+    assert all(
+        len(t) <= 10 and t["count"].sum() == len(backtest.predictions["game"])
+        for t in tables.values()
+    )
+
+
+def test_missing_feature_columns_are_named(game_frame):
+    with pytest.raises(ValueError, match=r"lacks columns.*not_a_feature"):
+        walk_forward(
+            game_frame,
+            None,
+            ["2019-20"],
+            models=["game-logistic"],
+            game_features=(*GAME_FEATURES, "not_a_feature"),
+        )

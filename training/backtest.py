@@ -1,0 +1,477 @@
+"""Walk-forward backtest: for each test season, fit on the seasons before it, score on it.
+
+Protocol (``walk_forward``):
+- Test rows: the test season's *regular-season* rows with a known target (``home_win`` for
+  games, ``pts`` for players).
+- Training rows: played rows of every season strictly before the test season (by start year),
+  regular season by default; ``train_playoffs=True`` adds the playoff rows of those earlier
+  seasons (they end before the test season starts, so no look-ahead). ``max_train_seasons`` keeps
+  only the most recent N earlier seasons.
+- Models and baselines are fitted on the same training rows and scored on the same test rows.
+- Training rows are passed in time order (the calibration folds of the tree models are
+  contiguous stretches of the training seasons); nothing is calibrated on a test row.
+
+The result holds the per-season metrics, the split of every test season (train seasons, row
+counts), every row's predictions (for plots) and renders the CONTRACTS JSON and a Markdown report.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from ingest.schema import GAME_ID_PREFIX, PLAYOFFS, REGULAR, season_start_year
+from training.baselines import BASELINES, make_baseline
+from training.metrics import (
+    GAME_METRICS,
+    HIGHER_IS_BETTER,
+    LOWER_IS_BETTER,
+    POINTS_METRICS,
+    calibration_table,
+    game_metrics,
+    mean_metrics,
+    points_metrics,
+    rotation_mask,
+)
+from training.models import (
+    GAME,
+    GAME_MODELS,
+    POINTS,
+    POINTS_MODELS,
+    default_feature_names,
+    is_calibrated,
+    make_model,
+    task_of,
+)
+from training.params import DEFAULT_PARAMS, ModelParams
+
+TASKS = (GAME, POINTS)
+TARGET = {GAME: "home_win", POINTS: "pts"}
+MODELS = {GAME: GAME_MODELS, POINTS: POINTS_MODELS}
+METRICS = {GAME: GAME_METRICS, POINTS: POINTS_METRICS}
+_ID_COLUMNS = {
+    GAME: ("game_id", "game_date", "season", "home_team_id", "away_team_id"),
+    POINTS: ("game_id", "game_date", "season", "player_id", "team_id"),
+}
+
+Progress = Callable[[str], None]
+
+
+# Row selection ---------------------------------------------------------------------------------
+def season_types(frame: pd.DataFrame) -> pd.Series:
+    """``season_type`` of every row: the column if present (game frames), else from the game id
+    prefix (player frames carry no ``season_type``: ``002`` regular, ``004`` playoffs)."""
+    if "season_type" in frame.columns:
+        return frame["season_type"].astype(str)
+    prefix = frame["game_id"].astype(str).str.slice(0, 3)
+    by_prefix = {v: k for k, v in GAME_ID_PREFIX.items()}
+    return prefix.map(by_prefix).fillna("other")
+
+
+def _start_years(frame: pd.DataFrame) -> pd.Series:
+    seasons = frame["season"].astype(str)
+    years = {s: season_start_year(s) for s in seasons.unique()}
+    return seasons.map(years)
+
+
+def eval_rows(frame: pd.DataFrame, task: str, test_season: str) -> pd.Series:
+    """Mask of the rows scored for ``test_season``: its regular season, target known."""
+    return (
+        (frame["season"].astype(str) == test_season)
+        & (season_types(frame) == REGULAR)
+        & frame[TARGET[task]].notna()
+    )
+
+
+def train_rows(
+    frame: pd.DataFrame,
+    task: str,
+    test_season: str,
+    *,
+    train_playoffs: bool = False,
+    max_train_seasons: int | None = None,
+) -> pd.Series:
+    """Mask of the rows a model for ``test_season`` may learn from: played rows of earlier
+    seasons only (regular season, plus playoffs if ``train_playoffs``)."""
+    start = season_start_year(test_season)
+    years = _start_years(frame)
+    allowed = (REGULAR, PLAYOFFS) if train_playoffs else (REGULAR,)
+    mask = (years < start) & season_types(frame).isin(allowed) & frame[TARGET[task]].notna()
+    if max_train_seasons is not None:
+        mask &= years >= start - max_train_seasons
+    return mask
+
+
+def time_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows sorted by date (then game and player id), stable."""
+    keys = [c for c in ("game_date", "game_id", "player_id") if c in frame.columns]
+    return frame.sort_values(keys, kind="stable")
+
+
+# Fitting ---------------------------------------------------------------------------------------
+def fit_estimator(
+    name: str,
+    train: pd.DataFrame,
+    *,
+    params: ModelParams | None = None,
+    feature_names: Sequence[str] | None = None,
+) -> BaseEstimator:
+    """Fit a model or a baseline by name on ``train`` (rows in time order, target known)."""
+    task = _task(name)
+    if name.startswith("baseline-"):
+        estimator = make_baseline(name)
+    else:
+        estimator = make_model(name, params, feature_names)
+    return estimator.fit(train, train[TARGET[task]].astype(float).to_numpy())
+
+
+def predict(estimator: BaseEstimator, frame: pd.DataFrame, task: str) -> np.ndarray:
+    """P(home win) for games, predicted points for players."""
+    if task == GAME:
+        return np.asarray(estimator.predict_proba(frame))[:, 1]
+    return np.asarray(estimator.predict(frame), dtype=float)
+
+
+def _task(name: str) -> str:
+    for task, names in BASELINES.items():
+        if name in names:
+            return task
+    return task_of(name)
+
+
+def score(task: str, frame: pd.DataFrame, predicted: np.ndarray) -> dict[str, float | int]:
+    """The task's metrics for predictions on ``frame`` (which holds the target)."""
+    y = frame[TARGET[task]].astype(float).to_numpy()
+    if task == GAME:
+        return game_metrics(y, predicted)
+    return points_metrics(y, predicted, rotation_mask(frame).to_numpy())
+
+
+# Result ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SeasonSplit:
+    """What one test season of one task was trained and scored on."""
+
+    task: str
+    test_season: str
+    train_seasons: tuple[str, ...]
+    n_train: int
+    n_test: int
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float | np.floating):
+        return None if math.isnan(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _fmt(value: Any, metric: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if metric in ("n", "n_rotation"):
+        return f"{int(value):,}"
+    if metric == "accuracy":
+        return f"{100 * value:.1f}%"
+    if metric in ("mae", "rmse", "mae_rotation"):
+        return f"{value:.3f}"
+    return f"{value:.4f}"
+
+
+def _best(rows: Mapping[str, Mapping[str, Any]], metric: str) -> set[str]:
+    values = {
+        name: m.get(metric)
+        for name, m in rows.items()
+        if m.get(metric) is not None and not math.isnan(m.get(metric))
+    }
+    if not values or metric not in LOWER_IS_BETTER | HIGHER_IS_BETTER:
+        return set()
+    target = min(values.values()) if metric in LOWER_IS_BETTER else max(values.values())
+    return {name for name, v in values.items() if math.isclose(v, target, rel_tol=1e-12)}
+
+
+def _season_span(seasons: Sequence[str]) -> str:
+    if not seasons:
+        return "(none)"
+    if len(seasons) <= 2:
+        return ", ".join(seasons)
+    return f"{seasons[0]} … {seasons[-1]} ({len(seasons)} seasons)"
+
+
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return lines
+
+
+@dataclass
+class BacktestResult:
+    """Metrics per task, model/baseline and test season, with the predictions behind them.
+
+    ``metrics[task][name][season]`` holds the metric dict; ``predictions[task]`` one row per
+    scored row (ids, target, ``rotation`` for points) and one column per model and baseline.
+    """
+
+    test_seasons: tuple[str, ...]
+    metrics: dict[str, dict[str, dict[str, dict[str, float | int]]]]
+    splits: list[SeasonSplit]
+    predictions: dict[str, pd.DataFrame]
+    feature_names: dict[str, tuple[str, ...]]
+    params: dict[str, dict[str, Any]]
+    calibrated: dict[str, bool]
+    train_playoffs: bool = False
+    max_train_seasons: int | None = None
+    fit_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def game(self) -> dict[str, dict[str, dict[str, float | int]]]:
+        return self.metrics.get(GAME, {})
+
+    @property
+    def points(self) -> dict[str, dict[str, dict[str, float | int]]]:
+        return self.metrics.get(POINTS, {})
+
+    def mean(self, task: str, name: str) -> dict[str, float | int]:
+        """Mean over the test seasons (counts summed) of one model's metrics."""
+        return mean_metrics(self.metrics[task][name])
+
+    def to_dict(self) -> dict[str, dict[str, dict[str, dict[str, float | int | None]]]]:
+        """The CONTRACTS JSON: ``{"game": {NAME: {SEASON: {...}, "mean": {...}}}, "points":
+        {...}}``, models then baselines; NaN (e.g. no rotation rows) becomes ``None``."""
+        out: dict[str, dict[str, dict[str, dict[str, float | int | None]]]] = {}
+        for task in TASKS:
+            out[task] = {}
+            for name, per_season in self.metrics.get(task, {}).items():
+                entry = {s: {k: _clean(v) for k, v in m.items()} for s, m in per_season.items()}
+                entry["mean"] = {k: _clean(v) for k, v in mean_metrics(per_season).items()}
+                out[task][name] = entry
+        return out
+
+    def calibration_tables(self) -> dict[str, pd.DataFrame]:
+        """Reliability table per game model and baseline over all test seasons pooled."""
+        frame = self.predictions.get(GAME)
+        if frame is None:
+            return {}
+        y = frame[TARGET[GAME]].to_numpy()
+        return {name: calibration_table(y, frame[name]) for name in self.game}
+
+    def to_markdown(self) -> str:
+        """A readable report: protocol, splits, a table per task, calibration tables."""
+        lines = ["# Walk-forward backtest", ""]
+        kinds = "regular-season and playoff" if self.train_playoffs else "regular-season"
+        window = (
+            f"the {self.max_train_seasons} seasons" if self.max_train_seasons else "all seasons"
+        )
+        lines += [
+            f"Test seasons: {', '.join(self.test_seasons)}. For each test season S, every model "
+            f"and baseline is fitted on the played {kinds} rows of {window} before S and scored "
+            "on S's regular-season rows with a known result. Features are as-of (only earlier "
+            "dates feed a row). Tree and forest probabilities are calibrated with a sigmoid on "
+            "contiguous folds of the training seasons; no test row is used for fitting or "
+            "calibration. Means are unweighted over test seasons; `n` is summed. Best value per "
+            "column in **bold**.",
+            "",
+            "## Splits",
+            "",
+        ]
+        rows = [
+            [
+                s.task,
+                s.test_season,
+                _season_span(s.train_seasons),
+                f"{s.n_train:,}",
+                f"{s.n_test:,}",
+            ]
+            for s in self.splits
+        ]
+        lines += _markdown_table(
+            ["task", "test season", "train seasons", "train rows", "test rows"], rows
+        )
+        for task, title in ((GAME, "Games (P(home win))"), (POINTS, "Player points")):
+            if not self.metrics.get(task):
+                continue
+            lines += ["", f"## {title}", ""]
+            lines += self._task_tables(task)
+            lines += ["", "Features: " + ", ".join(f"`{f}`" for f in self.feature_names[task])]
+        if self.game:
+            lines += ["", "## Calibration (test seasons pooled, 10 equal-width bins)"]
+            for name, table in self.calibration_tables().items():
+                if name not in GAME_MODELS:
+                    continue
+                calibrated = "sigmoid calibrator" if self.calibrated.get(name) else "uncalibrated"
+                lines += ["", f"### {name} ({calibrated})", ""]
+                lines += _markdown_table(
+                    ["bin", "mean predicted", "observed", "count"],
+                    [
+                        [
+                            f"{r.lower:.1f}-{r.upper:.1f}",
+                            f"{r.mean_predicted:.3f}",
+                            f"{r.observed:.3f}",
+                            f"{int(r.count):,}",
+                        ]
+                        for r in table.itertuples()
+                    ],
+                )
+        return "\n".join(lines) + "\n"
+
+    def _task_tables(self, task: str) -> list[str]:
+        metrics = METRICS[task]
+        means = {name: mean_metrics(per) for name, per in self.metrics[task].items()}
+        lines = [f"Mean over {len(self.test_seasons)} test season(s):", ""]
+        best = {m: _best(means, m) for m in metrics}
+        rows = []
+        for name, m in means.items():
+            cells = [_fmt(m[k], k) for k in metrics]
+            cells = [
+                f"**{c}**" if name in best[k] else c for c, k in zip(cells, metrics, strict=True)
+            ]
+            kind = "baseline" if name.startswith("baseline-") else "model"
+            rows.append([name, kind, *cells])
+        lines += _markdown_table(["name", "kind", *metrics], rows)
+        key = ("accuracy", "log_loss", "brier") if task == GAME else ("mae", "mae_rotation")
+        header = ["name"] + [f"{k} {s}" for s in self.test_seasons for k in key]
+        rows = []
+        per_season_best = {
+            (s, k): _best({n: per[s] for n, per in self.metrics[task].items() if s in per}, k)
+            for s in self.test_seasons
+            for k in key
+        }
+        for name, per in self.metrics[task].items():
+            cells = []
+            for s in self.test_seasons:
+                for k in key:
+                    cell = _fmt(per.get(s, {}).get(k), k)
+                    cells.append(f"**{cell}**" if name in per_season_best[(s, k)] else cell)
+            rows.append([name, *cells])
+        lines += ["", "Per test season:", ""]
+        lines += _markdown_table(header, rows)
+        return lines
+
+
+# Walk-forward ----------------------------------------------------------------------------------
+def _resolve_models(models: Sequence[str] | None, frames: Mapping[str, pd.DataFrame | None]):
+    if models is None:
+        return {t: MODELS[t] for t in TASKS if frames[t] is not None}
+    unknown = [m for m in models if m not in GAME_MODELS + POINTS_MODELS]
+    if unknown:
+        raise ValueError(f"unknown models {unknown}")
+    chosen = {t: tuple(m for m in MODELS[t] if m in models) for t in TASKS}
+    for task, names in chosen.items():
+        if names and frames[task] is None:
+            raise ValueError(f"models {names} need the {task} frame")
+    return {t: names for t, names in chosen.items() if names}
+
+
+_BASELINE_INPUTS = {
+    GAME: ("home_win_pct", "away_win_pct", "elo_home_prob"),
+    POINTS: ("pts_avg_season", "pts_avg_10", "min_avg_season"),
+}
+
+
+def _require_columns(frame: pd.DataFrame, task: str, feature_names: Sequence[str]) -> None:
+    needed = ("season", "game_id", TARGET[task], *_BASELINE_INPUTS[task], *feature_names)
+    missing = sorted(set(needed) - set(frame.columns))
+    if missing:
+        raise ValueError(f"the {task} frame lacks columns {missing}")
+
+
+def walk_forward(
+    game_frame: pd.DataFrame | None,
+    player_frame: pd.DataFrame | None,
+    test_seasons: Sequence[str],
+    *,
+    params: Mapping[str, ModelParams] = DEFAULT_PARAMS,
+    models: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    game_features: Sequence[str] | None = None,
+    player_features: Sequence[str] | None = None,
+    train_playoffs: bool = False,
+    max_train_seasons: int | None = None,
+) -> BacktestResult:
+    """Walk-forward evaluation of the models (default: all models of every task whose frame is
+    given) and every baseline of those tasks on ``test_seasons``.
+
+    ``params`` may be partial: missing names take ``DEFAULT_PARAMS``. ``game_features`` /
+    ``player_features`` default to ``features.GAME_FEATURES`` / ``PLAYER_FEATURES``. Inputs are
+    not modified. Raises ValueError when a test season has no training or no test rows.
+    """
+    if not test_seasons:
+        raise ValueError("no test seasons")
+    seasons = tuple(sorted(dict.fromkeys(test_seasons), key=season_start_year))
+    frames = {GAME: game_frame, POINTS: player_frame}
+    chosen = _resolve_models(models, frames)
+    feature_names = {
+        task: tuple(
+            (game_features if task == GAME else player_features) or default_feature_names(task)
+        )
+        for task in chosen
+    }
+    all_params = {**DEFAULT_PARAMS, **params}
+    metrics: dict[str, dict[str, dict[str, dict[str, float | int]]]] = {}
+    predictions: dict[str, pd.DataFrame] = {}
+    splits: list[SeasonSplit] = []
+    fit_seconds: dict[str, float] = {}
+    for task, names in chosen.items():
+        frame = frames[task]
+        _require_columns(frame, task, feature_names[task])
+        estimators = (*names, *BASELINES[task])
+        metrics[task] = {name: {} for name in estimators}
+        pieces = []
+        for season in seasons:
+            train = time_order(
+                frame.loc[
+                    train_rows(
+                        frame,
+                        task,
+                        season,
+                        train_playoffs=train_playoffs,
+                        max_train_seasons=max_train_seasons,
+                    )
+                ]
+            )
+            test = time_order(frame.loc[eval_rows(frame, task, season)])
+            if train.empty or test.empty:
+                which = "training" if train.empty else "test"
+                raise ValueError(f"{task}: no {which} rows for test season {season}")
+            train_seasons = tuple(
+                sorted(train["season"].astype(str).unique(), key=season_start_year)
+            )
+            splits.append(SeasonSplit(task, season, train_seasons, len(train), len(test)))
+            out = test.loc[:, [c for c in _ID_COLUMNS[task] if c in test.columns]].copy()
+            out[TARGET[task]] = test[TARGET[task]].astype(float)
+            if task == POINTS:
+                out["rotation"] = rotation_mask(test)
+            for name in estimators:
+                if progress is not None:
+                    progress(f"{task} {season}: fitting {name} on {len(train):,} rows")
+                started = time.perf_counter()
+                fitted = fit_estimator(
+                    name, train, params=all_params.get(name), feature_names=feature_names[task]
+                )
+                fit_seconds[f"{name}.{season}"] = time.perf_counter() - started
+                predicted = predict(fitted, test, task)
+                out[name] = predicted
+                metrics[task][name][season] = score(task, test, predicted)
+            pieces.append(out)
+        predictions[task] = pd.concat(pieces, ignore_index=True)
+    used = [n for names in chosen.values() for n in names]
+    return BacktestResult(
+        test_seasons=seasons,
+        metrics=metrics,
+        splits=splits,
+        predictions=predictions,
+        feature_names=feature_names,
+        params={n: all_params[n].as_dict() for n in used},
+        calibrated={n: is_calibrated(n, all_params[n]) for n in used if n in GAME_MODELS},
+        train_playoffs=train_playoffs,
+        max_train_seasons=max_train_seasons,
+        fit_seconds=fit_seconds,
+    )

@@ -1,0 +1,168 @@
+"""Models for serving: evaluate on one season walk-forward, then refit through that season.
+
+``train_final`` returns ``TrainedModel`` objects and writes nothing; the caller (a flow, through
+``registry/``) logs the model, its params, metrics, tags and figures.
+
+Metric keys (CONTRACTS, registry): ``"{metric}"`` and ``"{metric}.{eval_season}"`` for the model
+trained on the seasons *before* ``eval_season`` and scored on its regular season, and
+``"baseline.{name}.{metric}"`` for every baseline of the task on the same rows. Metrics that are
+undefined (NaN) are left out. The returned ``model`` is then refitted on every season up to and
+including ``eval_season`` (``train_seasons``), so it is the model to serve for the next season.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+from sklearn.pipeline import Pipeline
+
+from ingest.schema import season_label, season_start_year
+from training.backtest import (
+    TARGET,
+    BacktestResult,
+    Progress,
+    fit_estimator,
+    time_order,
+    train_rows,
+    walk_forward,
+)
+from training.baselines import BASELINES
+from training.models import GAME, POINTS, feature_importances, importance_kind, task_of
+from training.params import DEFAULT_PARAMS, ModelParams
+from training.plots import calibration_figure, importance_figure, residuals_figure, roc_figure
+
+INPUT_EXAMPLE_ROWS = 5
+
+
+@dataclass
+class TrainedModel:
+    """A fitted pipeline with everything a registry needs to log it."""
+
+    name: str
+    task: str
+    model: Pipeline
+    params: dict[str, Any]
+    metrics: dict[str, float]
+    train_seasons: tuple[str, ...]
+    eval_season: str
+    feature_names: tuple[str, ...]
+    input_example: pd.DataFrame
+    figures: dict[str, Figure] = field(default_factory=dict)
+
+
+def _metric_keys(result: BacktestResult, task: str, name: str, season: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+
+    def put(key: str, value: float | int) -> None:
+        if value is not None and not (isinstance(value, float) and math.isnan(value)):
+            out[key] = float(value)
+
+    for metric, value in result.metrics[task][name][season].items():
+        put(metric, value)
+        put(f"{metric}.{season}", value)
+    for baseline in BASELINES[task]:
+        for metric, value in result.metrics[task][baseline][season].items():
+            put(f"baseline.{baseline}.{metric}", value)
+    return out
+
+
+def _figures(
+    name: str, task: str, model: Pipeline, result: BacktestResult, season: str
+) -> dict[str, Figure]:
+    preds = result.predictions[task]
+    preds = preds.loc[preds["season"] == season]
+    y = preds[TARGET[task]].to_numpy()
+    label = f"{name}, {season} (trained on earlier seasons)"
+    kind = importance_kind(model)
+    figures = {
+        f"{kind}s": importance_figure(
+            feature_importances(model), kind, f"{name}: {kind}s (final model)"
+        )
+    }
+    if task == GAME:
+        figures["calibration"] = calibration_figure(y, preds[name], f"Calibration: {label}")
+        figures["roc"] = roc_figure(y, preds[name], f"ROC: {label}")
+    else:
+        figures["residuals"] = residuals_figure(y, preds[name], f"Residuals: {label}")
+    return figures
+
+
+def train_final(
+    game_frame: pd.DataFrame | None,
+    player_frame: pd.DataFrame | None,
+    *,
+    eval_season: str,
+    params: Mapping[str, ModelParams] = DEFAULT_PARAMS,
+    models: Sequence[str] | None = None,
+    game_features: Sequence[str] | None = None,
+    player_features: Sequence[str] | None = None,
+    train_playoffs: bool = False,
+    max_train_seasons: int | None = None,
+    make_figures: bool = True,
+    progress: Progress | None = None,
+) -> list[TrainedModel]:
+    """Evaluate every chosen model on ``eval_season`` (trained on the seasons before it), then
+    refit it on all seasons through ``eval_season``. One ``TrainedModel`` per model, in
+    ``GAME_MODELS + POINTS_MODELS`` order; a task is skipped when its frame is None."""
+    result = walk_forward(
+        game_frame,
+        player_frame,
+        [eval_season],
+        params=params,
+        models=models,
+        progress=progress,
+        game_features=game_features,
+        player_features=player_features,
+        train_playoffs=train_playoffs,
+        max_train_seasons=max_train_seasons,
+    )
+    all_params = {**DEFAULT_PARAMS, **params}
+    frames = {GAME: game_frame, POINTS: player_frame}
+    # Everything up to and including eval_season = everything before the season after it.
+    next_season = season_label(season_start_year(eval_season) + 1)
+    trained: list[TrainedModel] = []
+    for task in (GAME, POINTS):
+        if task not in result.metrics:
+            continue
+        frame = frames[task]
+        rows = train_rows(
+            frame,
+            task,
+            next_season,
+            train_playoffs=train_playoffs,
+            max_train_seasons=max_train_seasons,
+        )
+        final_train = time_order(frame.loc[rows])
+        seasons = tuple(sorted(final_train["season"].astype(str).unique(), key=season_start_year))
+        names = result.feature_names[task]
+        example = final_train.loc[:, list(names)].tail(INPUT_EXAMPLE_ROWS).reset_index(drop=True)
+        for name in result.metrics[task]:
+            if name.startswith("baseline-") or task_of(name) != task:
+                continue
+            if progress is not None:
+                progress(
+                    f"{task}: refitting {name} on {len(final_train):,} rows through {eval_season}"
+                )
+            model = fit_estimator(name, final_train, params=all_params[name], feature_names=names)
+            trained.append(
+                TrainedModel(
+                    name=name,
+                    task=task,
+                    model=model,
+                    params=all_params[name].as_dict(),
+                    metrics=_metric_keys(result, task, name, eval_season),
+                    train_seasons=seasons,
+                    eval_season=eval_season,
+                    feature_names=names,
+                    input_example=example,
+                    figures=_figures(name, task, model, result, eval_season)
+                    if make_figures
+                    else {},
+                )
+            )
+    return trained
