@@ -181,6 +181,86 @@ class ModelMetadata(Base):
     reason: Mapped[str | None] = mapped_column(Text)
 
 
+class User(Base):
+    """An API user: bcrypt password hash only, never the password."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16), default="user")  # user | admin
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Prediction(Base):
+    """One served prediction: who asked, which model version answered, what in and out."""
+
+    __tablename__ = "predictions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+    username: Mapped[str | None] = mapped_column(String(64))
+    endpoint: Mapped[str] = mapped_column(String(64))
+    model_name: Mapped[str] = mapped_column(String(64), index=True)
+    model_version: Mapped[str] = mapped_column(String(16))
+    # The game or player-game predicted, when known (joins with results for monitoring).
+    game_date: Mapped[date | None] = mapped_column(Date, index=True)
+    game_id: Mapped[str | None] = mapped_column(String(10))
+    home_team_id: Mapped[int | None] = mapped_column(BigInteger)
+    away_team_id: Mapped[int | None] = mapped_column(BigInteger)
+    player_id: Mapped[int | None] = mapped_column(BigInteger)
+    inputs: Mapped[dict | None] = mapped_column(JSON)  # the request and the feature values used
+    outputs: Mapped[dict | None] = mapped_column(JSON)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    cached: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AuditLog(Base):
+    """Logins, model loads and unloads, promotions: who did what, when, from where."""
+
+    __tablename__ = "audit_logs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    username: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    target: Mapped[str | None] = mapped_column(String(128))
+    success: Mapped[bool] = mapped_column(Boolean, default=True)
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict | None] = mapped_column(JSON)
+
+
+class DriftReport(Base):
+    """The summary of one monitoring report; the full HTML and JSON live in the reports folder."""
+
+    __tablename__ = "drift_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))  # features | predictions | performance
+    model_name: Mapped[str | None] = mapped_column(String(64))
+    model_version: Mapped[str | None] = mapped_column(String(16))
+    reference_window: Mapped[str | None] = mapped_column(String(64))
+    current_window: Mapped[str | None] = mapped_column(String(64))
+    share_drifted: Mapped[float | None] = mapped_column(Float)
+    drift_detected: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_tests: Mapped[int] = mapped_column(Integer, default=0)
+    html_path: Mapped[str | None] = mapped_column(Text)
+    json_path: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict | None] = mapped_column(JSON)
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     """An engine for ``url``; for SQLite the parent folder is created and foreign keys are on."""
     if url.startswith("sqlite:///"):
