@@ -1,0 +1,205 @@
+"""Moving the ``champion`` alias: through the gate, by hand, or back (rollback).
+
+Every move is written as model-version tags in MLflow (visible in its UI) and, when an engine is
+given, as a row of ``model_metadata``. The version a champion replaced is kept in its
+``previous_champion`` tag: that is what :func:`rollback` goes back to.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from registry.audit import record_action
+from registry.client import CHALLENGER, CHAMPION, RegistryError, mlflow_client
+from registry.gate import GateDecision, GatePolicy, decide, policy_for
+from registry.versions import ModelVersionInfo, get_champion, get_version
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from sqlalchemy import Engine
+
+PREVIOUS_CHAMPION_TAG = "previous_champion"
+_MAX_TAG = 5000  # MLflow allows 8000 characters in a tag value
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _set_tags(client: MlflowClient, name: str, version: str, tags: dict[str, str]) -> None:
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, str(value)[:_MAX_TAG])
+
+
+def _crown(
+    client: MlflowClient,
+    name: str,
+    version: str,
+    previous: ModelVersionInfo | None,
+    *,
+    action: str,
+    actor: str,
+    reason: str,
+) -> None:
+    """Point ``champion`` at ``version``; remember the version it replaces (unless a rollback)."""
+    tags = {
+        "champion_action": action,
+        "champion_actor": actor,
+        "champion_reason": reason,
+        "champion_since": _now(),
+    }
+    if action != "rollback" and previous is not None and previous.version != version:
+        tags[PREVIOUS_CHAMPION_TAG] = previous.version
+    _set_tags(client, name, version, tags)
+    client.set_registered_model_alias(name, CHAMPION, version)
+
+
+def gate_and_promote(
+    tracking_uri: str,
+    name: str,
+    version: str | int,
+    policy: GatePolicy | None = None,
+    *,
+    engine: Engine | None = None,
+    actor: str = "training_flow",
+) -> GateDecision:
+    """Make ``version`` the challenger, then the champion if it passes the gate.
+
+    ``policy`` defaults to ``DEFAULT_POLICIES[task]``. The decision is tagged on the version
+    (``gate_decision``, ``gate_reason``, ``gate_season``) and recorded in ``model_metadata``
+    (action ``promote`` or ``refuse``) when ``engine`` is given. A refused version leaves the
+    champion as it was.
+    """
+    client = mlflow_client(tracking_uri)
+    candidate = get_version(tracking_uri, name, version)
+    champion = get_champion(tracking_uri, name)
+    decision = decide(candidate, champion, policy_for(candidate, policy))
+    if champion is not None and champion.version == candidate.version:
+        return decision  # nothing to move, nothing to record
+
+    client.set_registered_model_alias(name, CHALLENGER, candidate.version)
+    _set_tags(
+        client,
+        name,
+        candidate.version,
+        {
+            "gate_decision": "promote" if decision.promote else "refuse",
+            "gate_reason": decision.reason,
+            "gate_season": decision.season,
+            "gate_champion_version": decision.champion_version or "",
+            "gate_time": _now(),
+        },
+    )
+    if decision.promote:
+        _crown(
+            client,
+            name,
+            candidate.version,
+            champion,
+            action="gate",
+            actor=actor,
+            reason=decision.reason,
+        )
+    if engine is not None:
+        reason = decision.reason
+        if decision.promote and champion is not None:
+            reason = f"{reason}; previous champion v{champion.version}"
+        record_action(
+            engine,
+            model_name=name,
+            version=candidate.version,
+            action="promote" if decision.promote else "refuse",
+            alias=CHAMPION if decision.promote else CHALLENGER,
+            actor=actor,
+            metrics=decision.as_record(),
+            reason=reason,
+        )
+    return decision
+
+
+def promote(
+    tracking_uri: str,
+    name: str,
+    version: str | int,
+    *,
+    actor: str,
+    reason: str,
+    engine: Engine | None = None,
+) -> str:
+    """Make ``version`` the champion by a person's decision, without the gate.
+
+    The replaced champion is remembered for :func:`rollback`. Returns the new champion version.
+    """
+    if not reason.strip():
+        raise ValueError("a manual promotion needs a reason")
+    client = mlflow_client(tracking_uri)
+    candidate = get_version(tracking_uri, name, version)
+    champion = get_champion(tracking_uri, name)
+    if champion is not None and champion.version == candidate.version:
+        return candidate.version
+    _crown(client, name, candidate.version, champion, action="manual", actor=actor, reason=reason)
+    if engine is not None:
+        previous = f"; previous champion v{champion.version}" if champion else ""
+        record_action(
+            engine,
+            model_name=name,
+            version=candidate.version,
+            action="promote",
+            alias=CHAMPION,
+            actor=actor,
+            metrics=candidate.summary_metrics(),
+            reason=f"manual: {reason}{previous}",
+        )
+    return candidate.version
+
+
+def rollback(
+    tracking_uri: str,
+    name: str,
+    *,
+    actor: str,
+    reason: str = "rollback",
+    engine: Engine | None = None,
+) -> str:
+    """Move ``champion`` back to the version it replaced; returns that version.
+
+    Raises :class:`RegistryError` when there is no champion or it has no recorded predecessor
+    (its ``previous_champion`` tag). Rolling back again goes one step further back.
+    """
+    client = mlflow_client(tracking_uri)
+    current = get_champion(tracking_uri, name)
+    if current is None:
+        raise RegistryError(f"model {name!r} has no champion to roll back")
+    previous_version = current.tags.get(PREVIOUS_CHAMPION_TAG)
+    if not previous_version:
+        raise RegistryError(
+            f"cannot roll back {name!r}: champion v{current.version} has no previous champion "
+            f"recorded (tag {PREVIOUS_CHAMPION_TAG!r}); promote a version by hand instead"
+        )
+    try:
+        previous = get_version(tracking_uri, name, previous_version)
+    except RegistryError as exc:
+        raise RegistryError(
+            f"cannot roll back {name!r} to v{previous_version}: that version no longer exists"
+        ) from exc
+    _set_tags(
+        client,
+        name,
+        current.version,
+        {"rolled_back_by": actor, "rolled_back_reason": reason, "rolled_back_at": _now()},
+    )
+    text = f"rollback from v{current.version}: {reason}"
+    _crown(client, name, previous.version, None, action="rollback", actor=actor, reason=text)
+    if engine is not None:
+        record_action(
+            engine,
+            model_name=name,
+            version=previous.version,
+            action="rollback",
+            alias=CHAMPION,
+            actor=actor,
+            metrics=previous.summary_metrics(),
+            reason=text,
+        )
+    return previous.version

@@ -1,0 +1,247 @@
+"""Gate, promotion, rollback and the audit trail on a real MLflow store."""
+
+from __future__ import annotations
+
+import pytest
+
+from registry import (
+    GatePolicy,
+    RegistryError,
+    evaluate_gate,
+    gate_and_promote,
+    get_champion,
+    get_version,
+    load_model,
+    promote,
+    rollback,
+)
+
+NAME = "game-logistic"
+
+
+def _client(store):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=store.tracking_uri)
+
+
+def _audit(engine) -> list[tuple]:
+    from sqlalchemy import select
+
+    from core.db import ModelMetadata, session_scope
+
+    with session_scope(engine) as session:
+        rows = session.scalars(select(ModelMetadata).order_by(ModelMetadata.id)).all()
+    return [(row.version, row.action, row.alias, row.actor) for row in rows]
+
+
+def test_first_version_becomes_champion(store, register, game_metrics):
+    register(game_metrics(log_loss=0.65))
+
+    decision = gate_and_promote(store.tracking_uri, NAME, "1")
+
+    assert decision.promote is True
+    assert decision.reason == "no champion yet"
+    champion = get_champion(store.tracking_uri, NAME)
+    assert champion.version == "1"
+    assert set(champion.aliases) == {"champion", "challenger"}
+    assert champion.tags["gate_decision"] == "promote"
+    assert champion.tags["gate_season"] == "2023-24"
+    assert "previous_champion" not in champion.tags
+
+
+def test_better_challenger_is_promoted_and_previous_recorded(store, register, game_metrics):
+    register(game_metrics(log_loss=0.65))
+    gate_and_promote(store.tracking_uri, NAME, "1")
+    register(game_metrics(log_loss=0.63))
+
+    decision = gate_and_promote(store.tracking_uri, NAME, "2")
+
+    assert decision.promote is True
+    assert decision.season == "2023-24"
+    assert decision.champion_version == "1"
+    assert decision.challenger["log_loss"] == pytest.approx(0.63)
+    assert decision.champion["log_loss"] == pytest.approx(0.65)
+    champion = get_champion(store.tracking_uri, NAME)
+    assert champion.version == "2"
+    assert champion.tags["previous_champion"] == "1"
+    assert champion.tags["gate_decision"] == "promote"
+    assert "0.6500 -> 0.6300" in champion.tags["gate_reason"]
+    assert str(_client(store).get_model_version_by_alias(NAME, "challenger").version) == "2"
+
+
+@pytest.mark.parametrize(
+    ("challenger_values", "reason_part"),
+    [
+        ({"log_loss": 0.67}, "not better"),
+        ({"log_loss": 0.6495}, "below margin"),  # better, but by less than the 0.001 margin
+        ({"log_loss": 0.63, "brier": 0.24}, "brier"),  # primary better, brier worse by 0.01
+        ({"log_loss": 0.63, "accuracy": 0.58}, "accuracy"),  # accuracy dropped by 0.04
+    ],
+)
+def test_challenger_not_good_enough_is_refused(
+    store, register, game_metrics, challenger_values, reason_part
+):
+    register(game_metrics(log_loss=0.65))
+    gate_and_promote(store.tracking_uri, NAME, "1")
+    register(game_metrics(**challenger_values))
+
+    decision = gate_and_promote(store.tracking_uri, NAME, "2")
+
+    assert decision.promote is False
+    assert reason_part in decision.reason
+    assert get_champion(store.tracking_uri, NAME).version == "1"
+    refused = get_version(store.tracking_uri, NAME, "2")
+    assert refused.aliases == ("challenger",)
+    assert refused.tags["gate_decision"] == "refuse"
+    assert reason_part in refused.tags["gate_reason"]
+    assert refused.tags["gate_season"] == "2023-24"
+
+
+def test_metrics_are_compared_on_the_same_season(store, register, game_metrics):
+    # v1 was evaluated on 2023-24 (and 2022-23). v2 is evaluated on 2024-25, where it looks far
+    # better, but on 2023-24, the latest season both have, it is worse: it must be refused.
+    register({**game_metrics("2023-24", log_loss=0.66), "log_loss.2022-23": 0.70})
+    gate_and_promote(store.tracking_uri, NAME, "1")
+    register(
+        {
+            **game_metrics("2023-24", log_loss=0.67),
+            **game_metrics("2024-25", log_loss=0.55),  # last: its plain keys are 2024-25's
+            "log_loss.2022-23": 0.60,
+            "baseline.baseline-elo.log_loss": 0.50,
+        },
+        eval_season="2024-25",
+        train_seasons=("2022-23", "2023-24"),
+    )
+
+    decision = evaluate_gate(store.tracking_uri, NAME, "2")
+
+    assert decision.promote is False
+    assert decision.season == "2023-24"
+    assert decision.challenger["log_loss"] == pytest.approx(0.67)
+    assert decision.champion["log_loss"] == pytest.approx(0.66)
+    assert get_version(store.tracking_uri, NAME, "2").metrics["log_loss"] == pytest.approx(0.55)
+    # evaluate_gate only reads: no alias, no tag
+    assert get_version(store.tracking_uri, NAME, "2").aliases == ()
+
+
+def test_the_candidates_eval_season_is_preferred(store, register, game_metrics):
+    # Both have 2022-23 and 2023-24; the candidate is worse on 2022-23 but better on its own
+    # evaluation season 2023-24, the one the gate must use.
+    register({**game_metrics("2023-24", log_loss=0.66), "log_loss.2022-23": 0.60})
+    gate_and_promote(store.tracking_uri, NAME, "1")
+    register({**game_metrics("2023-24", log_loss=0.64), "log_loss.2022-23": 0.70})
+
+    decision = gate_and_promote(store.tracking_uri, NAME, "2")
+
+    assert decision.season == "2023-24"
+    assert decision.promote is True
+
+
+def test_custom_policy_is_used(store, register, game_metrics):
+    register(game_metrics(log_loss=0.65))
+    gate_and_promote(store.tracking_uri, NAME, "1")
+    register(game_metrics(log_loss=0.64))
+
+    strict = GatePolicy("log_loss", margin=0.05)
+    decision = gate_and_promote(store.tracking_uri, NAME, "2", strict)
+
+    assert decision.promote is False
+    assert "below margin" in decision.reason
+
+
+def test_rollback_restores_previous_champion(store, register, game_metrics):
+    for value in (0.65, 0.63, 0.61):
+        version = register(game_metrics(log_loss=value)).version
+        assert gate_and_promote(store.tracking_uri, NAME, version).promote
+
+    assert rollback(store.tracking_uri, NAME, actor="alice") == "2"
+    assert get_champion(store.tracking_uri, NAME).version == "2"
+    model, info = load_model(store.tracking_uri, NAME, "champion")
+    assert info.version == "2"
+    assert hasattr(model, "predict_proba")
+    demoted = get_version(store.tracking_uri, NAME, "3")
+    assert demoted.tags["rolled_back_by"] == "alice"
+    assert "champion" not in demoted.aliases
+
+    assert rollback(store.tracking_uri, NAME, actor="alice") == "1"
+    with pytest.raises(RegistryError, match="no previous champion"):
+        rollback(store.tracking_uri, NAME, actor="alice")
+    assert get_champion(store.tracking_uri, NAME).version == "1"
+
+
+def test_rollback_without_champion_is_an_error(store, register, game_metrics):
+    register(game_metrics())
+    with pytest.raises(RegistryError, match="no champion"):
+        rollback(store.tracking_uri, NAME, actor="alice")
+
+
+def test_manual_promotion_then_rollback(store, register, game_metrics):
+    register(game_metrics(log_loss=0.65))
+    gate_and_promote(store.tracking_uri, NAME, "1")
+    register(game_metrics(log_loss=0.70))
+    assert not gate_and_promote(store.tracking_uri, NAME, "2").promote
+
+    with pytest.raises(ValueError, match="reason"):
+        promote(store.tracking_uri, NAME, "2", actor="bob", reason=" ")
+    assert promote(store.tracking_uri, NAME, "2", actor="bob", reason="hotfix") == "2"
+
+    champion = get_champion(store.tracking_uri, NAME)
+    assert champion.version == "2"
+    assert champion.tags["previous_champion"] == "1"
+    assert champion.tags["champion_actor"] == "bob"
+    assert champion.tags["champion_reason"] == "hotfix"
+    assert rollback(store.tracking_uri, NAME, actor="bob") == "1"
+    assert get_champion(store.tracking_uri, NAME).version == "1"
+
+
+def test_alias_set_by_hand_is_the_champion(store, register, game_metrics):
+    register(game_metrics(log_loss=0.65))
+    register(game_metrics(log_loss=0.66))
+    gate_and_promote(store.tracking_uri, NAME, "1")
+
+    # what the MLflow UI does when someone moves the alias
+    _client(store).set_registered_model_alias(NAME, "champion", "2")
+
+    champion = get_champion(store.tracking_uri, NAME)
+    assert champion.version == "2"
+    assert champion.metrics["log_loss"] == pytest.approx(0.66)
+    _, info = load_model(store.tracking_uri, NAME, "champion")
+    assert info.version == "2"
+
+
+def test_every_action_is_recorded_in_model_metadata(store, register, game_metrics, app_engine):
+    from sqlalchemy import select
+
+    from core.db import ModelMetadata, session_scope
+
+    register(game_metrics(log_loss=0.65), engine=app_engine)
+    gate_and_promote(store.tracking_uri, NAME, "1", engine=app_engine)
+    register(game_metrics(log_loss=0.63), engine=app_engine)
+    gate_and_promote(store.tracking_uri, NAME, "2", engine=app_engine)
+    register(game_metrics(log_loss=0.70), engine=app_engine)
+    gate_and_promote(store.tracking_uri, NAME, "3", engine=app_engine, actor="nightly")
+    rollback(store.tracking_uri, NAME, actor="alice", reason="bad picks", engine=app_engine)
+    promote(store.tracking_uri, NAME, "3", actor="bob", reason="trial", engine=app_engine)
+
+    assert _audit(app_engine) == [
+        ("1", "register", None, "training_flow"),
+        ("1", "promote", "champion", "training_flow"),
+        ("2", "register", None, "training_flow"),
+        ("2", "promote", "champion", "training_flow"),
+        ("3", "register", None, "training_flow"),
+        ("3", "refuse", "challenger", "nightly"),
+        ("1", "rollback", "champion", "alice"),
+        ("3", "promote", "champion", "bob"),
+    ]
+    with session_scope(app_engine) as session:
+        rows = session.scalars(select(ModelMetadata).order_by(ModelMetadata.id)).all()
+    promoted, refused, rolled_back = rows[3], rows[5], rows[6]
+    assert promoted.metrics["season"] == "2023-24"
+    assert promoted.metrics["challenger"]["log_loss"] == pytest.approx(0.63)
+    assert promoted.metrics["champion"]["log_loss"] == pytest.approx(0.65)
+    assert "previous champion v1" in promoted.reason
+    assert refused.metrics["challenger"]["log_loss"] == pytest.approx(0.70)
+    assert "not better" in refused.reason
+    assert "bad picks" in rolled_back.reason
+    assert get_champion(store.tracking_uri, NAME).version == "3"
