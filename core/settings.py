@@ -62,6 +62,67 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Log level of the platform's loggers.")
 
+    # Models and the promotion gate --------------------------------------------------------------
+    default_game_model: str = Field(
+        default="game-logistic", description="The game model answering when a request names none."
+    )
+    default_points_model: str = Field(
+        default="player-ridge", description="The points model answering when a request names none."
+    )
+    game_gate_margin: float = Field(
+        default=0.001,
+        ge=0,
+        description="Log-loss improvement a game challenger needs over the champion.",
+    )
+    points_gate_margin: float = Field(
+        default=0.01,
+        ge=0,
+        description="MAE improvement a points challenger needs over the champion.",
+    )
+
+    # Serving ------------------------------------------------------------------------------------
+    environment: str = Field(
+        default="development",
+        description="development or production; production refuses a missing or short JWT secret.",
+    )
+    jwt_secret: str | None = Field(
+        default=None,
+        description="HS256 signing secret (32+ characters). Development without one uses a random "
+        "per-process secret.",
+    )
+    jwt_expiry_minutes: int = Field(default=60, gt=0, description="Lifetime of an access token.")
+    rate_limit: str = Field(default="100/minute", description="Requests per client IP.")
+    login_rate_limit: str = Field(default="5/minute", description="Login attempts per client IP.")
+    cache_ttl_seconds: int = Field(default=300, ge=0, description="Prediction cache lifetime.")
+    batch_limit: int = Field(default=100, gt=0, description="Most games in one batch request.")
+    cors_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed by CORS (JSON list). Default: none."
+    )
+    champion_poll_seconds: float = Field(
+        default=30.0, gt=0, description="How often the service checks the champion aliases."
+    )
+
+    # Monitoring ---------------------------------------------------------------------------------
+    drift_share_threshold: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="Share of drifted features above which drift is declared (retrain).",
+    )
+    log_loss_drop_threshold: float = Field(
+        default=0.02,
+        ge=0,
+        description="Rise in live game log loss over the backtest figure that triggers a retrain.",
+    )
+    mae_drop_threshold: float = Field(
+        default=0.3,
+        ge=0,
+        description="Rise in live points MAE over the backtest figure that triggers a retrain.",
+    )
+    webhook_url: str | None = Field(
+        default=None, description="Optional URL notified (JSON POST) when monitoring alerts."
+    )
+
     @field_validator("state_dir")
     @classmethod
     def _absolute_state_dir(cls, value: Path) -> Path:

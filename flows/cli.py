@@ -112,6 +112,13 @@ def ingest(
         ),
     ] = None,
     season_type: Annotated[str, typer.Option(help="regular, playoffs or all.")] = "all",
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Validate and compare every batch, even those unchanged since the last run.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Ingest NBA game logs into the store: validated by Great Expectations, upserted atomically."""
@@ -120,7 +127,7 @@ def ingest(
 
     try:
         summary = ingest_flow(
-            source=source, seasons=seasons, season_type=season_type, settings=settings
+            source=source, seasons=seasons, season_type=season_type, settings=settings, full=full
         )
     except Exception as exc:
         raise _fail(exc) from None
@@ -139,11 +146,17 @@ def _print_ingest_summary(summary) -> None:
     out.print(table)
     n_games = sum(b["games"] for b in summary.batches)
     dropped = sum(b.get("cancelled_team_rows", 0) for b in summary.batches)
-    out.print(
-        f"{len(summary.batches)} batches, {n_games} games validated; "
-        f"{dropped} team rows of cancelled games dropped; validation results in "
-        f"{', '.join(summary.validation_files)}"
-    )
+    same = len(summary.unchanged_batches)
+    if same == len(summary.batches):
+        checked = f"all {same} batches unchanged since the last ingest (--full re-checks them)"
+    else:
+        checked = (
+            f"{n_games} games in {len(summary.batches)} batches, "
+            f"{len(summary.batches) - same} validated"
+            + (f", {same} unchanged since the last ingest" if same else "")
+            + f"; validation results in {', '.join(summary.validation_files)}"
+        )
+    out.print(f"{checked}; {dropped} team rows of cancelled games dropped")
     for line in summary.skipped:
         out.print(f"skipped: {line}")
 
@@ -223,8 +236,192 @@ def db_upgrade() -> None:
 
 
 @app.command()
+def train(
+    eval_season: Annotated[
+        str | None, typer.Option(help="Season the gate's metrics come from (default: newest).")
+    ] = None,
+    models: Annotated[
+        str | None, typer.Option(help="Comma-separated model names (default: all six).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Train the six models on the store, register them in MLflow, promote through the gate."""
+    settings = _settings()
+    from flows.training import training_flow
+
+    chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    try:
+        summary = training_flow(eval_season=eval_season, models=chosen, settings=settings)
+    except Exception as exc:
+        raise _fail(exc) from None
+    if as_json:
+        out.print_json(json.dumps(summary.as_dict(), default=str))
+        return
+    _print_training_summary(summary)
+
+
+def _print_training_summary(summary) -> None:
+    table = Table(title=f"training, evaluated on {summary.eval_season} ({summary.seconds:.0f} s)")
+    for col in ("model", "version", "metric", "decision"):
+        table.add_column(col)
+    for m in summary.models:
+        metric = f"log loss {m['log_loss']:.4f}" if "log_loss" in m else f"MAE {m['mae']:.3f}"
+        decision = ("champion: " if m["promoted"] else "challenger: ") + m["reason"]
+        table.add_row(m["name"], m["version"], metric, decision)
+    out.print(table)
+
+
+@app.command()
+def backtest(
+    data_dir: Annotated[str, typer.Option(help="A folder with the snapshot's layout.")],
+    test_seasons: Annotated[str, typer.Option(help="e.g. 2021-22,2022-23,2023-24")],
+    out_dir: Annotated[str, typer.Option("--out", help="Where backtest.md/.json go.")] = "backtest",
+) -> None:
+    """Walk-forward backtest: for each test season, train on the seasons before it, score on it."""
+    _settings()
+    from flows.training import backtest_flow
+    from ingest.schema import parse_seasons
+
+    try:
+        seasons = parse_seasons(test_seasons, [])
+        doc = backtest_flow(data_dir=data_dir, test_seasons=seasons, out=out_dir)
+    except Exception as exc:
+        raise _fail(exc) from None
+    table = Table(title=f"backtest {', '.join(seasons)} (means over test seasons)")
+    for col in ("model", "accuracy", "log loss", "brier"):
+        table.add_column(col)
+    for name, per in doc.get("game", {}).items():
+        m = per["mean"]
+        table.add_row(name, f"{m['accuracy']:.3f}", f"{m['log_loss']:.4f}", f"{m['brier']:.4f}")
+    out.print(table)
+    if doc.get("points"):
+        ptable = Table(title="points (means over test seasons)")
+        for col in ("model", "MAE", "MAE rotation", "RMSE"):
+            ptable.add_column(col)
+        for name, per in doc["points"].items():
+            m = per["mean"]
+            ptable.add_row(name, f"{m['mae']:.3f}", f"{m['mae_rotation']:.3f}", f"{m['rmse']:.3f}")
+        out.print(ptable)
+    out.print(f"written: {out_dir}/backtest.md, {out_dir}/backtest.json")
+
+
+@app.command()
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Registered models, their versions, aliases and key metrics."""
+    settings = _settings()
+    from registry import list_registered
+
+    try:
+        registered = list_registered(settings.resolved_mlflow_tracking_uri)
+    except Exception as exc:
+        raise _fail(exc) from None
+    if as_json:
+        sys.stdout.write(json.dumps(registered, indent=2, default=str) + "\n")
+        return
+    table = Table(title=f"models in {settings.resolved_mlflow_tracking_uri}")
+    for col in ("model", "version", "aliases", "eval season", "metrics", "trained at"):
+        table.add_column(col)
+    for model in registered:
+        for v in model["versions"]:
+            metrics = ", ".join(f"{k} {val:.4g}" for k, val in sorted(v["metrics"].items()))
+            table.add_row(
+                model["name"],
+                str(v["version"]),
+                ",".join(v["aliases"]),
+                str(v["eval_season"]),
+                metrics,
+                str(v["trained_at"])[:19],
+            )
+    out.print(table)
+
+
+@app.command()
+def promote(
+    name: Annotated[str, typer.Argument(help="Registered model, e.g. game-logistic.")],
+    version: Annotated[str, typer.Argument(help="Version to make champion.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded with the promotion).")] = "manual",
+    actor: Annotated[str, typer.Option(help="Who (recorded).")] = os.environ.get("USER", "cli"),
+    gate: Annotated[
+        bool, typer.Option("--gate/--force", help="Pass the metric gate (default) or force.")
+    ] = True,
+) -> None:
+    """Make a version the champion: through the metric gate, or forced by a person."""
+    settings = _settings()
+    from flows.resources import open_store
+    from flows.training import gate_policy
+    from registry import gate_and_promote
+    from registry import promote as force_promote
+    from training.models import task_of
+
+    uri = settings.resolved_mlflow_tracking_uri
+    try:
+        engine = open_store(settings)
+        if gate:
+            policy = gate_policy(task_of(name), settings)
+            decision = gate_and_promote(uri, name, version, policy, engine=engine, actor=actor)
+            if not decision.promote:
+                err.print(f"[bold red]refused:[/] {name} v{version}: {decision.reason}")
+                raise typer.Exit(1)
+            out.print(f"{name} v{version} is champion: {decision.reason}")
+        else:
+            force_promote(uri, name, version, actor=actor, reason=reason, engine=engine)
+            out.print(f"{name} v{version} is champion (forced: {reason})")
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def rollback(
+    name: Annotated[str, typer.Argument(help="Registered model, e.g. game-logistic.")],
+    actor: Annotated[str, typer.Option(help="Who (recorded).")] = os.environ.get("USER", "cli"),
+) -> None:
+    """Move the champion alias back to the version it replaced."""
+    settings = _settings()
+    from flows.resources import open_store
+    from registry import rollback as do_rollback
+
+    try:
+        version = do_rollback(
+            settings.resolved_mlflow_tracking_uri, name, actor=actor, engine=open_store(settings)
+        )
+    except Exception as exc:
+        raise _fail(exc) from None
+    out.print(f"{name}: champion is back to v{version}")
+
+
+@app.command("mlflow-ui")
+def mlflow_ui(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 5000,
+) -> None:
+    """Start the MLflow UI on the configured store, to compare runs and set aliases."""
+    import subprocess
+
+    settings = _settings()
+    from registry import mlflow_ui_command, mlflow_ui_env
+
+    try:
+        settings.ensure_state_dir()
+        command = mlflow_ui_command(
+            settings.resolved_mlflow_tracking_uri,
+            host,
+            port,
+            artifact_location=settings.mlflow_artifact_location,
+        )
+    except Exception as exc:
+        raise _fail(exc) from None
+    out.print(f"MLflow UI on http://{host}:{port} (Ctrl-C stops it)")
+    raise typer.Exit(subprocess.call(command, env={**os.environ, **mlflow_ui_env()}))  # noqa: S603
+
+
+@app.command()
 def demo() -> None:
-    """The main job end to end on the embedded defaults: ingest every season, then report.
+    """The main job end to end on the embedded defaults: ingest every season, train the six
+    models, register them in MLflow and promote champions through the gate.
 
     With the snapshot folder present (NBA_DATA_DIR or ../shared/data/nba) it ingests all of it;
     without it, the three latest complete seasons come from the live stats.nba.com API.
@@ -244,6 +441,10 @@ def demo() -> None:
         from flows.resources import open_store
 
         rows = store_status(open_store(settings))
+        out.rule("train, register, gate and promote the six models")
+        from flows.training import training_flow
+
+        _print_training_summary(training_flow(settings=settings))
     except Exception as exc:
         raise _fail(exc) from None
     totals = {k: sum(r[k] for r in rows) for k in ("games", "team_rows", "player_rows")}
@@ -260,6 +461,17 @@ def _recent_seasons(n: int, today: date | None = None) -> str:
     today = today or date.today()
     last_start = today.year - 1 if today.month >= 5 else today.year - 2
     return f"{season_label(last_start - n + 1)}:{season_label(last_start)}"
+
+
+def _register_commands() -> None:
+    from monitoring.cli import register as register_monitoring
+    from serving.cli import register as register_serving
+
+    register_serving(app)
+    register_monitoring(app)
+
+
+_register_commands()
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -175,13 +175,17 @@ def list_registered(tracking_uri: str) -> list[dict[str, Any]]:
     summary = []
     for registered in models:
         aliases = {alias: str(version) for alias, version in registered.aliases.items()}
+        # search_model_versions leaves aliases empty: take them from the registered model.
+        by_version: dict[str, list[str]] = {}
+        for alias, version in aliases.items():
+            by_version.setdefault(version, []).append(alias)
         versions = []
         for model_version in _model_versions(client, registered.name):
             info = version_info(client, model_version)
             versions.append(
                 {
                     "version": info.version,
-                    "aliases": sorted(info.aliases),
+                    "aliases": sorted(set(info.aliases) | set(by_version.get(info.version, []))),
                     "run_id": info.run_id,
                     "task": info.task,
                     "eval_season": info.eval_season,
