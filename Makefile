@@ -30,8 +30,13 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/nba-mlops demo
 
+PACKAGES := core ingest features training registry serving monitoring flows
+
 test: $(VENV)/.installed
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/bandit --quiet --recursive --severity-level medium $(PACKAGES)
+	$(VENV)/bin/python -m pytest --cov --cov-report=term:skip-covered --cov-report=xml:.cache/coverage.xml
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

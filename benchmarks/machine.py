@@ -44,6 +44,8 @@ def describe(packages: tuple[str, ...] = ("pandas", "numpy", "sqlalchemy")) -> d
         "memory_gb": mem_gb,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        # Other work on the machine at the start of the run (1, 5, 15 minute load averages).
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "commit": commit,
         "packages": versions,
     }
@@ -55,4 +57,5 @@ def as_markdown(machine: dict) -> str:
         f"- date: {machine['date']}\n- machine: {machine['cpu']}, {machine['cores']} cores, "
         f"{machine['memory_gb']} GB RAM, {machine['platform']}\n- Python {machine['python']}; {pk}\n"
         f"- commit: {machine['commit']}\n"
+        f"- load average at start (1/5/15 min): {machine.get('load_average')}\n"
     )

@@ -1,0 +1,89 @@
+"""What the repository must never hold: secrets, credentials, environment files, copies of the
+shared NBA data, large binaries; and the docs must name every setting."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from core.settings import Settings
+from tests.conftest import REPO, snapshot_dir
+
+MAX_BYTES = 1_000_000
+DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".feather", ".pkl", ".joblib", ".db", ".sqlite")
+SECRET_PATTERNS = {
+    "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    "AWS access key": re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    "GitHub token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
+    "Slack token": re.compile(r"\bxox[abpr]-[A-Za-z0-9-]{10,}\b"),
+    "password in a URL": re.compile(r"://[^/\s:@]+:[^/\s:@]{3,}@(?!127\.0\.0\.1|localhost)"),
+}
+
+
+def tracked_files() -> list[Path]:
+    out = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    return [REPO / name for name in out.split("\0") if name and (REPO / name).is_file()]
+
+
+@pytest.fixture(scope="module")
+def files() -> list[Path]:
+    found = tracked_files()
+    assert found, "git ls-files found nothing"
+    return found
+
+
+def test_no_environment_or_credential_files(files):
+    bad = [
+        f
+        for f in files
+        if f.name == ".env"
+        or f.name.startswith(".env.")
+        or f.suffix in (".pem", ".key", ".p12")
+        or f.name in ("id_rsa", "credentials.json", ".netrc", ".pgpass")
+    ]
+    assert not bad, f"credential files committed: {bad}"
+
+
+def test_no_secret_in_tracked_text(files):
+    hits = []
+    for f in files:
+        try:
+            text = f.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        for label, pattern in SECRET_PATTERNS.items():
+            if pattern.search(text) and f.name != Path(__file__).name:
+                hits.append(f"{f.relative_to(REPO)}: {label}")
+    assert not hits, f"possible secrets committed: {hits}"
+
+
+def test_no_data_files_or_large_binaries(files):
+    data = [f for f in files if f.name.endswith(DATA_SUFFIXES)]
+    large = [f for f in files if f.stat().st_size > MAX_BYTES]
+    assert not data, f"data files committed: {data}"
+    assert not large, f"files over {MAX_BYTES} bytes committed: {large}"
+
+
+@pytest.mark.snapshot
+def test_no_copy_of_the_shared_data(files, data_dir):
+    """No tracked file has the same content as a file of the shared snapshot."""
+    shared = {
+        hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in snapshot_dir().rglob("*")
+        if p.is_file() and p.stat().st_size > 256
+    }
+    copies = [f for f in files if hashlib.sha256(f.read_bytes()).hexdigest() in shared]
+    assert not copies, f"copies of the shared data committed: {copies}"
+
+
+def test_readme_names_every_setting():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    missing = [f"NBA_{name.upper()}" for name in Settings.model_fields]
+    missing = [env for env in missing if f"`{env}`" not in readme]
+    assert not missing, f"settings missing from the README's table: {missing}"
