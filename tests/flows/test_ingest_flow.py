@@ -100,3 +100,23 @@ def test_real_seasons_from_the_snapshot(tmp_path, data_dir):
     assert by[("2023-24", "playoffs")]["games"] == 82
     assert by[("2012-13", "playoffs")]["player_rows"] > 0  # V3 box scores, DNP rows dropped
     assert summary.reference["teams"]["inserted"] == 30
+
+
+@pytest.mark.snapshot
+@pytest.mark.slow
+def test_all_of_the_snapshot_matches_its_readme(tmp_path, data_dir):
+    """The counts of the snapshot's README: 57,590 regular and 2,340 playoff team rows (less the
+    two rows of the cancelled 2012-13 game), 226,315 regular-season player rows; 24 regular
+    seasons of team logs, 9 of player logs, 14 of playoffs."""
+    settings = settings_for(tmp_path, data_dir)
+    summary = ingest_flow(source="snapshot", settings=settings)
+    rows = store_status(open_store(settings))
+    regular = [r for r in rows if r["season_type"] == "regular"]
+    playoffs = [r for r in rows if r["season_type"] == "playoffs"]
+    assert len(regular) == 24 and len(playoffs) == 14
+    assert sum(r["team_rows"] for r in regular) == 57_590 - 2
+    assert sum(r["team_rows"] for r in playoffs) == 2_340
+    assert sum(r["games"] for r in rows) == (57_590 - 2 + 2_340) // 2
+    assert sum(r["player_rows"] for r in regular) == 226_315
+    assert sum(1 for r in regular if r["player_rows"]) == 9
+    assert summary.written["player_games"]["inserted"] == sum(r["player_rows"] for r in rows)
