@@ -80,6 +80,17 @@ class Settings(BaseSettings):
         description="MAE improvement a points challenger needs over the champion.",
     )
 
+    task_runner: str = Field(
+        default="threads",
+        description="Prefect task runner of the training flow: threads (in the flow's process) or "
+        "dask (prefect-dask: a local cluster, or the scheduler at NBA_DASK_ADDRESS).",
+    )
+    dask_address: str | None = Field(
+        default=None,
+        description="Address of a running Dask scheduler, e.g. tcp://scheduler:8786. "
+        "Default with task_runner=dask: a temporary local cluster.",
+    )
+
     # Serving ------------------------------------------------------------------------------------
     environment: str = Field(
         default="development",
@@ -122,6 +133,13 @@ class Settings(BaseSettings):
     webhook_url: str | None = Field(
         default=None, description="Optional URL notified (JSON POST) when monitoring alerts."
     )
+
+    @field_validator("task_runner")
+    @classmethod
+    def _known_task_runner(cls, value: str) -> str:
+        if value not in ("threads", "dask"):
+            raise ValueError(f"task_runner must be threads or dask, got {value!r}")
+        return value
 
     @field_validator("state_dir")
     @classmethod

@@ -247,11 +247,11 @@ def train(
 ) -> None:
     """Train the six models on the store, register them in MLflow, promote through the gate."""
     settings = _settings()
-    from flows.training import training_flow
+    from flows.training import run_training
 
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
     try:
-        summary = training_flow(eval_season=eval_season, models=chosen, settings=settings)
+        summary = run_training(settings, eval_season=eval_season, models=chosen)
     except Exception as exc:
         raise _fail(exc) from None
     if as_json:
@@ -442,9 +442,9 @@ def demo() -> None:
 
         rows = store_status(open_store(settings))
         out.rule("train, register, gate and promote the six models")
-        from flows.training import training_flow
+        from flows.training import run_training
 
-        _print_training_summary(training_flow(settings=settings))
+        _print_training_summary(run_training(settings))
     except Exception as exc:
         raise _fail(exc) from None
     totals = {k: sum(r[k] for r in rows) for k in ("games", "team_rows", "player_rows")}

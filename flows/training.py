@@ -219,6 +219,28 @@ def training_flow(
     return summary
 
 
+def task_runner_for(settings: Settings):
+    """The Prefect task runner the settings ask for: Prefect's default thread pool, or Dask."""
+    if settings.task_runner != "dask":
+        return None
+    from prefect_dask import DaskTaskRunner
+
+    if settings.dask_address:
+        return DaskTaskRunner(address=settings.dask_address)
+    return DaskTaskRunner(
+        cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "dashboard_address": None}
+    )
+
+
+def run_training(
+    settings: Settings, eval_season: str | None = None, models: list[str] | None = None
+) -> TrainingSummary:
+    """``training_flow`` with the task runner of the settings (threads, or a Dask cluster)."""
+    runner = task_runner_for(settings)
+    flow_ = training_flow if runner is None else training_flow.with_options(task_runner=runner)
+    return flow_(eval_season=eval_season, models=models, settings=settings)
+
+
 @flow(name="backtest", log_prints=True)
 def backtest_flow(data_dir: str, test_seasons: list[str], out: str) -> dict[str, Any]:
     """Walk-forward backtest of a snapshot folder: ingest it into a temporary store, build

@@ -14,7 +14,13 @@ from core.settings import Settings
 from flows.cli import EXIT_BAD_INPUT, app
 from flows.ingest import ingest_flow
 from flows.resources import open_store
-from flows.training import backtest_flow, gate_policy, training_flow
+from flows.training import (
+    backtest_flow,
+    gate_policy,
+    run_training,
+    task_runner_for,
+    training_flow,
+)
 from registry import get_champion, list_registered
 from tests.builders import team_game_log, write_snapshot
 from training.models import GAME_MODELS, POINTS_MODELS
@@ -123,3 +129,21 @@ def test_backtest_cli_refuses_a_season_not_in_the_folder(league, tmp_path, clean
     )
     assert result.exit_code == EXIT_BAD_INPUT
     assert "2024-25" in result.output and "not in" in result.output
+
+
+@pytest.mark.slow
+def test_a_dask_cluster_trains_the_same_models(league, trained, tmp_path):
+    """The training flow on a local Dask cluster (prefect-dask, worker processes) registers
+    models with the metrics of the default thread runner."""
+    settings = Settings(data_dir=league, state_dir=tmp_path / "state", task_runner="dask")
+    ingest_flow(source="snapshot", settings=settings)
+    assert type(task_runner_for(settings)).__name__ == "DaskTaskRunner"
+    on_dask = run_training(settings, models=["game-logistic", "game-forest", "player-ridge"])
+    _, threads, _ = trained
+
+    def metrics(summary):
+        return {m["name"]: m.get("log_loss", m.get("mae")) for m in summary.models}
+
+    expected = {k: v for k, v in metrics(threads).items() if k in metrics(on_dask)}
+    assert metrics(on_dask) == pytest.approx(expected, rel=1e-12)  # float summation order only
+    assert len(expected) == 3
