@@ -94,6 +94,13 @@ PLAYER_STATS = ("pts", "min", "fga", "fta", "fg3a", "usage")
 PLAYER_FEATURES = (
     *(f"player_{s}_avg_{w}" for s in PLAYER_STATS for w in (*PLAYER_WINDOWS, "season")),
     "player_pts_ewm",
+    "player_min_ewm_3",
+    "player_min_ewm_10",
+    "player_pts_per_min_ewm_10",
+    "player_pts_per_min_ewm_20",
+    "player_pts_prev_season",
+    "player_min_prev_season",
+    "player_prev_season_games",
     "player_fga_share_10",
     "player_min_trend_10",
     "player_season_games",
@@ -110,6 +117,9 @@ PLAYER_FEATURES = (
     "opp_pts_allowed_avg_10",
     "opp_def_rating_10",
     "opp_pace_10",
+    "team_pace_rel_10",
+    "opp_def_rating_rel_10",
+    "opp_pace_rel_10",
 )
 
 _WINDOW = {5: "last 5 games", 10: "last 10 games", 20: "last 20 games"}
@@ -261,6 +271,36 @@ _PLAYER_DOCS = {
         "Exponentially weighted mean points (half-life 8 games); league mean with no history",
         "all earlier games",
     ),
+    **{
+        f"player_min_ewm_{h}": (
+            f"Exponentially weighted mean minutes (half-life {h} games): the minutes he is likely "
+            "to get; league mean with no history",
+            "all earlier games",
+        )
+        for h in (3, 10)
+    },
+    **{
+        f"player_pts_per_min_ewm_{h}": (
+            f"Points per minute: EWM of points / EWM of minutes (both half-life {h} games); "
+            "league points per minute with no history",
+            "all earlier games",
+        )
+        for h in (10, 20)
+    },
+    "player_pts_prev_season": (
+        "Player's mean points in the previous season (the season just before this one); 0 when "
+        "he did not play in it (see player_prev_season_games)",
+        "previous season",
+    ),
+    "player_min_prev_season": (
+        "Player's mean minutes in the previous season; 0 when he did not play in it",
+        "previous season",
+    ),
+    "player_prev_season_games": (
+        "Games the player played in the previous season (0 if none): how much to trust the two "
+        "previous-season means",
+        "previous season",
+    ),
     "player_fga_share_10": (
         "Player's FGA / team FGA in the player's games",
         _WINDOW[10] + _ANY,
@@ -301,6 +341,21 @@ _PLAYER_DOCS = {
     "opp_pts_allowed_avg_10": ("Opponent's mean points allowed", _WINDOW[10] + _ANY),
     "opp_def_rating_10": ("Opponent's points allowed per 100 possessions", _WINDOW[10] + _ANY),
     "opp_pace_10": ("Opponent's possessions per 48 minutes", _WINDOW[10] + _ANY),
+    "team_pace_rel_10": (
+        "Player's team's pace_10 minus the league's possessions per 48 minutes over the trailing "
+        "365 days (0 with no history)",
+        _WINDOW[10] + _ANY + "; league: trailing 365 days",
+    ),
+    "opp_def_rating_rel_10": (
+        "Opponent's def_rating_10 minus the league's points per 100 possessions over the trailing "
+        "365 days: a defence compared with the scoring of its time (0 with no history)",
+        _WINDOW[10] + _ANY + "; league: trailing 365 days",
+    ),
+    "opp_pace_rel_10": (
+        "Opponent's pace_10 minus the league's possessions per 48 minutes over the trailing 365 "
+        "days (0 with no history)",
+        _WINDOW[10] + _ANY + "; league: trailing 365 days",
+    ),
 }
 
 _PLAYER_BASELINE_DOCS = (

@@ -54,6 +54,10 @@ PLAYER_GAMES_REQUIRED = (
 )
 GAMES_REQUIRED = ("game_id", "home_team_id", "away_team_id", "neutral_site")
 PTS_EWM_HALFLIFE = 8.0
+# Half-lives (games) of the minutes EWMs and of the points-per-minute EWMs (ratio of the points
+# and minutes EWMs of the same half-life).
+MIN_EWM_HALFLIVES = (3, 10)
+PER_MIN_EWM_HALFLIVES = (10, 20)
 MIN_TREND_WINDOW = 10
 CAREER_CAP = 82.0
 MISSED_CAP = 20.0
@@ -166,24 +170,70 @@ def build_player_log(target: pd.DataFrame, team_games: pd.DataFrame) -> pd.DataF
 
 
 def build_player_state(log: pd.DataFrame) -> pd.DataFrame:
-    """Per player and game day, his sums once that day's game is in."""
+    """Per player and game day, his sums and EWMs once that day's game is in, and the totals of
+    his previous season (``prev_*``)."""
     keys = ["player_id"]
-    state = log[["player_id", "game_date", "season"]].copy()
-    state["last_date"] = log["game_date"]
+    cols: dict[str, np.ndarray] = {
+        "player_id": log["player_id"].to_numpy(),
+        "game_date": log["game_date"].to_numpy(),
+        "season": log["season"].to_numpy(),
+        "last_date": log["game_date"].to_numpy(),
+    }
     for w in PLAYER_WINDOWS:
         sums = rolling_sums(log, keys, _SUMMED, w)
-        state[f"n_{w}"] = rolling_counts(log, keys, w)
+        cols[f"n_{w}"] = rolling_counts(log, keys, w)
         for i, name in enumerate(_SUMMED):
-            state[f"{name}_sum_{w}"] = sums[:, i]
+            cols[f"{name}_sum_{w}"] = sums[:, i]
     season = log[list(_SUMMED)].groupby([log["player_id"], log["season"]], sort=False).cumsum()
     for name in _SUMMED:
-        state[f"{name}_sum_season"] = season[name].to_numpy()
-    state["n_season"] = log.groupby(["player_id", "season"], sort=False).cumcount().to_numpy() + 1
-    state["career_games"] = log.groupby("player_id", sort=False).cumcount().to_numpy() + 1
+        cols[f"{name}_sum_season"] = season[name].to_numpy()
+    cols["n_season"] = log.groupby(["player_id", "season"], sort=False).cumcount().to_numpy() + 1
+    cols["career_games"] = log.groupby("player_id", sort=False).cumcount().to_numpy() + 1
     grouped = log.groupby("player_id", sort=False)
-    state["pts_ewm"] = grouped["pts"].ewm(halflife=PTS_EWM_HALFLIFE).mean().to_numpy()
-    state["min_trend"] = rolling_slope(log, keys, "min", MIN_TREND_WINDOW)
+
+    def ewm(column: str, halflife: float) -> np.ndarray:
+        return grouped[column].ewm(halflife=halflife).mean().to_numpy()
+
+    cols["pts_ewm"] = ewm("pts", PTS_EWM_HALFLIFE)
+    for h in MIN_EWM_HALFLIVES:
+        cols[f"min_ewm_{h}"] = ewm("min", h)
+    for h in PER_MIN_EWM_HALFLIVES:
+        minutes = cols[f"min_ewm_{h}"] if h in MIN_EWM_HALFLIVES else ewm("min", h)
+        cols[f"pts_per_min_ewm_{h}"] = ewm("pts", h) / minutes
+    cols["min_trend"] = rolling_slope(log, keys, "min", MIN_TREND_WINDOW)
+    state = pd.DataFrame(cols)
+    state = pd.concat([state, _previous_season_totals(state)], axis=1)
     return end_of_day(state, keys)
+
+
+def previous_season_label(season: str) -> str:
+    """``"2018-19"`` -> ``"2017-18"``."""
+    start = int(str(season)[:4]) - 1
+    return f"{start}-{(start + 1) % 100:02d}"
+
+
+def _previous_season_labels(seasons: pd.Series) -> np.ndarray:
+    labels = {s: previous_season_label(s) for s in pd.unique(seasons)}
+    return seasons.map(labels).to_numpy()
+
+
+_SEASON_TOTALS = ("pts_sum_season", "min_sum_season", "n_season")
+
+
+def _previous_season_totals(state: pd.DataFrame) -> pd.DataFrame:
+    """Per player row: ``prev_pts_sum_season``, ``prev_min_sum_season``, ``prev_n_season``, the
+    player's totals of the season just before the row's (NaN when he did not play in it).
+
+    Read at his first game of each season from his previous row (the last game of the season
+    before, if that is the one), then carried through the season: only earlier rows are used.
+    """
+    before = state.groupby("player_id", sort=False)[["season", *_SEASON_TOTALS]].shift(1)
+    starts = state["n_season"].to_numpy() == 1
+    follows = before["season"].to_numpy() == _previous_season_labels(state["season"])
+    carried = before[list(_SEASON_TOTALS)].astype(float)
+    carried.loc[~(starts & follows)] = np.nan
+    first = carried.groupby([state["player_id"], state["season"]], sort=False).transform("first")
+    return first.add_prefix("prev_")
 
 
 def build_player_league_state(log: pd.DataFrame) -> pd.DataFrame:
@@ -208,10 +258,21 @@ def player_history_features(target: pd.DataFrame, log: pd.DataFrame) -> pd.DataF
 
     Also returns ``last_date`` (the player's previous game, NaT without one) for the callers.
     """
-    f = lookup_before(target[["player_id", "game_date"]], build_player_state(log), by=["player_id"])
+    return history_features_from_state(
+        target, build_player_state(log), build_player_league_state(log)
+    )
+
+
+def history_features_from_state(
+    target: pd.DataFrame, state: pd.DataFrame, league_state: pd.DataFrame
+) -> pd.DataFrame:
+    """``player_history_features`` from a precomputed ``build_player_state`` (all players, or
+    at least the target's) and ``build_player_league_state``: only the as-of lookups and the
+    assembly run here, so a service can keep the states and answer requests cheaply."""
+    f = lookup_before(target[["player_id", "game_date"]], state, by=["player_id"])
     league = lookup_before(
         target[["game_date"]].assign(_key=0),
-        build_player_league_state(log).assign(_key=0),
+        league_state.assign(_key=0),
         by=["_key"],
     )
     has = f["last_date"].notna().to_numpy()
@@ -244,7 +305,14 @@ def player_history_features(target: pd.DataFrame, log: pd.DataFrame) -> pd.DataF
             )
 
     league_pts = league["league_pts"].fillna(DEFAULT_PLAYER_MEANS["pts"]).to_numpy()
+    league_min = league["league_min"].fillna(DEFAULT_PLAYER_MEANS["min"]).to_numpy()
     out["player_pts_ewm"] = np.where(has, f["pts_ewm"].to_numpy(), league_pts)
+    for h in MIN_EWM_HALFLIVES:
+        out[f"player_min_ewm_{h}"] = np.where(has, f[f"min_ewm_{h}"].to_numpy(), league_min)
+    for h in PER_MIN_EWM_HALFLIVES:
+        rate = f[f"pts_per_min_ewm_{h}"].to_numpy()
+        out[f"player_pts_per_min_ewm_{h}"] = np.where(has, rate, league_pts / league_min)
+    out = pd.concat([out, _previous_season_features(target, f, same_season)], axis=1)
     share = _mean(f["share_fga_sum_10"].to_numpy(), f["team_fga_sum_10"].to_numpy())
     out["player_fga_share_10"] = np.nan_to_num(share, nan=0.0)
     out["player_min_trend_10"] = np.where(has, f["min_trend"].to_numpy(), 0.0)
@@ -256,6 +324,34 @@ def player_history_features(target: pd.DataFrame, log: pd.DataFrame) -> pd.DataF
     out["player_rest_days"] = np.where(same_season, np.minimum(rest, REST_CAP), REST_CAP)
     out["player_b2b"] = (out["player_rest_days"] == 1.0).astype(float)
     out["last_date"] = np.where(same_season, f["last_date"], np.datetime64("NaT"))
+    return out
+
+
+def _previous_season_features(
+    target: pd.DataFrame, found: pd.DataFrame, same_season: np.ndarray
+) -> pd.DataFrame:
+    """The player's points and minutes per game in the season before the target's and his games
+    in it (all 0 when he did not play in it: with the game count, a linear model learns a
+    separate intercept for those rows).
+
+    ``found`` is his state as of the day before: from the target's season, it carries the
+    previous season's totals; from the season just before, its own season totals are complete.
+    """
+    last_season = found["season"].to_numpy() == _previous_season_labels(target["season"])
+    totals = {
+        name: np.where(
+            same_season,
+            found[f"prev_{name}"].to_numpy(dtype=float),
+            np.where(last_season, found[name].to_numpy(dtype=float), np.nan),
+        )
+        for name in _SEASON_TOTALS
+    }
+    games = np.nan_to_num(totals["n_season"], nan=0.0)
+    out = pd.DataFrame(index=target.index)
+    for stat in ("pts", "min"):
+        mean = _mean(np.nan_to_num(totals[f"{stat}_sum_season"]), games)
+        out[f"player_{stat}_prev_season"] = np.nan_to_num(mean, nan=0.0)
+    out["player_prev_season_games"] = games
     return out
 
 
@@ -288,7 +384,9 @@ _TEAM_COLUMNS = (
     "pts_for_avg_10",
     "pts_against_avg_10",
     "def_rating_10",
+    "def_rating_rel_10",
     "pace_10",
+    "pace_rel_10",
     "elo",
     "league_hfa",
     "season_games",
@@ -326,6 +424,38 @@ def _games_missed(
     return np.clip(missed, 0.0, MISSED_CAP)
 
 
+def player_context_features(
+    target: pd.DataFrame,
+    own: pd.DataFrame,
+    opp: pd.DataFrame,
+    games_missed: np.ndarray,
+    scoring_gap: pd.Series,
+) -> pd.DataFrame:
+    """The game-context features of player rows: home/away, absences, and the numbers of his
+    team (``own``) and of the opponent (``opp``), both from ``_team_side`` (aligned with
+    ``target``, which carries ``is_home``)."""
+    hfa = np.where(target["is_home"], own["league_hfa"], 0.0)
+    edge = own["elo"].to_numpy() - opp["elo"].to_numpy() + hfa
+    return pd.DataFrame(
+        {
+            "player_games_missed": games_missed,
+            "player_is_home": target["is_home"].astype(float),
+            "team_pts_avg_10": own["pts_for_avg_10"],
+            "team_pace_10": own["pace_10"],
+            "team_scoring_gap": scoring_gap,
+            "team_elo_edge": edge,
+            "team_elo_edge_abs": np.abs(edge),
+            "opp_pts_allowed_avg_10": opp["pts_against_avg_10"],
+            "opp_def_rating_10": opp["def_rating_10"],
+            "opp_pace_10": opp["pace_10"],
+            "team_pace_rel_10": own["pace_rel_10"],
+            "opp_def_rating_rel_10": opp["def_rating_rel_10"],
+            "opp_pace_rel_10": opp["pace_rel_10"],
+        },
+        index=target.index,
+    )
+
+
 def build_player_features(
     player_games: pd.DataFrame,
     team_games: pd.DataFrame,
@@ -356,25 +486,8 @@ def build_player_features(
         columns={"opponent_team_id": "team_id"}
     )
     opp = _team_side(opp_keys, state, league, params)
-    hfa = np.where(target["is_home"], own["league_hfa"], 0.0)
-    edge = own["elo"].to_numpy() - opp["elo"].to_numpy() + hfa
-    context = pd.DataFrame(
-        {
-            "player_games_missed": _games_missed(
-                target, history["last_date"], own["season_games"], state, league, params
-            ),
-            "player_is_home": target["is_home"].astype(float),
-            "team_pts_avg_10": own["pts_for_avg_10"],
-            "team_pace_10": own["pace_10"],
-            "team_scoring_gap": lineup_features(target, log),
-            "team_elo_edge": edge,
-            "team_elo_edge_abs": np.abs(edge),
-            "opp_pts_allowed_avg_10": opp["pts_against_avg_10"],
-            "opp_def_rating_10": opp["def_rating_10"],
-            "opp_pace_10": opp["pace_10"],
-        },
-        index=target.index,
-    )
+    missed = _games_missed(target, history["last_date"], own["season_games"], state, league, params)
+    context = player_context_features(target, own, opp, missed, lineup_features(target, log))
     out = pd.concat([target, history, context], axis=1)
     return out.loc[:, [*PLAYER_ID_COLUMNS, *PLAYER_FEATURES, *PLAYER_BASELINES]]
 

@@ -34,6 +34,9 @@ FT_WEIGHT = 0.44
 ELO_PER_POINT = 28.0
 # League three-point % used by the luck adjustment: the trailing two years of games.
 LEAGUE_FG3_WINDOW = "730D"
+# League rating and pace that team numbers are compared with: the trailing year of games (the
+# league's scoring level drifts by several points per 100 possessions over a decade).
+LEAGUE_TRAILING_WINDOW = "365D"
 
 # League-average fills when nothing earlier exists at all (the very first day of the data).
 DEFAULT_PTS = 100.0
@@ -209,15 +212,21 @@ def build_team_state(
 
 
 def build_league_state(log: pd.DataFrame, hfa: pd.DataFrame) -> pd.DataFrame:
-    """League-wide running means per day (fills for teams without history) and home advantage."""
+    """League-wide numbers per day (the day's games included): running means since the first
+    game (fills for teams without history), the rating (points per 100 possessions) and pace of
+    the trailing year of games (``league_rating_1y``, ``league_pace_1y``) and home advantage."""
     daily = log.groupby("game_date", sort=True)[["pts", "poss", "minutes"]].agg(["sum", "count"])
     cum = daily.cumsum()
+    sums = daily.xs("sum", axis=1, level=1)
+    trailing = sums.rolling(LEAGUE_TRAILING_WINDOW).sum()
     league = pd.DataFrame(
         {
             "game_date": cum.index,
             "league_pts": (cum[("pts", "sum")] / cum[("pts", "count")]).to_numpy(),
             "league_poss": (cum[("poss", "sum")] / cum[("poss", "count")]).to_numpy(),
             "league_pace": (240.0 * cum[("poss", "sum")] / cum[("minutes", "sum")]).to_numpy(),
+            "league_rating_1y": (100.0 * trailing["pts"] / trailing["poss"]).to_numpy(),
+            "league_pace_1y": (240.0 * trailing["poss"] / trailing["minutes"]).to_numpy(),
         }
     )
     return league.merge(hfa, on="game_date", how="left")
@@ -235,6 +244,8 @@ def lookup_league(
             "league_pts": DEFAULT_PTS,
             "league_poss": DEFAULT_POSS,
             "league_pace": DEFAULT_PACE,
+            "league_rating_1y": 100.0 * DEFAULT_PTS / DEFAULT_POSS,
+            "league_pace_1y": DEFAULT_PACE,
             "league_hfa": params.home_advantage,
         }
     )
@@ -255,7 +266,9 @@ def team_features(
 
     Returns a frame aligned with ``targets``, without NaN: a team with no earlier game gets the
     league means (points), 0 (margins, streak, trend), 0.5 (win %), the rest cap and the mean Elo.
-    ``league_hfa`` (the Elo home advantage as of the day before) is included.
+    ``league_hfa`` (the Elo home advantage as of the day before) is included, and
+    ``def_rating_rel_10`` / ``pace_rel_10``: the last-10 numbers minus the league's of the
+    trailing year (0 without history).
     """
     params = params or EloParams()
     f = lookup_before(targets[["team_id", "game_date"]], state, by=["team_id"])
@@ -281,6 +294,11 @@ def team_features(
     out["pace_10"] = _ratio(
         240.0 * poss, f["r_minutes_sum"].to_numpy(), lg["league_pace"].to_numpy()
     )
+    rated = poss > 0
+    out["def_rating_rel_10"] = np.where(
+        rated, out["def_rating_10"] - lg["league_rating_1y"].to_numpy(), 0.0
+    )
+    out["pace_rel_10"] = np.where(rated, out["pace_10"] - lg["league_pace_1y"].to_numpy(), 0.0)
     n10 = f["r_n"].to_numpy()
     out["adj_margin_avg_10"] = _ratio(f["r_adj_margin_sum"].to_numpy(), n10, 0.0)
     out["luck_margin_avg_10"] = _ratio(f["r_luck_margin_sum"].to_numpy(), n10, 0.0)

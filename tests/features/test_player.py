@@ -275,3 +275,150 @@ def test_store_dtypes_give_the_same_features(league, league_players):
     tg["game_date"] = tg["game_date"].astype("datetime64[us]")
     other = build_player_features(players, tg, games)
     pd.testing.assert_frame_equal(other, base, **TOL)
+
+
+# --- minutes, scoring rate, previous season, league-relative opponent ------------------------
+
+
+def previous_ewm(players: pd.DataFrame, column: str, halflife: float) -> pd.Series:
+    """An independent reference: the EWM of the player's earlier games (ewm, then shift)."""
+    ordered = players.sort_values(["player_id", "game_date", "game_id"])
+    ewm = ordered.groupby("player_id")[column].transform(lambda s: s.ewm(halflife=halflife).mean())
+    earlier = ewm.groupby(ordered["player_id"]).shift(1)
+    return pd.Series(earlier.to_numpy(), index=pd.MultiIndex.from_frame(ordered[KEY])).sort_index()
+
+
+@pytest.mark.parametrize("halflife", [3, 10])
+def test_minutes_ewm_equals_an_independent_ewm(league, league_players, halflife):
+    games, team_games = league
+    out = by_key(build_player_features(league_players, team_games, games))
+    expected = previous_ewm(league_players, "minutes", halflife)
+    known = expected.notna()
+    got = out.loc[known.index[known], f"player_min_ewm_{halflife}"]
+    np.testing.assert_allclose(got, expected[known], rtol=1e-9)
+    first = out.loc[known.index[~known], f"player_min_ewm_{halflife}"]
+    assert first.between(10, 40).all()  # the league mean of earlier player-games
+
+
+@pytest.mark.parametrize("halflife", [10, 20])
+def test_points_per_minute_is_the_ratio_of_the_two_ewms(league, league_players, halflife):
+    games, team_games = league
+    out = by_key(build_player_features(league_players, team_games, games))
+    pts = previous_ewm(league_players, "pts", halflife)
+    minutes = previous_ewm(league_players, "minutes", halflife)
+    known = pts.notna()
+    np.testing.assert_allclose(
+        out.loc[known.index[known], f"player_pts_per_min_ewm_{halflife}"],
+        (pts / minutes)[known],
+        rtol=1e-9,
+    )
+
+
+def test_previous_season_means_of_every_game_of_the_next_season(league, league_players):
+    games, team_games = league
+    out = build_player_features(league_players, team_games, games)
+    first_season = league_players.loc[league_players["season"] == "2021-22"]
+    totals = first_season.groupby("player_id").agg(
+        pts=("pts", "mean"), minutes=("minutes", "mean"), n=("pts", "size")
+    )
+    later = out.loc[out["season"] == "2022-23"]
+    np.testing.assert_allclose(
+        later["player_pts_prev_season"], later["player_id"].map(totals["pts"]), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        later["player_min_prev_season"], later["player_id"].map(totals["minutes"]), rtol=1e-12
+    )
+    assert (later["player_prev_season_games"] == later["player_id"].map(totals["n"])).all()
+    earlier = out.loc[out["season"] == "2021-22"]  # no season before the data
+    assert (earlier[["player_pts_prev_season", "player_prev_season_games"]] == 0.0).all().all()
+
+
+def test_a_skipped_season_gives_no_previous_season(league, league_players):
+    games, team_games = league
+    skipped = (league_players["player_id"] == 100) & (league_players["season"] == "2021-22")
+    out = build_player_features(league_players.loc[~skipped], team_games, games)
+    back = out.loc[out["player_id"] == 100]
+    assert (back["player_prev_season_games"] == 0.0).all()
+    assert (back["player_pts_prev_season"] == 0.0).all()
+    assert (back["player_min_prev_season"] == 0.0).all()
+
+
+def test_previous_season_ignores_the_current_season(league, league_players):
+    games, team_games = league
+    base = build_player_features(league_players, team_games, games)
+    changed = league_players.copy()
+    current = changed["season"] == "2022-23"
+    changed.loc[current, "pts"] += 20
+    other = build_player_features(changed, team_games, games)
+    cols = ["player_pts_prev_season", "player_min_prev_season", "player_prev_season_games"]
+    pd.testing.assert_frame_equal(other[cols], base[cols], **TOL)
+
+
+def trailing_league_rating(team_games: pd.DataFrame, day: pd.Timestamp) -> float:
+    """Points per 100 possessions of every team-game in the 365 days ending on the last game
+    day before ``day`` (possessions: the mean of both teams' estimates, as in features.team)."""
+    tg = team_games.copy()
+    tg["poss_own"] = tg["fga"] - tg["oreb"] + tg["tov"] + 0.44 * tg["fta"]
+    tg["poss"] = tg.groupby("game_id")["poss_own"].transform("mean")
+    last = tg.loc[tg["game_date"] < day, "game_date"].max()
+    window = tg.loc[(tg["game_date"] <= last) & (tg["game_date"] > last - pd.Timedelta(days=365))]
+    return 100.0 * window["pts"].sum() / window["poss"].sum()
+
+
+def test_opponent_defence_is_compared_with_the_trailing_league(league, league_players):
+    games, team_games = league
+    out = build_player_features(league_players, team_games, games)
+    for position in (200, 500, 900):
+        r = out.iloc[position]
+        expected = r["opp_def_rating_10"] - trailing_league_rating(team_games, r["game_date"])
+        assert r["opp_def_rating_rel_10"] == pytest.approx(expected, rel=1e-9, abs=1e-9)
+    first = out.iloc[0]
+    assert first["opp_def_rating_rel_10"] == 0.0 and first["opp_pace_rel_10"] == 0.0
+
+
+NEW_COLUMNS = [
+    "player_min_ewm_3",
+    "player_min_ewm_10",
+    "player_pts_per_min_ewm_10",
+    "player_pts_per_min_ewm_20",
+    "player_pts_prev_season",
+    "player_min_prev_season",
+    "player_prev_season_games",
+    "team_pace_rel_10",
+    "opp_def_rating_rel_10",
+    "opp_pace_rel_10",
+]
+
+
+@pytest.mark.parametrize("position", [500, 720, 959])
+def test_new_columns_are_as_of_the_day_before(league, league_players, position):
+    """Second-season rows (previous season and trailing league both in play): the same values
+    from data cut before the date, and whatever the row order of the inputs (appending a later
+    day is checked for every column by test_appending_a_later_game_leaves_earlier_rows_unchanged).
+    """
+    games, team_games = league
+    full = by_key(build_player_features(league_players, team_games, games))
+    target = build_player_features(league_players, team_games, games).iloc[position]
+    key = (target["game_id"], target["player_id"])
+    date = target["game_date"]
+    assert full.loc[key, "player_prev_season_games"] > 0
+    assert full.loc[key, "opp_def_rating_rel_10"] != 0.0
+    this = (league_players["game_id"] == key[0]) & (league_players["player_id"] == key[1])
+    cut = build_player_features(
+        league_players.loc[(league_players["game_date"] < date) | this],
+        team_games.loc[team_games["game_date"] < date],
+        games.loc[(games["game_date"] < date) | (games["game_id"] == key[0])],
+    )
+    np.testing.assert_allclose(
+        by_key(cut).loc[key, NEW_COLUMNS].to_numpy(dtype=float),
+        full.loc[key, NEW_COLUMNS].to_numpy(dtype=float),
+        rtol=1e-9,
+    )
+    shuffled = by_key(
+        build_player_features(
+            league_players.sample(frac=1.0, random_state=11),
+            team_games.sample(frac=1.0, random_state=12),
+            games,
+        )
+    )
+    pd.testing.assert_frame_equal(shuffled[NEW_COLUMNS], full[NEW_COLUMNS], **TOL)
