@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.db import IngestRun, session_scope, utcnow
 from core.settings import Settings
@@ -304,7 +305,10 @@ def ingest_flow(
         summary.reference = write_reference_tables(engine, src, batches)
     except Exception as exc:
         summary.seconds = round(time.perf_counter() - t0, 2)
-        _record_run(engine, summary, "failed", str(exc)[:2000], started)
+        try:
+            _record_run(engine, summary, "failed", str(exc)[:2000], started)
+        except SQLAlchemyError as record_exc:  # the store itself is down: keep the real error
+            logger.warning("could not record the failed run: %s", record_exc.__class__.__name__)
         raise
     summary.seconds = round(time.perf_counter() - t0, 2)
     _record_run(engine, summary, "ok", None, started)
