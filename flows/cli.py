@@ -79,7 +79,7 @@ def _setup(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    for noisy in ("httpx", "great_expectations", "alembic.runtime.migration"):
+    for noisy in ("httpx", "great_expectations", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     quiet = _NoTracebackFor(tuple(_expected_errors()))
     for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.engine"):
@@ -419,9 +419,15 @@ def mlflow_ui(
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    keep_running: Annotated[
+        bool,
+        typer.Option("--keep-running", help="Leave the prediction API running (Ctrl-C stops it)."),
+    ] = False,
+) -> None:
     """The main job end to end on the embedded defaults: ingest every season, train the six
-    models, register them in MLflow and promote champions through the gate.
+    models, register them in MLflow and promote champions through the gate, then start the
+    prediction API, make authenticated predictions of each kind and stop it.
 
     With the snapshot folder present (NBA_DATA_DIR or ../shared/data/nba) it ingests all of it;
     without it, the three latest complete seasons come from the live stats.nba.com API.
@@ -441,17 +447,21 @@ def demo() -> None:
         from flows.resources import open_store
 
         rows = store_status(open_store(settings))
+        totals = {k: sum(r[k] for r in rows) for k in ("games", "team_rows", "player_rows")}
+        out.print(
+            f"store {_masked_url(settings.resolved_database_url)}: {len(rows)} season batches, "
+            f"{totals['games']} games, {totals['team_rows']} team rows, "
+            f"{totals['player_rows']} player rows"
+        )
         out.rule("train, register, gate and promote the six models")
         from flows.training import run_training
 
         _print_training_summary(run_training(settings))
+        from serving.demo import run_demo
+
+        run_demo(settings, keep_running=keep_running)
     except Exception as exc:
         raise _fail(exc) from None
-    totals = {k: sum(r[k] for r in rows) for k in ("games", "team_rows", "player_rows")}
-    out.print(
-        f"store {_masked_url(settings.resolved_database_url)}: {len(rows)} season batches, "
-        f"{totals['games']} games, {totals['team_rows']} team rows, {totals['player_rows']} player rows"
-    )
 
 
 def _recent_seasons(n: int, today: date | None = None) -> str:

@@ -2,8 +2,184 @@
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SERVICE = "serving.service:PredictionService"
+
+
+def serve_command(host: str, port: int) -> list[str]:
+    """``bentoml serve`` for the prediction service, from the repository's working directory."""
+    return [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        SERVICE,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--working-dir",
+        str(REPO_ROOT),
+    ]
+
+
+def settings_env(settings) -> dict[str, str]:
+    """The settings as ``NBA_*`` variables (paths resolved), so the server process sees exactly
+    these whatever its working directory."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        key = f"NBA_{name.upper()}"
+        env[key] = json.dumps(value) if isinstance(value, list | dict) else str(value)
+    return env
+
+
+def serve_env(environment: str, jwt_secret: str | None) -> tuple[dict[str, str], bool]:
+    """The server's environment; in development without a secret, a fresh one shared by every
+    worker (returned flag True: tokens end when the server stops)."""
+    env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", "DO_NOT_TRACK": "1"}
+    env.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    generated = False
+    if not jwt_secret and environment != "production":
+        env["NBA_JWT_SECRET"] = secrets.token_urlsafe(48)
+        generated = True
+    return env, generated
 
 
 def register(app: typer.Typer) -> None:
     """Add the serving commands to the ``nba-mlops`` app."""
+    app.command()(serve)
+    users = typer.Typer(help="API users: add, list, disable.", no_args_is_help=True)
+    users.command("add")(users_add)
+    users.command("list")(users_list)
+    users.command("disable")(users_disable)
+    app.add_typer(users, name="users")
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 3000,
+) -> None:
+    """Start the prediction API (``bentoml serve`` underneath); Ctrl-C stops it."""
+    from flows.cli import _fail, _settings, err, out
+
+    settings = _settings()
+    try:
+        from serving.auth import resolve_secret
+
+        resolve_secret(settings.environment, settings.jwt_secret)
+    except Exception as exc:
+        raise _fail(exc) from None
+    env, generated = serve_env(settings.environment, settings.jwt_secret)
+    env.update(settings_env(settings))
+    if generated:
+        err.print(
+            "[yellow]NBA_JWT_SECRET is not set: using a random secret for this run "
+            "(tokens stop working when the server stops)[/]"
+        )
+    out.print(
+        f"prediction API on http://{host}:{port} (docs: http://{host}:{port}/, "
+        f"health: http://{host}:{port}/api/health); Ctrl-C stops it"
+    )
+    raise typer.Exit(run_server(serve_command(host, port), env))
+
+
+def run_server(command: list[str], env: dict[str, str]) -> int:
+    """Run the server in the foreground until it ends; Ctrl-C and SIGTERM stop it gracefully
+    (the service flushes its buffered rows), never with a kill."""
+    proc = subprocess.Popen(command, env=env, cwd=REPO_ROOT)  # noqa: S603 - our own command
+    previous = signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # the server got the same Ctrl-C: let it finish
+        try:
+            return proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            return proc.wait(10)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _engine(settings):
+    from flows.resources import open_store
+
+    return open_store(settings)
+
+
+def users_add(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    admin: Annotated[bool, typer.Option("--admin", help="May load and unload models.")] = False,
+) -> None:
+    """Create an API user (bcrypt-hashed password; the password itself is never stored)."""
+    from flows.cli import EXIT_BAD_INPUT, _fail, _settings, err, out
+
+    settings = _settings()
+    if not password_stdin:
+        err.print("[bold red]error:[/] give the password on standard input with --password-stdin")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    password = sys.stdin.readline().rstrip("\r\n")
+    from serving.auth import add_user
+
+    try:
+        user = add_user(_engine(settings), name, password, "admin" if admin else "user")
+    except Exception as exc:
+        raise _fail(exc) from None
+    out.print(f"user {user.username} added (role {user.role})")
+
+
+def users_list() -> None:
+    """Every API user: role, active or disabled, last login."""
+    from rich.table import Table
+
+    from flows.cli import _fail, _settings, out
+    from serving.auth import list_users
+
+    settings = _settings()
+    try:
+        rows = list_users(_engine(settings))
+    except Exception as exc:
+        raise _fail(exc) from None
+    table = Table(title="API users")
+    for col in ("user", "role", "active", "created", "last login"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(
+            row.username,
+            row.role,
+            "yes" if row.is_active else "disabled",
+            str(row.created_at)[:19] if row.created_at else "",
+            str(row.last_login)[:19] if row.last_login else "",
+        )
+    out.print(table)
+
+
+def users_disable(name: Annotated[str, typer.Argument(help="User name.")]) -> None:
+    """Disable a user: logins are refused and its tokens stop working (within one poll)."""
+    from flows.cli import EXIT_BAD_INPUT, _fail, _settings, err, out
+    from serving.auth import disable_user
+
+    settings = _settings()
+    try:
+        found = disable_user(_engine(settings), name)
+    except Exception as exc:
+        raise _fail(exc) from None
+    if not found:
+        err.print(f"[bold red]error:[/] no user named {name!r}")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    out.print(f"user {name} disabled")

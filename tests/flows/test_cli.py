@@ -33,7 +33,7 @@ def test_every_command_has_help(command):
 def test_ingest_then_status_json(env):
     result = runner.invoke(app, ["ingest"])
     assert result.exit_code == 0, result.output
-    assert "team_games" in result.output and "8 games validated" in result.output
+    assert "team_games" in result.output and "8 games in 1 batches, 1 validated" in result.output
     status = runner.invoke(app, ["status", "--json"])
     assert status.exit_code == 0, status.output
     doc = json.loads(status.stdout)

@@ -1,0 +1,265 @@
+"""Users (bcrypt hashes in the ``users`` table) and bearer tokens (HS256 JWT with an expiry)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import bcrypt
+import jwt
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+BCRYPT_COST = 12
+ALGORITHM = "HS256"
+MIN_SECRET_LENGTH = 32
+MAX_PASSWORD_BYTES = 72  # bcrypt's limit: longer passwords are refused, never cut silently
+MIN_PASSWORD_LENGTH = 8
+ROLES = ("user", "admin")
+REALM = "nba-mlops"
+
+
+class AuthError(Exception):
+    """A request without valid credentials (401). ``reason`` is a short machine-readable code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+    def www_authenticate(self) -> str:
+        """The ``WWW-Authenticate`` header (RFC 6750): no error code when nothing was sent."""
+        if self.reason == "missing":
+            return f'Bearer realm="{REALM}"'
+        text = self.message.replace('"', "'")
+        return f'Bearer realm="{REALM}", error="invalid_token", error_description="{text}"'
+
+
+class UserError(ValueError):
+    """A user command that cannot be done as asked (duplicate name, weak password...)."""
+
+
+def resolve_secret(environment: str, secret: str | None) -> str:
+    """The signing secret; production refuses a missing or short one, development makes one."""
+    if secret and len(secret) >= MIN_SECRET_LENGTH:
+        return secret
+    if environment == "production":
+        raise ValueError(
+            f"NBA_JWT_SECRET must be set to at least {MIN_SECRET_LENGTH} characters in production "
+            f"({'missing' if not secret else f'{len(secret)} characters'})"
+        )
+    if secret:
+        raise ValueError(
+            f"NBA_JWT_SECRET is {len(secret)} characters: use at least {MIN_SECRET_LENGTH}"
+        )
+    return secrets.token_urlsafe(48)
+
+
+def hash_password(password: str) -> str:
+    encoded = _password_bytes(password)
+    return bcrypt.hashpw(encoded, bcrypt.gensalt(rounds=BCRYPT_COST)).decode()
+
+
+def _password_bytes(password: str) -> bytes:
+    encoded = password.encode()
+    if len(encoded) > MAX_PASSWORD_BYTES:
+        raise UserError(f"password is longer than bcrypt's {MAX_PASSWORD_BYTES} bytes")
+    return encoded
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> bytes:
+    """A hash to check against when the user does not exist: both cases cost one bcrypt check."""
+    return bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=BCRYPT_COST))
+
+
+def check_password(password: str, password_hash: str | None) -> bool:
+    try:
+        encoded = _password_bytes(password)
+    except UserError:
+        return False
+    stored = password_hash.encode() if password_hash else _dummy_hash()
+    try:
+        ok = bcrypt.checkpw(encoded, stored)
+    except ValueError:
+        return False
+    return ok and password_hash is not None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a valid token belongs to."""
+
+    username: str
+    role: str
+    expires_at: datetime
+
+
+class TokenIssuer:
+    """Issue and verify HS256 tokens."""
+
+    def __init__(self, secret: str, expiry_minutes: int) -> None:
+        self._secret = secret
+        self.expiry = timedelta(minutes=expiry_minutes)
+
+    def issue(self, username: str, role: str, now: datetime | None = None) -> tuple[str, int]:
+        """(token, seconds until it expires)."""
+        now = now or datetime.now(UTC)
+        claims = {
+            "sub": username,
+            "role": role,
+            "iat": now,
+            "exp": now + self.expiry,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM), int(
+            self.expiry.total_seconds()
+        )
+
+    def verify(self, authorization: str | None) -> Principal:
+        """The principal of an ``Authorization: Bearer <token>`` header, or :class:`AuthError`."""
+        if not authorization:
+            raise AuthError("missing", "missing bearer token")
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or " " in token:
+            raise AuthError("malformed", "expected 'Authorization: Bearer <token>'")
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                options={"require": ["exp", "iat", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError("expired", "token expired") from exc
+        except jwt.InvalidAlgorithmError as exc:
+            raise AuthError("algorithm", f"token algorithm not allowed (only {ALGORITHM})") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise AuthError("signature", "token signature does not verify") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise AuthError("claims", f"token lacks a required claim: {exc.claim}") from exc
+        except jwt.InvalidTokenError as exc:
+            raise AuthError("malformed", f"malformed token: {exc}") from exc
+        role = claims.get("role") if claims.get("role") in ROLES else "user"
+        return Principal(str(claims["sub"]), role, datetime.fromtimestamp(claims["exp"], UTC))
+
+
+# Users in the database ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UserRow:
+    username: str
+    role: str
+    is_active: bool
+    created_at: datetime | None
+    last_login: datetime | None
+
+
+def _valid_username(name: str) -> str:
+    name = name.strip()
+    if not name or len(name) > 64 or not all(c.isalnum() or c in "._-@" for c in name):
+        raise UserError(
+            f"user name {name!r} must be 1-64 characters: letters, digits, '.', '_', '-', '@'"
+        )
+    return name
+
+
+def add_user(engine: Engine, username: str, password: str, role: str = "user") -> UserRow:
+    """Create a user with a bcrypt (cost 12) hash; UserError if the name is taken."""
+    from sqlalchemy import select
+
+    from core.db import User, session_scope
+
+    username = _valid_username(username)
+    if role not in ROLES:
+        raise UserError(f"role must be one of {ROLES}, got {role!r}")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    hashed = hash_password(password)
+    with session_scope(engine) as session:
+        if session.scalar(select(User).where(User.username == username)) is not None:
+            raise UserError(f"user {username!r} already exists")
+        user = User(username=username, password_hash=hashed, role=role, is_active=True)
+        session.add(user)
+        session.flush()
+        return UserRow(user.username, user.role, user.is_active, user.created_at, None)
+
+
+def ensure_user(engine: Engine, username: str, password: str, role: str = "user") -> UserRow:
+    """Create the user, or reset its password and role and enable it (demo accounts)."""
+    from sqlalchemy import select
+
+    from core.db import User, session_scope
+
+    username = _valid_username(username)
+    hashed = hash_password(password)
+    with session_scope(engine) as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            user = User(username=username, password_hash=hashed, role=role, is_active=True)
+            session.add(user)
+        else:
+            user.password_hash, user.role, user.is_active = hashed, role, True
+        session.flush()
+        return UserRow(user.username, user.role, user.is_active, user.created_at, user.last_login)
+
+
+def list_users(engine: Engine) -> list[UserRow]:
+    from sqlalchemy import select
+
+    from core.db import User, session_scope
+
+    with session_scope(engine) as session:
+        users = session.scalars(select(User).order_by(User.username)).all()
+        return [UserRow(u.username, u.role, u.is_active, u.created_at, u.last_login) for u in users]
+
+
+def disable_user(engine: Engine, username: str) -> bool:
+    """Mark a user inactive (its tokens stop working); False if there is no such user."""
+    from sqlalchemy import update
+
+    from core.db import User
+
+    with engine.begin() as conn:
+        result = conn.execute(update(User).where(User.username == username).values(is_active=False))
+    return result.rowcount > 0
+
+
+def user_states(engine: Engine) -> dict[str, bool]:
+    """``{username: is_active}`` for every user."""
+    from sqlalchemy import select
+
+    from core.db import User
+
+    with engine.connect() as conn:
+        return {
+            name: bool(active)
+            for name, active in conn.execute(select(User.username, User.is_active))
+        }
+
+
+def authenticate(engine: Engine, username: str, password: str) -> UserRow | None:
+    """The active user with these credentials, its ``last_login`` updated; None otherwise."""
+    from sqlalchemy import select, update
+
+    from core.db import User
+
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(User.password_hash, User.role, User.is_active, User.created_at).where(
+                User.username == username
+            )
+        ).first()
+    if not check_password(password, row.password_hash if row is not None else None):
+        return None
+    if row is None or not row.is_active:
+        return None
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(update(User).where(User.username == username).values(last_login=now))
+    return UserRow(username, row.role, True, row.created_at, now)

@@ -1,0 +1,248 @@
+"""Pure ASGI middleware around every route (BentoML's, the mounted FastAPI app's).
+
+Added in this order (the first is the outermost):
+
+1. ``RequestContextMiddleware``: the request ID (``X-Request-ID`` in, or a new one; echoed out),
+   one JSON access-log line, latency and error metrics.
+2. ``CorsMiddleware``: Starlette's CORS, limited to ``settings.cors_origins``.
+3. ``GuardMiddleware``: on ``/api`` routes, the per-IP rate limit (429 + ``Retry-After``) and the
+   bearer token (401 + ``WWW-Authenticate``) except on the public routes.
+
+The runtime is the current BentoML service instance's (``bentoml.get_current_service()``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from serving.auth import AuthError
+from serving.logs import REQUEST_ID, USERNAME
+
+if TYPE_CHECKING:
+    from serving.runtime import Runtime
+
+log = logging.getLogger("serving.access")
+
+PUBLIC_PATHS = frozenset({"/api/health", "/api/auth/login"})
+# The prediction routes read JSON only (BentoML would try other media types and fail with a 500).
+JSON_ROUTES = frozenset(
+    {
+        "/api/predict",
+        "/api/predict/simple",
+        "/api/predict/player",
+        "/api/predict/compare",
+        "/api/predict/batch",
+    }
+)
+UNLIMITED_PATHS = frozenset({"/api/health"})
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+_ENDPOINTS = (
+    "/api/predict/simple",
+    "/api/predict/player",
+    "/api/predict/compare",
+    "/api/predict/batch",
+    "/api/predict",
+    "/api/models",
+    "/api/health",
+    "/api/metrics",
+    "/api/auth/login",
+    "/api/drift/latest",
+    "/api/drift",
+)
+
+
+def current_runtime() -> Runtime | None:
+    import bentoml
+
+    try:
+        service = bentoml.get_current_service()
+    except Exception:  # not started yet
+        return None
+    return getattr(service, "runtime", None)
+
+
+def endpoint_label(path: str) -> str:
+    """A bounded metric label for a path (``/api/models/x/3`` -> ``/api/models``)."""
+    for prefix in _ENDPOINTS:
+        if path == prefix or (prefix == "/api/models" and path.startswith("/api/models/")):
+            return prefix
+    return "other"
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def client_ip(scope: dict[str, Any]) -> str:
+    client = scope.get("client")
+    return client[0] if client else "unknown"
+
+
+async def send_json(send, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
+    raw = json.dumps(body).encode()
+    head = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
+    head += [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": raw})
+
+
+class RequestContextMiddleware:
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = _header(scope, b"x-request-id")
+        request_id = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+        id_token = REQUEST_ID.set(request_id)
+        user_token = USERNAME.set(None)
+        status = {"code": 500}
+        started = time.perf_counter()
+
+        async def send_with_id(message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"x-request-id"]
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self._observe(scope, status["code"], time.perf_counter() - started)
+            USERNAME.reset(user_token)
+            REQUEST_ID.reset(id_token)
+
+    @staticmethod
+    def _observe(scope, status: int, seconds: float) -> None:
+        path = scope.get("path", "")
+        runtime = current_runtime()
+        if runtime is not None and path.startswith("/api"):
+            label = endpoint_label(path)
+            runtime.metrics.latency.labels(endpoint=label, status=f"{status // 100}xx").observe(
+                seconds
+            )
+            if status >= 400:
+                runtime.metrics.errors.labels(endpoint=label, status=str(status)).inc()
+        level = logging.ERROR if status >= 500 else logging.INFO
+        if log.isEnabledFor(level):
+            log.log(
+                level,
+                "request",
+                extra={
+                    "method": scope.get("method"),
+                    "path": path,
+                    "status": status,
+                    "latency_ms": round(seconds * 1000, 3),
+                    "client": client_ip(scope),
+                },
+            )
+
+
+class CorsMiddleware:
+    """Starlette's CORSMiddleware, built on the first request from the runtime's settings."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self._cors = None
+        self._origins: tuple[str, ...] | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        runtime = current_runtime()
+        if scope["type"] != "http" or runtime is None or not runtime.settings.cors_origins:
+            await self.app(scope, receive, send)
+            return
+        origins = tuple(runtime.settings.cors_origins)
+        if self._cors is None or origins != self._origins:
+            from starlette.middleware.cors import CORSMiddleware
+
+            self._cors = CORSMiddleware(
+                self.app,
+                allow_origins=list(origins),
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                expose_headers=["X-Request-ID", "Retry-After"],
+                max_age=600,
+            )
+            self._origins = origins
+        await self._cors(scope, receive, send)
+
+
+class GuardMiddleware:
+    """Rate limit, then authentication, on ``/api`` routes."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/api"):
+            await self.app(scope, receive, send)
+            return
+        runtime = current_runtime()
+        if runtime is None:
+            await send_json(send, 503, {"error": "service starting"}, {"Retry-After": "5"})
+            return
+        if path not in UNLIMITED_PATHS:
+            decision = await runtime.limits.hit(client_ip(scope))
+            if not decision.allowed:
+                runtime.metrics.rate_limited.labels(limit="requests").inc()
+                limit = runtime.limits.request_limit
+                await send_json(
+                    send,
+                    429,
+                    {
+                        "error": f"rate limit exceeded ({limit}); retry in {decision.retry_after} s",
+                        "retry_after": decision.retry_after,
+                    },
+                    {"Retry-After": str(decision.retry_after)},
+                )
+                return
+        if path not in PUBLIC_PATHS:
+            try:
+                principal = runtime.tokens.verify(_header(scope, b"authorization"))
+                if not runtime.user_active(principal.username):
+                    raise AuthError("disabled", "user is disabled or unknown")
+            except AuthError as exc:
+                runtime.metrics.auth_failures.labels(reason=exc.reason).inc()
+                await send_json(
+                    send,
+                    401,
+                    {"error": exc.message, "reason": exc.reason},
+                    {"WWW-Authenticate": exc.www_authenticate()},
+                )
+                return
+            USERNAME.set(principal.username)
+            scope.setdefault("state", {})["principal"] = principal
+        if path in JSON_ROUTES and scope.get("method") == "POST":
+            media = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+            if media not in ("", "application/json"):
+                message = f"send the body as application/json, not {media!r}"
+                await send_json(
+                    send,
+                    415,
+                    {
+                        "error": message,
+                        "detail": [
+                            {
+                                "loc": ["header", "content-type"],
+                                "msg": message,
+                                "type": "media_type",
+                            }
+                        ],
+                    },
+                    {},
+                )
+                return
+        await self.app(scope, receive, send)

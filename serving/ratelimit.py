@@ -1,0 +1,116 @@
+"""Per-client rate limits with the ``limits`` library (its asyncio API, sliding window counters).
+
+Redis-backed when a Redis URL is set, so every worker shares the counts; in-process otherwise.
+If Redis fails, the limits are kept in-process until it answers again (tried again every
+``retry_seconds``): a Redis outage neither blocks nor un-limits clients. The asyncio storages
+never block the event loop (the thread-based in-memory storage starts a timer thread per burst
+of requests, ~1 ms each).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "nba-limits"
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    retry_after: int = 0  # seconds, when refused
+
+
+def parse_limit(text: str, setting: str) -> RateLimitItem:
+    """``"100/minute"`` as a limit; a ValueError naming the setting otherwise."""
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise ValueError(f"{setting}={text!r} is not a rate limit such as '100/minute'") from exc
+
+
+class RateLimits:
+    """The request limit (every ``/api`` call) and the failed-login limit, per client IP."""
+
+    def __init__(
+        self,
+        request_limit: str,
+        login_limit: str,
+        redis_url: str | None = None,
+        retry_seconds: float = 1.0,
+        timeout_seconds: float = 0.25,
+    ) -> None:
+        self.request_limit = parse_limit(request_limit, "NBA_RATE_LIMIT")
+        self.login_limit = parse_limit(login_limit, "NBA_LOGIN_RATE_LIMIT")
+        self.retry_seconds = retry_seconds
+        self._memory = SlidingWindowCounterRateLimiter(MemoryStorage())
+        self._redis: SlidingWindowCounterRateLimiter | None = None
+        if redis_url:
+            storage = RedisStorage(
+                "async+" + redis_url,
+                implementation="redispy",
+                key_prefix=KEY_PREFIX,
+                wrap_exceptions=True,
+                socket_timeout=timeout_seconds,
+                socket_connect_timeout=timeout_seconds,
+            )
+            self._redis = SlidingWindowCounterRateLimiter(storage)
+        self._down_until = 0.0
+        self._degraded = False
+        self.backend = "redis" if redis_url else "memory"
+
+    def _limiter(self) -> SlidingWindowCounterRateLimiter:
+        if self._redis is not None and time.monotonic() >= self._down_until:
+            return self._redis
+        return self._memory
+
+    async def _call(self, method: str, item: RateLimitItem, key: str):
+        limiter = self._limiter()
+        if limiter is self._memory:
+            return await getattr(limiter, method)(item, key)
+        try:
+            result = await getattr(limiter, method)(item, key)
+        except (StorageError, OSError) as exc:
+            if not self._degraded:
+                log.warning(
+                    "rate limit storage unavailable, counting in-process",
+                    extra={"error": str(exc)},
+                )
+            self._degraded = True
+            self._down_until = time.monotonic() + self.retry_seconds
+            return await getattr(self._memory, method)(item, key)
+        if self._degraded:
+            self._degraded = False
+            log.warning("rate limit storage available again")
+        return result
+
+    async def _retry_after(self, item: RateLimitItem, key: str) -> int:
+        stats = await self._call("get_window_stats", item, key)
+        return max(1, math.ceil(stats.reset_time - time.time()))
+
+    async def hit(self, client: str) -> Decision:
+        """Count one request of ``client``; refused when over the request limit."""
+        if await self._call("hit", self.request_limit, f"req:{client}"):
+            return Decision(True)
+        return Decision(False, await self._retry_after(self.request_limit, f"req:{client}"))
+
+    async def login_allowed(self, client: str) -> Decision:
+        """Whether ``client`` may try to log in (failed attempts are under the login limit)."""
+        if await self._call("test", self.login_limit, f"login:{client}"):
+            return Decision(True)
+        return Decision(False, await self._retry_after(self.login_limit, f"login:{client}"))
+
+    async def login_failed(self, client: str) -> None:
+        await self._call("hit", self.login_limit, f"login:{client}")
+
+    def status(self) -> dict:
+        return {"backend": self.backend, "ok": not self._degraded}

@@ -1,0 +1,327 @@
+"""The GET / DELETE routes and the login, as a FastAPI app mounted at ``/api`` on the service.
+
+Handlers are plain functions (FastAPI runs them in its thread pool: bcrypt, MLflow and SQL calls
+never block the event loop) that reach the runtime through ``bentoml.get_current_service()``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from serving.logs import REQUEST_ID, USERNAME
+from serving.middleware import client_ip, current_runtime
+from serving.runtime import Runtime
+from serving.schemas import LoginRequest, Token
+
+app = FastAPI(title="nba-mlops API routes", docs_url=None, redoc_url=None, openapi_url=None)
+
+ModelNamePath = Annotated[
+    str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._\-]+$", description="Model name")
+]
+VersionPath = Annotated[str, Path(pattern=r"^[0-9]{1,9}$", description="Version number")]
+
+
+def error(status: int, message: str, loc: list[Any] | None = None, headers=None) -> JSONResponse:
+    body: dict[str, Any] = {"error": message}
+    if loc is not None:
+        body["detail"] = [{"loc": loc, "msg": message, "type": "value_error"}]
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+@app.exception_handler(RequestValidationError)
+async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    detail = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+        for e in exc.errors()
+    ]
+    where = ", ".join(".".join(str(p) for p in d["loc"]) + f": {d['msg']}" for d in detail)
+    return JSONResponse(
+        {"error": f"{len(detail)} validation error(s): {where}", "detail": detail}, status_code=400
+    )
+
+
+@app.exception_handler(SQLAlchemyError)
+async def _database_down(_: Request, exc: SQLAlchemyError) -> JSONResponse:
+    return JSONResponse(
+        {"error": f"database unavailable: {type(exc).__name__}"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+def runtime() -> Runtime:
+    rt = current_runtime()
+    if rt is None:  # pragma: no cover - the middleware answers 503 before this
+        raise RuntimeError("service not started")
+    return rt
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+
+
+def _is_admin(request: Request) -> bool:
+    principal = request.scope.get("state", {}).get("principal")
+    return principal is not None and principal.role == "admin"
+
+
+# Login -------------------------------------------------------------------------------------------
+@app.post(
+    "/auth/login",
+    response_model=Token,
+    tags=["auth"],
+    summary="Get a bearer token",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": LoginRequest.model_json_schema()},
+                "application/x-www-form-urlencoded": {"schema": LoginRequest.model_json_schema()},
+            },
+        }
+    },
+)
+async def login(request: Request, rt: RuntimeDep) -> Any:
+    """JSON ``{"username", "password"}`` or an OAuth2 password form. Failed attempts are limited
+    per client IP (``NBA_LOGIN_RATE_LIMIT``)."""
+    import anyio.to_thread
+
+    client = client_ip(request.scope)
+    allowed = await rt.limits.login_allowed(client)
+    if not allowed.allowed:
+        rt.metrics.rate_limited.labels(limit="login").inc()
+        return error(
+            429,
+            f"too many failed logins; retry in {allowed.retry_after} s",
+            headers={"Retry-After": str(allowed.retry_after)},
+        )
+    try:
+        creds = await _credentials(request)
+    except ValidationError as exc:
+        detail = exc.errors(include_url=False, include_context=False, include_input=False)
+        where = ", ".join(".".join(str(p) for p in d["loc"]) + f": {d['msg']}" for d in detail)
+        return JSONResponse(
+            {"error": f"invalid login request: {where}", "detail": detail}, status_code=400
+        )
+    from serving.auth import authenticate
+
+    user = await anyio.to_thread.run_sync(authenticate, rt.engine(), creds.username, creds.password)
+    if user is None:
+        await rt.limits.login_failed(client)
+        rt.metrics.auth_failures.labels(reason="credentials").inc()
+        rt.audit(
+            "login", target=creds.username, username=creds.username, success=False, client_ip=client
+        )
+        return error(
+            401,
+            "wrong user name or password, or the user is disabled",
+            headers={"WWW-Authenticate": 'Bearer realm="nba-mlops"'},
+        )
+    token, expires_in = rt.tokens.issue(user.username, user.role)
+    rt.note_login(user.username)
+    USERNAME.set(user.username)
+    rt.audit("login", target=user.username, username=user.username, client_ip=client)
+    return Token(access_token=token, expires_in=expires_in)
+
+
+async def _credentials(request: Request) -> LoginRequest:
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        return LoginRequest.model_validate(
+            {"username": form.get("username"), "password": form.get("password")}
+        )
+    body = await request.body()
+    return LoginRequest.model_validate_json(body or b"{}")
+
+
+# Health and metrics ------------------------------------------------------------------------------
+@app.get("/health", tags=["service"], summary="Liveness and readiness")
+def health(request: Request, rt: RuntimeDep) -> Any:
+    """200 when ready (store loaded, a game model answering), 503 otherwise, with every check
+    (database, cache, registry, data, each model's versions). The error texts saying why are
+    given to callers with a valid token only."""
+    from serving.auth import AuthError
+
+    try:
+        rt.tokens.verify(request.headers.get("authorization"))
+        detailed = True
+    except AuthError:
+        detailed = False
+    doc = rt.health(detailed)
+    return JSONResponse(doc, status_code=200 if doc["ready"] else 503)
+
+
+@app.get("/metrics", tags=["service"], summary="Prometheus metrics")
+def metrics(rt: RuntimeDep) -> Response:
+    return Response(rt.metrics.render(), media_type=rt.metrics.content_type)
+
+
+# Models ------------------------------------------------------------------------------------------
+@app.get("/models", tags=["models"], summary="Registered models, versions and what is served")
+def models(rt: RuntimeDep) -> Any:
+    from registry import list_registered
+
+    status = rt.models.status()
+    registered = list_registered(rt.settings.resolved_mlflow_tracking_uri)
+    for model in registered:
+        model["serving"] = status.get(model["name"], {}).get("serving")
+        model["loaded_versions"] = status.get(model["name"], {}).get("loaded", [])
+        if "error" in status.get(model["name"], {}):
+            model["error"] = status[model["name"]]["error"]
+    return {"models": registered}
+
+
+@app.get(
+    "/models/{name}/{version}", tags=["models"], summary="One version: metrics, aliases, dates"
+)
+def model_version(name: ModelNamePath, version: VersionPath, rt: RuntimeDep) -> Any:
+    from registry import RegistryError, get_version
+
+    try:
+        info = get_version(rt.settings.resolved_mlflow_tracking_uri, name, version)
+    except RegistryError as exc:
+        return error(404, str(exc), ["path", "version"])
+    slot = rt.models.slots.get(name)
+    return {
+        "name": info.name,
+        "version": info.version,
+        "aliases": sorted(info.aliases),
+        "task": info.task,
+        "eval_season": info.eval_season,
+        "train_seasons": info.train_seasons,
+        "metrics": info.summary_metrics(),
+        "metrics_by_season": {k: v for k, v in info.metrics.items() if "." in k},
+        "features": info.feature_names,
+        "trained_at": info.created_at.isoformat() if info.created_at else None,
+        "run_id": info.run_id,
+        "description": info.description,
+        "gate_decision": info.tags.get("gate_decision"),
+        "loaded": slot is not None and info.version in slot.loaded,
+        "serving": slot is not None
+        and slot.serving is not None
+        and slot.serving.version == info.version,
+    }
+
+
+@app.post("/models/{name}/{version}/load", tags=["models"], summary="Load a version (admin)")
+def load_model(name: ModelNamePath, version: VersionPath, request: Request, rt: RuntimeDep) -> Any:
+    """Load a version beside the others; it answers for its name at once if it is the champion,
+    otherwise requests reach it with ``model_version``."""
+    from serving.models import ModelError
+
+    if not _is_admin(request):
+        return error(403, "loading models needs the admin role")
+    try:
+        loaded = rt.models.load(name, version)
+    except ModelError as exc:
+        _audit_model(rt, request, "model_load", name, version, False, str(exc))
+        return error(exc.status, str(exc), ["path", "version"])
+    except Exception as exc:
+        message = f"{name} v{version} could not be loaded: {type(exc).__name__}: {exc}"
+        _audit_model(rt, request, "model_load", name, version, False, message)
+        return error(422, message, ["path", "version"])
+    rt._publish_models()
+    _audit_model(rt, request, "model_load", name, version, True, None)
+    slot = rt.models.slots[name]
+    return {
+        "name": name,
+        "version": loaded.version,
+        "loaded": True,
+        "serving": slot.serving is not None and slot.serving.version == loaded.version,
+        "loaded_versions": sorted(slot.loaded, key=int),
+        "fast_path": loaded.predictor.fast,
+    }
+
+
+@app.delete("/models/{name}/{version}/unload", tags=["models"], summary="Unload a version (admin)")
+def unload_model(
+    name: ModelNamePath, version: VersionPath, request: Request, rt: RuntimeDep
+) -> Any:
+    from serving.models import ModelError
+
+    if not _is_admin(request):
+        return error(403, "unloading models needs the admin role")
+    try:
+        rt.models.unload(name, version)
+    except ModelError as exc:
+        _audit_model(rt, request, "model_unload", name, version, False, str(exc))
+        return error(exc.status, str(exc), ["path", "version"])
+    rt._publish_models()
+    _audit_model(rt, request, "model_unload", name, version, True, None)
+    return {"name": name, "version": version, "unloaded": True}
+
+
+def _audit_model(rt, request, action, name, version, success, message) -> None:
+    rt.audit(
+        action,
+        target=f"{name}:v{version}",
+        username=USERNAME.get(),
+        success=success,
+        client_ip=client_ip(request.scope),
+        details={"error": message} if message else None,
+        request_id=REQUEST_ID.get(),
+    )
+
+
+# Drift reports (written by the monitoring package) -----------------------------------------------
+def _drift_row(row) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+        "kind": row.kind,
+        "model_name": row.model_name,
+        "model_version": row.model_version,
+        "reference_window": row.reference_window,
+        "current_window": row.current_window,
+        "share_drifted": row.share_drifted,
+        "drift_detected": row.drift_detected,
+        "failed_tests": row.failed_tests,
+        "html_path": row.html_path,
+        "json_path": row.json_path,
+        "summary": row.summary,
+    }
+
+
+@app.get("/drift", tags=["monitoring"], summary="Drift report summaries, newest first")
+def drift(
+    rt: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    kind: Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9._\-]+$")] = None,
+    model: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9._\-]+$")] = None,
+) -> Any:
+    from sqlalchemy import select
+
+    from core.db import DriftReport
+
+    stmt = select(DriftReport).order_by(DriftReport.created_at.desc(), DriftReport.id.desc())
+    if kind:
+        stmt = stmt.where(DriftReport.kind == kind)
+    if model:
+        stmt = stmt.where(DriftReport.model_name == model)
+    with rt.engine().connect() as conn:
+        rows = conn.execute(stmt.limit(limit)).all()
+    return {"reports": [_drift_row(r) for r in rows], "count": len(rows)}
+
+
+@app.get("/drift/latest", tags=["monitoring"], summary="The newest drift report of each kind")
+def drift_latest(rt: RuntimeDep) -> Any:
+    from sqlalchemy import func, select
+
+    from core.db import DriftReport
+
+    newest = (
+        select(DriftReport.kind, func.max(DriftReport.id).label("id"))
+        .group_by(DriftReport.kind)
+        .subquery()
+    )
+    stmt = select(DriftReport).join(newest, DriftReport.id == newest.c.id)
+    with rt.engine().connect() as conn:
+        rows = [_drift_row(r) for r in conn.execute(stmt).all()]
+    rows.sort(key=lambda r: (r["created_at"] or "", r["id"]), reverse=True)
+    return {"latest": rows[0] if rows else None, "by_kind": {r["kind"]: r for r in rows}}

@@ -1,0 +1,215 @@
+"""Request and answer bodies of the API (pydantic), documented in the service's OpenAPI."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, Strict, create_model
+
+from features.catalog import GAME_FEATURE_DOCS
+
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"  # no control characters (NUL breaks SQL drivers)
+TeamCode = Annotated[
+    str,
+    Field(
+        min_length=2,
+        max_length=4,
+        pattern=r"^[A-Za-z]{2,4}$",
+        description="Team abbreviation, e.g. BOS",
+        examples=["BOS"],
+    ),
+]
+GameDate = Annotated[
+    date | None,
+    Strict(),
+    Field(
+        default=None,
+        description="YYYY-MM-DD; default: today (US Eastern). Features use games before it.",
+        examples=["2024-01-15"],
+    ),
+]
+ModelName = Annotated[
+    str | None,
+    Field(
+        default=None,
+        max_length=64,
+        description="Registered model name; default: the configured model of the task.",
+        examples=["game-logistic"],
+    ),
+]
+ModelVersion = Annotated[
+    str | None,
+    Field(
+        default=None,
+        pattern=r"^[0-9]{1,9}$",
+        description="A loaded version of the model; default: its champion.",
+    ),
+]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class Matchup(_Body):
+    """A game to predict from the stored games as of its date."""
+
+    home_team: TeamCode
+    away_team: TeamCode
+    game_date: GameDate = None
+    neutral_site: bool = Field(default=False, description="No home-court advantage.")
+
+
+class SimpleRequest(Matchup):
+    model: ModelName = None
+    model_version: ModelVersion = None
+
+
+class CompareRequest(Matchup):
+    pass
+
+
+class BatchRequest(_Body):
+    games: list[Matchup] = Field(
+        min_length=1, description="The games; at most the configured batch limit (default 100)."
+    )
+    model: ModelName = None
+    model_version: ModelVersion = None
+
+
+class PlayerRequest(_Body):
+    player: int | Annotated[str, Field(min_length=1, max_length=128, pattern=PRINTABLE)] = Field(
+        description="Player ID, or the exact full name as stored", examples=["LeBron James"]
+    )
+    opponent: TeamCode
+    home: bool = Field(description="True when the player's team is at home.")
+    game_date: GameDate = None
+    team: TeamCode | None = Field(
+        default=None, description="The player's team; default: the team of his last game."
+    )
+    model: ModelName = None
+    model_version: ModelVersion = None
+
+
+# Far beyond any real value (Elo ~1000-2000, points ~50-170): keeps the model's arithmetic finite.
+FEATURE_BOUND = 1e6
+
+
+def _feature_fields() -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name, definition, window in GAME_FEATURE_DOCS:
+        fields[name] = (
+            Annotated[
+                float,
+                Field(
+                    allow_inf_nan=False,
+                    ge=-FEATURE_BOUND,
+                    le=FEATURE_BOUND,
+                    description=f"{definition} ({window})",
+                ),
+            ],
+            ...,
+        )
+    return fields
+
+
+FeatureRequest = create_model(
+    "FeatureRequest",
+    __base__=_Body,
+    __doc__="A game from an explicit feature vector: every game feature, as in training.",
+    model=(ModelName, None),
+    model_version=(ModelVersion, None),
+    **_feature_fields(),
+)
+
+
+class LoginRequest(_Body):
+    username: str = Field(min_length=1, max_length=64, pattern=PRINTABLE)
+    password: str = Field(min_length=1, max_length=256, pattern=PRINTABLE)
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
+    expires_in: int
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class GamePrediction(BaseModel):
+    """One game's prediction."""
+
+    home_team: str
+    away_team: str
+    game_date: date | None = None
+    season: str | None = None
+    neutral_site: bool = False
+    predicted_winner: str
+    home_win_probability: float
+    away_win_probability: float
+    confidence: float = Field(description="Probability of the predicted winner.")
+    model: ModelRef
+    timestamp: str
+    cached: bool = False
+    request_id: str | None = None
+    features: dict[str, float] = Field(description="The feature values the model used.")
+
+
+class FeaturePrediction(BaseModel):
+    """A game predicted from an explicit feature vector."""
+
+    predicted_winner: str = Field(description="home or away")
+    home_win_probability: float
+    away_win_probability: float
+    confidence: float
+    model: ModelRef
+    timestamp: str
+    cached: bool = False
+    request_id: str | None = None
+    features: dict[str, float]
+
+
+class BatchPrediction(BaseModel):
+    predictions: list[GamePrediction]
+    model: ModelRef
+    count: int
+    request_id: str | None = None
+    cached: bool = False
+
+
+class ComparePrediction(BaseModel):
+    home_team: str
+    away_team: str
+    game_date: date
+    predictions: list[GamePrediction]
+    agreement: bool = Field(description="All models pick the same winner.")
+    request_id: str | None = None
+    cached: bool = False
+
+
+class Interval(BaseModel):
+    low: float
+    high: float
+    level: float
+    basis: str
+
+
+class PlayerPrediction(BaseModel):
+    player_id: int
+    player_name: str
+    team: str
+    opponent: str
+    home: bool
+    game_date: date
+    season: str
+    predicted_points: float
+    interval: Interval | None
+    model: ModelRef
+    timestamp: str
+    cached: bool = False
+    request_id: str | None = None
+    features: dict[str, float]

@@ -1,0 +1,91 @@
+"""``nba-mlops users ...`` and ``nba-mlops serve`` as a user runs them."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from sqlalchemy import create_engine, select
+from typer.testing import CliRunner
+
+from core.db import User
+from serving.cli import serve_command, serve_env
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(stack, tmp_path) -> dict[str, str]:
+    return {"NBA_DATABASE_URL": stack.database_url, "NBA_STATE_DIR": str(tmp_path / "state")}
+
+
+def invoke(args: list[str], env: dict[str, str | None], stdin: str | None = None):
+    from flows.cli import app
+
+    return runner.invoke(app, args, input=stdin, env=env)
+
+
+def test_users_add_list_disable(cli_env, stack):
+    added = invoke(["users", "add", "erin", "--password-stdin"], cli_env, "erin-password-1\n")
+    assert added.exit_code == 0, added.output
+    assert "erin added (role user)" in added.output
+    admin = invoke(
+        ["users", "add", "frank", "--password-stdin", "--admin"], cli_env, "frank-password-1\n"
+    )
+    assert admin.exit_code == 0, admin.output
+    listed = invoke(["users", "list"], cli_env)
+    assert listed.exit_code == 0
+    assert "erin" in listed.output and "frank" in listed.output and "admin" in listed.output
+    disabled = invoke(["users", "disable", "erin"], cli_env)
+    assert disabled.exit_code == 0
+    engine = create_engine(stack.database_url)
+    with engine.connect() as conn:
+        rows = dict(
+            conn.execute(
+                select(User.username, User.is_active).where(User.username.in_(["erin", "frank"]))
+            ).all()
+        )
+        stored = conn.execute(select(User.password_hash).where(User.username == "erin")).scalar()
+    engine.dispose()
+    assert rows == {"erin": False, "frank": True}
+    assert stored.startswith("$2b$12$") and "erin-password-1" not in stored
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin", "message"),
+    [
+        (["users", "add", "gina"], None, "--password-stdin"),
+        (["users", "add", "gina", "--password-stdin"], "short\n", "at least 8"),
+        (["users", "add", "alice", "--password-stdin"], "long-enough-1\n", "already exists"),
+        (["users", "disable", "nobody-at-all"], None, "no user named"),
+    ],
+)
+def test_user_commands_fail_with_a_reason(cli_env, args, stdin, message):
+    result = invoke(args, cli_env, stdin)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_serve_runs_bentoml_serve_on_the_service():
+    command = serve_command("127.0.0.1", 3123)
+    assert command[:4] == [sys.executable, "-m", "bentoml", "serve"]
+    assert "serving.service:PredictionService" in command
+    assert command[command.index("--port") + 1] == "3123"
+    assert command[command.index("--host") + 1] == "127.0.0.1"
+
+
+def test_serve_shares_one_secret_with_its_workers_in_development(monkeypatch):
+    monkeypatch.delenv("NBA_JWT_SECRET", raising=False)
+    env, generated = serve_env("development", None)
+    assert generated and len(env["NBA_JWT_SECRET"]) >= 32
+    env, generated = serve_env("production", None)
+    assert not generated and "NBA_JWT_SECRET" not in env
+
+
+def test_serve_refuses_production_without_a_secret(tmp_path):
+    result = invoke(
+        ["serve", "--port", "3999"],
+        {"NBA_ENVIRONMENT": "production", "NBA_STATE_DIR": str(tmp_path), "NBA_JWT_SECRET": None},
+    )
+    assert result.exit_code == 2
+    assert "NBA_JWT_SECRET" in result.output

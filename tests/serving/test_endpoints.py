@@ -1,0 +1,424 @@
+"""Every endpoint over HTTP, in-process (``to_asgi()`` + TestClient), on the real store."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import create_engine, select
+
+from core.db import AuditLog, DriftReport, Prediction
+from features import GAME_FEATURES
+from tests.serving.conftest import ADMIN, GAME_DAY, USER, runtime_of
+
+MATCHUP = {"home_team": "BOS", "away_team": "LAL", "game_date": GAME_DAY}
+
+
+def flush(service) -> None:
+    assert runtime_of(service).records.flush()
+
+
+def rows_for(stack, table, request_id: str):
+    engine = create_engine(stack.database_url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(select(table).where(table.request_id == request_id)).all()
+    finally:
+        engine.dispose()
+
+
+def test_simple_prediction_answers_and_is_recorded(service, user_headers, stack):
+    response = service.post(
+        "/api/predict/simple", json=MATCHUP, headers={**user_headers, "X-Request-ID": "simple-1"}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert response.headers["x-request-id"] == "simple-1" == body["request_id"]
+    assert body["predicted_winner"] in {"BOS", "LAL"}
+    assert math.isclose(body["home_win_probability"] + body["away_win_probability"], 1.0)
+    assert body["confidence"] == max(body["home_win_probability"], body["away_win_probability"])
+    assert body["model"] == {"name": "game-logistic", "version": stack.versions["game-logistic"]}
+    assert body["season"] == "2022-23"
+    assert set(body["features"]) == set(GAME_FEATURES)
+    assert datetime.fromisoformat(body["timestamp"]).tzinfo is not None
+    flush(service)
+    (row,) = rows_for(stack, Prediction, "simple-1")
+    assert row.username == USER
+    assert row.endpoint == "simple"
+    assert (row.model_name, row.model_version) == ("game-logistic", stack.versions["game-logistic"])
+    assert row.game_date.isoformat() == GAME_DAY
+    assert row.outputs["home_win_probability"] == body["home_win_probability"]
+    assert row.inputs["request"] == {
+        "home": "BOS",
+        "away": "LAL",
+        "date": GAME_DAY,
+        "neutral": False,
+    }
+    assert row.latency_ms > 0
+    assert row.cached is False
+
+
+def test_a_stored_game_keeps_its_real_game_id(service, user_headers, stack, frames):
+    game = frames.games.iloc[-1]
+    teams = {
+        t: a
+        for t, a in (
+            (1610612738, "BOS"),
+            (1610612747, "LAL"),
+            (1610612744, "GSW"),
+            (1610612752, "NYK"),
+        )
+    }
+    request = {
+        "home_team": teams[int(game.home_team_id)],
+        "away_team": teams[int(game.away_team_id)],
+        "game_date": game.game_date.date().isoformat(),
+    }
+    response = service.post(
+        "/api/predict/simple", json=request, headers={**user_headers, "X-Request-ID": "stored-1"}
+    )
+    assert response.status_code == 200
+    flush(service)
+    (row,) = rows_for(stack, Prediction, "stored-1")
+    assert row.game_id == game.game_id
+
+
+def test_home_court_matters(service, user_headers):
+    home = service.post("/api/predict/simple", json=MATCHUP, headers=user_headers).json()
+    neutral = service.post(
+        "/api/predict/simple", json={**MATCHUP, "neutral_site": True}, headers=user_headers
+    ).json()
+    assert home["features"]["home_court"] == 1.0 and neutral["features"]["home_court"] == 0.0
+    assert home["home_win_probability"] != neutral["home_win_probability"]
+
+
+def test_the_default_date_is_today(service, user_headers):
+    body = service.post(
+        "/api/predict/simple", json={"home_team": "gsw", "away_team": "NYK"}, headers=user_headers
+    ).json()
+    from serving.runtime import today
+
+    assert body["game_date"] == today().isoformat()
+    assert body["home_team"] == "GSW"
+
+
+def test_explicit_features_give_the_same_answer_as_simple(service, user_headers):
+    simple = service.post("/api/predict/simple", json=MATCHUP, headers=user_headers).json()
+    features = dict.fromkeys(GAME_FEATURES, 0.0) | simple["features"]
+    response = service.post("/api/predict", json=features, headers=user_headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["home_win_probability"] == pytest.approx(
+        simple["home_win_probability"], abs=1e-12
+    )
+    assert (
+        response.json()["predicted_winner"] == "home"
+        if simple["predicted_winner"] == "BOS"
+        else "away"
+    )
+
+
+def test_player_prediction_has_an_interval_from_the_eval_season(
+    service, user_headers, stack, frames
+):
+    player_id = int(frames.player_games["player_id"].iloc[0])
+    name = frames.player_games["player_name"].iloc[0]
+    by_id = service.post(
+        "/api/predict/player",
+        json={"player": player_id, "opponent": "LAL", "home": True, "game_date": GAME_DAY},
+        headers={**user_headers, "X-Request-ID": "player-1"},
+    )
+    assert by_id.status_code == 200, by_id.text
+    body = by_id.json()
+    by_name = service.post(
+        "/api/predict/player",
+        json={"player": name.upper(), "opponent": "LAL", "home": True, "game_date": GAME_DAY},
+        headers=user_headers,
+    ).json()
+    assert by_name["predicted_points"] == body["predicted_points"]
+    assert body["player_name"] == name and body["team"] == "BOS"
+    interval = body["interval"]
+    runtime = runtime_of(service)
+    rmse = runtime.models.get("player-ridge").metrics["rmse"]
+    assert interval["high"] - body["predicted_points"] == pytest.approx(1.2815515655446004 * rmse)
+    assert interval["low"] <= body["predicted_points"] <= interval["high"]
+    assert interval["level"] == 0.8 and "2022-23" in interval["basis"]
+    flush(service)
+    (row,) = rows_for(stack, Prediction, "player-1")
+    assert row.player_id == player_id and row.endpoint == "player"
+
+
+def test_compare_shows_the_three_game_models(service, user_headers, stack):
+    response = service.post("/api/predict/compare", json=MATCHUP, headers=user_headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [p["model"]["name"] for p in body["predictions"]] == sorted(
+        ["game-forest", "game-logistic", "game-tree"]
+    )
+    winners = {p["predicted_winner"] for p in body["predictions"]}
+    assert body["agreement"] is (len(winners) == 1)
+
+
+def test_batch_answers_each_game_in_order(service, user_headers, stack):
+    games = [
+        {"home_team": "BOS", "away_team": "LAL", "game_date": GAME_DAY},
+        {"home_team": "NYK", "away_team": "GSW", "game_date": GAME_DAY},
+        {"home_team": "LAL", "away_team": "BOS", "game_date": "2022-11-20", "neutral_site": True},
+    ]
+    response = service.post(
+        "/api/predict/batch",
+        json={"games": games},
+        headers={**user_headers, "X-Request-ID": "batch-1"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["count"] == 3
+    assert [(p["home_team"], p["away_team"]) for p in body["predictions"]] == [
+        ("BOS", "LAL"),
+        ("NYK", "GSW"),
+        ("LAL", "BOS"),
+    ]
+    single = service.post("/api/predict/simple", json=games[1], headers=user_headers).json()
+    assert body["predictions"][1]["home_win_probability"] == single["home_win_probability"]
+    flush(service)
+    assert len(rows_for(stack, Prediction, "batch-1")) == 3
+
+
+def test_a_request_id_is_made_when_none_or_a_bad_one_is_sent(service, user_headers):
+    made = service.post("/api/predict/simple", json=MATCHUP, headers=user_headers)
+    assert len(made.headers["x-request-id"]) == 32
+    odd = service.post(
+        "/api/predict/simple",
+        json=MATCHUP,
+        headers={**user_headers, "X-Request-ID": "bad id with spaces"},
+    )
+    assert odd.headers["x-request-id"] != "bad id with spaces"
+    assert service.get("/api/health").headers["x-request-id"]
+
+
+def test_health_reports_database_cache_and_models(service, stack):
+    response = service.get("/api/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["live"] and body["ready"]
+    checks = body["checks"]
+    assert checks["database"]["ok"] and checks["cache"] == {**checks["cache"], "backend": "memory"}
+    assert {name: m["serving"] for name, m in checks["models"].items()} == stack.versions
+    assert checks["data"]["games"] == len(stack.frames.games)
+
+
+def test_metrics_are_prometheus_text(service, user_headers):
+    service.post("/api/predict/simple", json=MATCHUP, headers=user_headers)
+    response = service.get("/api/metrics", headers=user_headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    for name in (
+        'nba_predictions_total{endpoint="simple",model="game-logistic",version="1"}',
+        "nba_request_latency_seconds_bucket",
+        'nba_cache_hits_total{endpoint="simple"}',
+        'nba_cache_misses_total{endpoint="simple"}',
+        "nba_errors_total",
+        "nba_models_loaded 4.0",
+        'nba_model_serving{model="player-ridge",version="1"} 1.0',
+        "nba_uptime_seconds",
+    ):
+        assert name in text, name
+
+
+def test_models_list_and_one_version(service, user_headers, stack):
+    listing = service.get("/api/models", headers=user_headers)
+    assert listing.status_code == 200
+    models = {m["name"]: m for m in listing.json()["models"]}
+    assert set(models) == set(stack.versions)
+    assert models["game-logistic"]["serving"] == stack.versions["game-logistic"]
+    one = service.get("/api/models/game-logistic/1", headers=user_headers)
+    assert one.status_code == 200
+    body = one.json()
+    assert "champion" in body["aliases"]
+    assert body["eval_season"] == "2022-23" and body["train_seasons"]
+    assert "log_loss" in body["metrics"] and body["trained_at"]
+    assert body["serving"] is True
+    assert service.get("/api/models/game-logistic/99", headers=user_headers).status_code == 404
+    assert service.get("/api/models/no-such-model/1", headers=user_headers).status_code == 404
+
+
+def test_load_and_unload_need_an_admin_and_are_audited(service, user_headers, admin_headers, stack):
+    forbidden = service.post("/api/models/game-tree/1/load", headers=user_headers)
+    assert forbidden.status_code == 403
+    loaded = service.post(
+        "/api/models/game-tree/1/load", headers={**admin_headers, "X-Request-ID": "load-1"}
+    )
+    assert loaded.status_code == 200, loaded.text
+    assert loaded.json()["serving"] is True
+    busy = service.delete("/api/models/game-tree/1/unload", headers=admin_headers)
+    assert busy.status_code == 409  # the version answering cannot be unloaded
+    missing = service.post("/api/models/game-tree/42/load", headers=admin_headers)
+    assert missing.status_code == 404
+    assert (
+        service.delete("/api/models/game-tree/42/unload", headers=admin_headers).status_code == 404
+    )
+    flush(service)
+    (audit,) = rows_for(stack, AuditLog, "load-1")
+    assert (audit.action, audit.username, audit.target, audit.success) == (
+        "model_load",
+        ADMIN,
+        "game-tree:v1",
+        True,
+    )
+
+
+def test_logins_are_audited(service, stack):
+    response = service.post(
+        "/api/auth/login",
+        json={"username": USER, "password": "wrong-password"},
+        headers={"X-Request-ID": "login-bad-1"},
+    )
+    assert response.status_code == 401
+    flush(service)
+    (audit,) = rows_for(stack, AuditLog, "login-bad-1")
+    assert (audit.action, audit.success, audit.client_ip) == ("login", False, "testclient")
+
+
+def test_drift_endpoints_read_the_reports_table(service, user_headers, stack):
+    engine = create_engine(stack.database_url)
+    with engine.begin() as conn:
+        for i, kind in enumerate(("features", "predictions", "features")):
+            conn.execute(
+                DriftReport.__table__.insert().values(
+                    created_at=datetime(2024, 1, 1 + i, tzinfo=UTC),
+                    kind=kind,
+                    model_name="game-logistic",
+                    model_version="1",
+                    reference_window="2022-23",
+                    current_window=f"2023-10-0{i + 1}..2023-12-31",
+                    share_drifted=0.1 * (i + 1),
+                    drift_detected=i == 2,
+                    failed_tests=i,
+                    html_path=f"/reports/{kind}-{i}.html",
+                    json_path=f"/reports/{kind}-{i}.json",
+                    summary={"drifted": ["home_elo"] if i == 2 else []},
+                )
+            )
+    engine.dispose()
+    listing = service.get("/api/drift", headers=user_headers).json()
+    assert listing["count"] == 3
+    assert listing["reports"][0]["html_path"] == "/reports/features-2.html"
+    assert service.get("/api/drift?kind=predictions", headers=user_headers).json()["count"] == 1
+    latest = service.get("/api/drift/latest", headers=user_headers).json()
+    assert latest["latest"]["drift_detected"] is True
+    assert latest["by_kind"]["features"]["json_path"] == "/reports/features-2.json"
+    assert latest["by_kind"]["predictions"]["share_drifted"] == pytest.approx(0.2)
+
+
+# Bad input: always a 4xx naming the field ------------------------------------------------------
+def _locs(body) -> list[str]:
+    return [".".join(str(p) for p in d.get("loc", [])) for d in body.get("detail", [])]
+
+
+BAD_REQUESTS = [
+    ("/api/predict/simple", {"away_team": "LAL"}, "home_team"),
+    ("/api/predict/simple", {**MATCHUP, "home_team": "XYZ"}, "home_team"),
+    ("/api/predict/simple", {**MATCHUP, "away_team": "BOS"}, "away_team"),
+    ("/api/predict/simple", {**MATCHUP, "game_date": "2024-13-45"}, "game_date"),
+    ("/api/predict/simple", {**MATCHUP, "game_date": 20240101}, "game_date"),
+    ("/api/predict/simple", {**MATCHUP, "game_date": "1900-01-01"}, "game_date"),
+    ("/api/predict/simple", {**MATCHUP, "home_team": 123}, "home_team"),
+    ("/api/predict/simple", {**MATCHUP, "neutral_site": "maybe"}, "neutral_site"),
+    ("/api/predict/simple", {**MATCHUP, "colour": "green"}, "colour"),
+    ("/api/predict/simple", {**MATCHUP, "model": "no-such-model"}, "model"),
+    ("/api/predict/simple", {**MATCHUP, "model": "player-ridge"}, "model"),
+    ("/api/predict/simple", {**MATCHUP, "model_version": "99"}, "model_version"),
+    ("/api/predict/simple", {**MATCHUP, "model_version": "latest"}, "model_version"),
+    ("/api/predict/player", {"player": "Nobody At All", "opponent": "LAL", "home": True}, "player"),
+    ("/api/predict/player", {"player": 999999, "opponent": "LAL", "home": True}, "player"),
+    ("/api/predict/player", {"player": 127380, "opponent": "BOS", "home": True}, "opponent"),
+    ("/api/predict/player", {"player": 127380, "opponent": "LAL"}, "home"),
+    (
+        "/api/predict/player",
+        {"player": 127380, "opponent": "LAL", "home": True, "team": "QQQ"},
+        "team",
+    ),
+    (
+        "/api/predict/player",
+        {"player": 127380, "opponent": "LAL", "home": True, "model": "game-tree"},
+        "model",
+    ),
+    ("/api/predict/batch", {"games": []}, "games"),
+    ("/api/predict/batch", {"games": [MATCHUP] * 101}, "games"),
+    (
+        "/api/predict/batch",
+        {"games": [MATCHUP, MATCHUP, {**MATCHUP, "away_team": "ZZZ"}]},
+        "games.2.away_team",
+    ),
+    ("/api/predict/batch", {"games": "BOS-LAL"}, "games"),
+    ("/api/predict/compare", {**MATCHUP, "away_team": "bos"}, "away_team"),
+    ("/api/predict", {name: 0.0 for name in GAME_FEATURES[1:]}, GAME_FEATURES[0]),
+    ("/api/predict", dict.fromkeys(GAME_FEATURES, 0.0) | {"home_elo": "high"}, "home_elo"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "field"), BAD_REQUESTS)
+def test_bad_input_is_a_4xx_naming_the_field(service, user_headers, path, body, field):
+    response = service.post(path, json=body, headers=user_headers)
+    assert 400 <= response.status_code < 500, response.text
+    detail = response.json()
+    assert any(loc == field or loc.startswith(field) for loc in _locs(detail)), detail
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"{not json", b"[1, 2]", b"", b'"text"', b"null", b'{"home_team": "BOS", "away_team": NaN}'],
+)
+def test_malformed_bodies_are_400(service, user_headers, raw):
+    response = service.post(
+        "/api/predict/simple",
+        content=raw,
+        headers={**user_headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert "error" in response.json()
+
+
+def test_only_json_bodies_are_read(service, user_headers):
+    for media in ("multipart/form-data", "application/x-www-form-urlencoded", "text/plain"):
+        response = service.post(
+            "/api/predict/simple",
+            content=b"home_team=BOS",
+            headers={**user_headers, "Content-Type": media},
+        )
+        assert response.status_code == 415, response.text
+        assert response.json()["detail"][0]["loc"] == ["header", "content-type"]
+
+
+def test_non_finite_features_are_refused(service, user_headers):
+    raw = (
+        "{"
+        + ",".join(f'"{n}": 1.0' for n in GAME_FEATURES[1:])
+        + f', "{GAME_FEATURES[0]}": Infinity}}'
+    ).encode()
+    response = service.post(
+        "/api/predict", content=raw, headers={**user_headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert GAME_FEATURES[0] in str(response.json())
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/api/models/game-logistic/abc", "version"),
+        ("/api/models/bad name!/1", "name"),
+        ("/api/drift?limit=0", "limit"),
+        ("/api/drift?limit=many", "limit"),
+    ],
+)
+def test_bad_paths_and_queries_are_400_naming_the_field(service, user_headers, path, field):
+    response = service.get(path, headers=user_headers)
+    assert response.status_code == 400, response.text
+    assert any(loc.endswith(field) for loc in _locs(response.json()))
+
+
+def test_unknown_routes_and_methods_are_4xx(service, user_headers):
+    assert service.get("/api/nothing-here", headers=user_headers).status_code == 404
+    assert service.get("/api/predict/simple", headers=user_headers).status_code in (404, 405)

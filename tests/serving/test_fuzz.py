@@ -1,0 +1,44 @@
+"""A schema-driven fuzz run: schemathesis generates requests from the service's own OpenAPI
+(the spec ``/docs.json`` serves) for every operation; none may end in a server error."""
+
+from __future__ import annotations
+
+import tempfile
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
+from schemathesis.checks import not_a_server_error
+
+from serving.service import PredictionService
+from tests.serving.conftest import ADMIN, ADMIN_PASSWORD, login
+
+pytestmark = pytest.mark.slow
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="hypothesis-"))  # no .hypothesis/ in the checkout
+
+SPEC = PredictionService.openapi_spec.asdict()
+schema = schemathesis.openapi.from_dict(SPEC)
+
+
+@pytest.fixture(scope="module")
+def admin_token(service) -> dict[str, str]:
+    return login(service, ADMIN, ADMIN_PASSWORD)
+
+
+def test_the_fuzzed_spec_is_the_served_one(service):
+    assert service.get("/docs.json").json()["paths"].keys() == SPEC["paths"].keys()
+
+
+@schema.parametrize()
+@settings(
+    max_examples=40,
+    derandomize=True,  # the same examples on every run (CI); raise max_examples to explore
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_no_server_error_for_any_generated_request(case, service, admin_token):
+    kwargs = case.as_transport_kwargs(base_url="http://testserver", headers=admin_token)
+    response = service.request(**kwargs)
+    case.validate_response(response, checks=[not_a_server_error])
