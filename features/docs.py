@@ -41,8 +41,9 @@ row = build_game_features(games_now, team_games).set_index("game_id").loc[reques
 
 # A player: the request row carries opponent_team_id / is_home; appending the game request
 # (same default game_id when both teams are given) works as well.
-ask = player_request_frame(player_id, name, team_id, "2024-01-05", "2023-24", is_home=True,
-                           opponent_team_id=away_team_id)
+ask = player_request_frame(
+    player_id, name, team_id, "2024-01-05", "2023-24", is_home=True, opponent_team_id=away_team_id
+)
 players = build_player_features(pd.concat([player_games, ask]), team_games, games_now)
 ```
 """
