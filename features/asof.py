@@ -23,7 +23,9 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], name: str) -> N
 
 def as_dates(values: pd.Series) -> pd.Series:
     """Dates as ``datetime64[ns]`` at midnight, whatever came in (strings, other resolutions)."""
-    return pd.to_datetime(values).dt.normalize().astype("datetime64[ns]")
+    if values.dtype != "datetime64[ns]":  # converting an already-typed column is not free
+        values = pd.to_datetime(values)
+    return values.dt.normalize().astype("datetime64[ns]")
 
 
 def group_positions(frame: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
