@@ -1,9 +1,220 @@
-"""``nba-mlops drift`` and ``nba-mlops replay``: registered on the main CLI by ``register``."""
+"""``nba-mlops drift`` and ``nba-mlops replay``: registered on the main CLI by ``register``.
+
+The helpers of ``flows.cli`` (settings, error handling, console) are imported inside the command
+bodies: ``flows.cli`` imports this module while it builds the app.
+"""
 
 from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from typing import Annotated
 
 import typer
 
 
+def _day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{option} must be a date like 2024-01-31, got {value!r}") from None
+
+
+def _names(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def drift(
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Day the check is made, YYYY-MM-DD; the window ends the day before."),
+    ] = None,
+    window_days: Annotated[int, typer.Option(help="Days of games in the drift window.")] = 14,
+    performance_days: Annotated[
+        int, typer.Option(help="Days of scored predictions for the performance report.")
+    ] = 28,
+    tasks: Annotated[str, typer.Option(help="game, points or game,points.")] = "game,points",
+    retrain: Annotated[
+        bool,
+        typer.Option(
+            "--retrain/--no-retrain",
+            help="Retrain (through the promotion gate) when a threshold is crossed.",
+        ),
+    ] = False,
+    html: Annotated[bool, typer.Option("--html/--no-html", help="Write the HTML reports.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Build the drift and performance reports of the champions now (HTML + JSON + index)."""
+    from flows.cli import _fail, _settings, out
+
+    settings = _settings()
+    from flows.drift import drift_flow
+
+    try:
+        summary = drift_flow(
+            as_of=_day(as_of, "--as-of"),
+            window_days=window_days,
+            performance_days=performance_days,
+            tasks=_names(tasks),
+            retrain=retrain,
+            html=html,
+            settings=settings,
+        )
+    except Exception as exc:
+        raise _fail(exc) from None
+    if as_json:
+        sys.stdout.write(json.dumps(summary.as_dict(), indent=1, default=str) + "\n")
+        return
+    _print_check(out, summary, settings)
+
+
+def _print_check(out, summary, settings) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"monitoring as of {summary.as_of} ({summary.seconds:.0f} s)")
+    for col in ("model", "report", "current", "reference", "drifted", "detected", "failed tests"):
+        table.add_column(col)
+    for t in summary.tasks:
+        if t.get("skipped"):
+            table.add_row(t["model_name"], "-", "-", "-", "-", "-", t["skipped"])
+            continue
+        for r in t["reports"]:
+            share = "" if r["share_drifted"] is None else f"{r['share_drifted']:.0%}"
+            if r["kind"] == "performance":
+                perf = r.get("performance", {})
+                metric = perf.get("watched")
+                live = perf.get("live", {}).get(metric)
+                share = f"{metric} {live:.4f} (n={perf.get('n')})" if live is not None else ""
+            table.add_row(
+                f"{r['model_name']} v{r['model_version']}",
+                r["kind"],
+                r["current_window"],
+                r["reference_window"],
+                share,
+                "yes" if r["drift_detected"] else "no",
+                str(r["failed_tests"]),
+            )
+    out.print(table)
+    for reason in summary.alerts:
+        out.print(f"[yellow]alert:[/] {reason}", highlight=False)
+    out.print(f"action: {summary.action}", highlight=False)
+    if summary.retrain:
+        for m in summary.retrain["models"]:
+            verdict = "promoted" if m["promoted"] else "refused"
+            out.print(f"  {m['name']} v{m['version']}: {verdict} ({m['reason']})", highlight=False)
+    out.print(f"reports: {summary.folder}; index: {settings.reports_dir / 'index.html'}")
+
+
+def replay(
+    season: Annotated[str, typer.Option(help="The season to replay, e.g. 2023-24.")] = "2023-24",
+    trained_through: Annotated[
+        str, typer.Option(help="Champions are trained on the seasons through this one.")
+    ] = "2022-23",
+    state_dir: Annotated[
+        str | None,
+        typer.Option(help="New state folder (store, MLflow, reports). Default: OUT/state."),
+    ] = None,
+    out_dir: Annotated[
+        str | None, typer.Option("--out", help="Where summary.md/.json go (default replay-SEASON).")
+    ] = None,
+    first_season: Annotated[
+        str | None, typer.Option(help="Oldest season of history to ingest (default: all).")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Stop after this day (YYYY-MM-DD).")] = None,
+    days: Annotated[int | None, typer.Option(help="Stop after this many game days.")] = None,
+    points: Annotated[
+        bool, typer.Option("--points/--no-points", help="Also predict every player's points.")
+    ] = False,
+    models: Annotated[
+        str | None,
+        typer.Option(help="Models trained and retrained (default: the default game model)."),
+    ] = None,
+    season_type: Annotated[
+        str, typer.Option(help="regular, or all (regular season then playoffs).")
+    ] = "regular",
+    drift_every: Annotated[int, typer.Option(help="Days between drift checks.")] = 7,
+    window_days: Annotated[int, typer.Option(help="Days of games in the drift window.")] = 14,
+    cooldown_days: Annotated[int, typer.Option(help="Least days between two retrains.")] = 28,
+    html: Annotated[
+        bool, typer.Option("--html/--no-html", help="Write the HTML of every weekly report.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Replay a season day by day on the offline snapshot: predict each day's games with the
+    current champion, log them, ingest the results, check drift weekly (which may retrain and
+    promote), then score the season against the baselines. Uses its own state folder."""
+    from flows.cli import _fail, _settings, out
+
+    settings = _settings()
+    from flows.replay import replay_flow
+
+    try:
+        summary = replay_flow(
+            season=season,
+            trained_through=trained_through,
+            state_dir=state_dir,
+            out=out_dir,
+            first_season=first_season,
+            until=_day(until, "--until"),
+            max_days=days,
+            points=points,
+            models=_names(models),
+            season_type=season_type,
+            drift_every_days=drift_every,
+            window_days=window_days,
+            cooldown_days=cooldown_days,
+            html=html,
+            settings=settings,
+        )
+    except Exception as exc:
+        raise _fail(exc) from None
+    doc = summary.as_dict()
+    if as_json:
+        slim = {k: v for k, v in doc.items() if k != "check_details"}
+        sys.stdout.write(json.dumps(slim, indent=1, default=str) + "\n")
+        return
+    _print_replay(out, doc)
+
+
+def _print_replay(out, doc: dict) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title=f"replay {doc['season']}: {doc['games_predicted']} games over {doc['days']} days "
+        f"({doc['seconds']:.0f} s)"
+    )
+    for col in ("predictor", "accuracy", "log loss", "Brier", "n"):
+        table.add_column(col)
+    for who, m in doc["games"]["metrics"].items():
+        table.add_row(
+            who,
+            f"{m.get('accuracy', float('nan')):.3f}",
+            f"{m.get('log_loss', float('nan')):.4f}",
+            f"{m.get('brier', float('nan')):.4f}",
+            str(m.get("n", "")),
+        )
+    out.print(table)
+    if doc.get("points"):
+        for who, m in doc["points"].items():
+            out.print(f"points {who}: MAE {m['mae']:.3f}, RMSE {m['rmse']:.3f} (n={m['n']})")
+    alerts = sum(1 for c in doc["checks"] if c["alerts"])
+    out.print(
+        f"{len(doc['checks'])} drift checks, {alerts} with alerts, {len(doc['retrains'])} retrains"
+    )
+    for r in doc["retrains"]:
+        for m in r["models"]:
+            verdict = "promoted" if m["promoted"] else "refused"
+            out.print(
+                f"  {r['as_of']}: {m['name']} v{m['version']} {verdict}: {m['reason']}",
+                highlight=False,
+            )
+    out.print(f"summary: {doc['out']}/summary.md; state: {doc['state_dir']}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the monitoring commands to the ``nba-mlops`` app."""
+    app.command("drift")(drift)
+    app.command("replay")(replay)

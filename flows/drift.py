@@ -1,0 +1,660 @@
+"""``drift_flow``: build the monitoring reports of the champions; retrain when a threshold is
+crossed (the new versions still go through the promotion gate); notify.
+
+For each task (``game``: the default game model, ``points``: the default points model):
+
+1. the champion's reference: the features of the last season of its training window, at the
+   same point of the season as the current window (phase-matched), with its predictions;
+2. the current window (the ``window_days`` before ``as_of``): the feature vectors and
+   predictions logged in ``predictions``, or, when too few were logged, the stored games of the
+   window with features computed by ``features/``;
+3. three Evidently reports: feature drift, prediction drift, performance (logged predictions
+   joined with played games over ``performance_days``, against the champion's backtest);
+4. the reports are saved (HTML + JSON), recorded in ``drift_reports``, indexed, and summarized
+   on the champion's MLflow run.
+
+Then the decision (``monitoring.decision``): an alert retrains the models of its task through
+``training_flow`` unless a cooldown or a lack of new data blocks it. Before retraining on the
+current season, each champion that never saw that season is scored on it, so the gate compares
+both versions on the same games. Alerts are logged and POSTed to ``settings.webhook_url``.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from core.settings import Settings
+from flows.resources import open_store
+from monitoring.decision import RetrainPolicy, alert_reasons, decide
+from monitoring.performance import (
+    join_game_results,
+    join_points_results,
+    summarize_performance,
+)
+from monitoring.predictions import (
+    GAME,
+    POINTS,
+    feature_rows,
+    latest_per_target,
+    predicted_values,
+    read_predictions,
+)
+from monitoring.reference import (
+    PREDICTION,
+    cache_path,
+    load_cached,
+    model_predictions,
+    reference_rows,
+    save_cached,
+    window_rows,
+    with_predictions,
+)
+from monitoring.reference import (
+    reference_seasons as reference_seasons_of,
+)
+from monitoring.reports import (
+    ReportResult,
+    feature_drift_report,
+    performance_report,
+    prediction_drift_report,
+)
+from monitoring.windows import Window, phase_matched, phase_of, season_of, season_starts
+
+TASKS = (GAME, POINTS)
+# A retrain is evaluated on the season being played once it has this many played games.
+MIN_EVAL_GAMES = 50
+EPOCH = date(1970, 1, 1)
+
+
+@dataclass
+class StoreData:
+    """The stored games a check reads. Team and player rows are loaded only when features
+    must be computed (no cached reference, too few logged vectors, a season to score)."""
+
+    games: pd.DataFrame
+    team_games: pd.DataFrame | None = None
+    player_games: pd.DataFrame | None = None
+    _features: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def features(self, task_name: str) -> pd.DataFrame:
+        if task_name not in self._features:
+            from features import build_game_features, build_player_features
+
+            if self.team_games is None:
+                raise RuntimeError("team games not loaded: call load_history first")
+            if task_name == GAME:
+                frame = build_game_features(self.games, self.team_games)
+            else:
+                if self.player_games is None or self.player_games.empty:
+                    raise ValueError("the store holds no player games")
+                frame = build_player_features(self.player_games, self.team_games, self.games)
+            self._features[task_name] = frame
+        return self._features[task_name]
+
+    def starts(self) -> dict[str, pd.Timestamp]:
+        regular = self.games.loc[self.games["season_type"] == "regular"]
+        return season_starts(regular)
+
+
+@dataclass
+class TaskCheck:
+    task: str
+    model_name: str
+    model_version: str | None = None
+    skipped: str | None = None
+    current_source: str | None = None
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    performance: dict[str, Any] | None = None
+    decision: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+@dataclass
+class DriftCheckSummary:
+    check_id: str
+    as_of: str
+    window: str
+    folder: str
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
+    action: str = "none"
+    season_scores: list[dict[str, Any]] = field(default_factory=list)
+    retrain: dict[str, Any] | None = None
+    notified: bool | None = None
+    seconds: float = 0.0
+
+    @property
+    def retrained(self) -> bool:
+        return self.retrain is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+# I/O tasks -------------------------------------------------------------------------------------
+@task(name="load-games", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def load_games(engine) -> StoreData:
+    """Every stored game (the performance join and the season calendar need them)."""
+    from ingest.storage import read_games
+
+    return StoreData(read_games(engine))
+
+
+@task(name="load-history", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def load_history(engine, data: StoreData, with_players: bool) -> StoreData:
+    """``data`` with the team rows (and the player rows) the feature tables are built from."""
+    from ingest.storage import read_player_games, read_team_games
+
+    team_games = data.team_games if data.team_games is not None else read_team_games(engine)
+    players = data.player_games
+    if with_players and players is None:
+        players = read_player_games(engine)
+    return StoreData(data.games, team_games, players)
+
+
+@task(name="read-champion", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def read_champion(tracking_uri: str, name: str):
+    from registry import get_champion
+
+    return get_champion(tracking_uri, name)
+
+
+@lru_cache(maxsize=16)
+def _cached_model(tracking_uri: str, name: str, version: str):
+    from registry import load_model
+
+    model, _ = load_model(tracking_uri, name, version)
+    return model
+
+
+@task(name="load-champion-model", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def load_champion_model(tracking_uri: str, name: str, version: str):
+    """The model of one version (kept in memory: a version never changes)."""
+    return _cached_model(tracking_uri, name, version)
+
+
+@task(name="read-prediction-log", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def read_prediction_log(engine, name: str, start: date, end: date) -> pd.DataFrame:
+    return read_predictions(engine, [name], start, end)
+
+
+@task(name="read-cached-reference", retries=1, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def read_cached_reference(path) -> pd.DataFrame | None:
+    return load_cached(path)
+
+
+@task(name="save-reference", retries=1, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def save_reference(path, frame: pd.DataFrame) -> None:
+    save_cached(path, frame)
+
+
+@task(name="build-reference", cache_policy=NO_CACHE)
+def build_reference(data: StoreData, model, task_name: str, seasons: list[str]) -> pd.DataFrame:
+    """The champion's reference rows with its predictions (pure)."""
+    rows = reference_rows(data.features(task_name), task_name, seasons, data.starts())
+    if rows.empty:
+        raise ValueError(f"no played regular-season rows of {', '.join(seasons)} in the store")
+    return with_predictions(rows, model, task_name)
+
+
+# Pure work -------------------------------------------------------------------------------------
+def current_features(
+    logged: pd.DataFrame,
+    data: StoreData,
+    task_name: str,
+    columns: list[str],
+    window: Window,
+    min_rows: int,
+) -> tuple[pd.DataFrame, str]:
+    """Feature vectors of the window: the logged ones (one per game or player-game), or the
+    stored games of the window through ``features/`` when fewer than ``min_rows`` were logged."""
+    in_window = logged.loc[window.contains(logged["day"])] if not logged.empty else logged
+    if len(in_window):
+        latest = latest_per_target(in_window, task_name)
+        feats = feature_rows(latest, columns)
+        feats = feats.loc[feats.notna().any(axis=1)]
+        if len(feats) >= min_rows:
+            return feats.reset_index(drop=True), "predictions"
+    rows = window_rows(data.features(task_name), window)
+    return rows.reset_index(drop=True), "store"
+
+
+def logged_vectors(logged: pd.DataFrame, task_name: str, columns: list[str], window: Window) -> int:
+    """How many distinct games (player-games) of the window have logged feature vectors."""
+    if logged.empty:
+        return 0
+    in_window = logged.loc[window.contains(logged["day"])]
+    if in_window.empty:
+        return 0
+    feats = feature_rows(latest_per_target(in_window, task_name), columns)
+    return int(feats.notna().any(axis=1).sum())
+
+
+def current_predictions(
+    logged: pd.DataFrame, current: pd.DataFrame, source: str, model, task_name: str, window: Window
+) -> pd.Series:
+    """Predicted values of the window: logged ones, or the champion's on the store rows."""
+    if source == "predictions":
+        in_window = logged.loc[window.contains(logged["day"])]
+        values = predicted_values(latest_per_target(in_window, task_name), task_name)
+        return values.dropna().reset_index(drop=True)
+    return pd.Series(model_predictions(model, current, task_name))
+
+
+@task(name="build-reports", cache_policy=NO_CACHE)
+def build_reports(
+    *,
+    task_name: str,
+    info,
+    model,
+    reference: pd.DataFrame,
+    seasons: list[str],
+    logged: pd.DataFrame,
+    data: StoreData,
+    window: Window,
+    performance_window: Window,
+    settings: Settings,
+    min_current_rows: int,
+    min_performance_rows: int,
+) -> tuple[list[ReportResult], Any, str]:
+    """Feature drift, prediction drift and performance of one champion (pure)."""
+    columns = [c for c in info.feature_names if c in reference.columns]
+    if not columns:
+        from features import GAME_FEATURES, PLAYER_FEATURES
+
+        columns = list(GAME_FEATURES if task_name == GAME else PLAYER_FEATURES)
+    current, source = current_features(logged, data, task_name, columns, window, min_current_rows)
+    current_season = season_of(window.last_day)
+    start = data.starts().get(current_season, pd.Timestamp(window.start))
+    phase = phase_of(window, start)
+    ref_rows, ref_label = phase_matched(reference, phase)
+    ref_window = f"{'/'.join(seasons)} {ref_label}"
+    common = dict(
+        task=task_name,
+        model_name=info.name,
+        model_version=info.version,
+        reference_window=ref_window,
+        current_window=window.label,
+    )
+    results: list[ReportResult] = []
+    if len(current) >= 2:
+        results.append(
+            feature_drift_report(
+                ref_rows, current, columns, settings.drift_share_threshold, **common
+            )
+        )
+        preds = current_predictions(logged, current, source, model, task_name, window)
+        if len(preds) >= 2:
+            results.append(prediction_drift_report(ref_rows[PREDICTION], preds, **common))
+    scored = (
+        logged.loc[
+            performance_window.contains(logged["day"]) & (logged["model_version"] == info.version)
+        ]
+        if not logged.empty
+        else logged
+    )
+    if task_name == GAME:
+        joined = join_game_results(scored, data.games)
+        threshold = settings.log_loss_drop_threshold
+    else:
+        joined = join_points_results(scored, data.player_games)
+        threshold = settings.mae_drop_threshold
+    performance = summarize_performance(
+        task_name, joined, info.summary_metrics(), threshold, min_performance_rows
+    )
+    report = performance_report(
+        joined,
+        performance,
+        model_name=info.name,
+        model_version=info.version,
+        reference_window=f"backtest {info.eval_season}",
+        current_window=performance_window.label,
+    )
+    if report is not None:
+        results.append(report)
+    return results, performance, source
+
+
+# Writing ---------------------------------------------------------------------------------------
+@task(name="save-reports", retries=1, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def save_reports(results: list[ReportResult], folder, context: dict, html: bool) -> list:
+    from monitoring.store import save_report
+
+    return [(r, *save_report(r, folder, context, html_report=html)) for r in results]
+
+
+@task(name="record-reports", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def record(engine, entries: list, context: dict, reports_dir) -> list[int]:
+    from monitoring.store import record_reports, write_index
+
+    ids = record_reports(engine, entries, context)
+    write_index(engine, reports_dir)
+    return ids
+
+
+@task(name="annotate-reports", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def annotate(engine, ids: list[int], extra: dict) -> None:
+    from monitoring.store import annotate_reports
+
+    annotate_reports(engine, ids, extra)
+
+
+@task(name="log-to-champion-run", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def log_to_champion(
+    tracking_uri: str, info, check: TaskCheck, results: list[ReportResult], as_of: date, doc
+):
+    from monitoring.tracking import log_check
+
+    prefix = f"monitoring.{check.task}"
+    metrics: dict[str, float] = {}
+    for r in results:
+        if r.kind == "features":
+            metrics[f"{prefix}.feature_drift_share"] = r.share_drifted or 0.0
+        elif r.kind == "predictions":
+            metrics[f"{prefix}.prediction_drift"] = 1.0 if r.drift_detected else 0.0
+    if check.performance:
+        for key, value in check.performance.get("live", {}).items():
+            metrics[f"{prefix}.live_{key}"] = value
+        if check.performance.get("rise") is not None:
+            metrics[f"{prefix}.live_rise"] = check.performance["rise"]
+    log_check(
+        tracking_uri,
+        info.run_id,
+        metrics,
+        doc,
+        f"monitoring/{as_of.isoformat()}_{doc['check_id']}.json",
+        step=(as_of - EPOCH).days,
+    )
+
+
+@task(name="notify", retries=0, cache_policy=NO_CACHE)
+def send_notification(event: dict, webhook_url: str | None) -> bool:
+    from monitoring.notify import notify
+
+    return notify(event, webhook_url, logger=get_run_logger())
+
+
+@task(name="score-champion-on-season", retries=1, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def score_champion_on_season(
+    tracking_uri: str, name: str, season: str, data: StoreData
+) -> dict[str, Any] | None:
+    """Score the champion of ``name`` on the played regular-season games of ``season`` and log
+    the scores on its run as ``<metric>.<season>``, unless it was trained on that season."""
+    from monitoring.tracking import log_season_scores
+    from registry import get_champion
+    from training.backtest import eval_rows, score
+    from training.models import task_of
+
+    info = get_champion(tracking_uri, name)
+    if info is None or season in info.train_seasons:
+        return None
+    task_name = task_of(name)
+    frame = data.features(task_name)
+    rows = frame.loc[eval_rows(frame, task_name, season)]
+    if rows.empty:
+        return None
+    model = _cached_model(tracking_uri, name, info.version)
+    scores = score(task_name, rows, model_predictions(model, rows, task_name))
+    logged = log_season_scores(tracking_uri, info.run_id, season, scores, step=len(rows))
+    return {"model": name, "version": info.version, "season": season, "n": len(rows), **logged}
+
+
+# The flow --------------------------------------------------------------------------------------
+def _new_games(info, data: StoreData) -> int | None:
+    try:
+        return len(data.games) - int(float(info.params.get("data.games", "")))
+    except ValueError:
+        return None
+
+
+def _eval_season(data: StoreData, as_of: date, min_games: int) -> str | None:
+    """The season being played, when enough of its regular-season games are stored."""
+    season = season_of(as_of - timedelta(days=1))
+    played = data.games.loc[
+        (data.games["season"] == season)
+        & (data.games["season_type"] == "regular")
+        & data.games["home_pts"].notna()
+    ]
+    return season if len(played) >= min_games else None
+
+
+def _retrain_models(triggered: set[str], allowed: list[str] | None) -> list[str]:
+    from training.models import GAME_MODELS, POINTS_MODELS, task_of
+
+    pool = allowed or [*GAME_MODELS, *POINTS_MODELS]
+    return [name for name in pool if task_of(name) in triggered]
+
+
+@flow(name="drift-check", log_prints=True)
+def drift_flow(
+    as_of: date | None = None,
+    window_days: int = 14,
+    performance_days: int = 28,
+    tasks: list[str] | None = None,
+    game_model: str | None = None,
+    points_model: str | None = None,
+    retrain: bool = True,
+    retrain_models: list[str] | None = None,
+    cooldown_days: int = 7,
+    min_new_games: int = 50,
+    reference_seasons: int = 1,
+    min_current_rows: int = 30,
+    min_performance_rows: int = 100,
+    html: bool = True,
+    settings: Settings | None = None,
+) -> DriftCheckSummary:
+    """Build the monitoring reports of the champions as of ``as_of`` (default: today) and act
+    on them: retrain through ``training_flow`` (still gated) and notify when a threshold is
+    crossed. Returns what was found and done."""
+    logger = get_run_logger()
+    settings = settings or Settings()
+    t0 = time.perf_counter()
+    as_of = as_of or datetime.now(UTC).date()
+    chosen = list(tasks or TASKS)
+    if set(chosen) - set(TASKS):
+        raise ValueError(f"tasks must be among {TASKS}, got {chosen}")
+    policy = RetrainPolicy(cooldown_days=cooldown_days, min_new_games=min_new_games)
+    window = Window.trailing(as_of, window_days)
+    performance_window = Window.trailing(as_of, performance_days)
+    engine = open_store(settings)
+    uri = settings.resolved_mlflow_tracking_uri
+    names = {
+        GAME: game_model or settings.default_game_model,
+        POINTS: points_model or settings.default_points_model,
+    }
+    check_id = uuid.uuid4().hex[:8]
+    from monitoring.store import check_folder, last_retrain_day
+
+    folder = check_folder(settings.reports_dir, as_of, check_id)
+    summary = DriftCheckSummary(
+        check_id=check_id, as_of=as_of.isoformat(), window=window.label, folder=str(folder)
+    )
+    data = load_games(engine)
+    checks: list[tuple[TaskCheck, Any, list[ReportResult]]] = []
+    for task_name in chosen:
+        name = names[task_name]
+        check = TaskCheck(task=task_name, model_name=name)
+        info = read_champion(uri, name)
+        if info is None:
+            check.skipped = f"{name} has no champion: train first"
+            logger.info("%s: skipped (%s)", task_name, check.skipped)
+            checks.append((check, None, []))
+            continue
+        if task_name == POINTS:
+            # The performance join needs the player rows: load them for this task.
+            data = load_history(engine, data, with_players=True)
+            if data.player_games is None or data.player_games.empty:
+                check.skipped = "the store holds no player games"
+                checks.append((check, info, []))
+                continue
+        check.model_version = info.version
+        model = load_champion_model(uri, name, info.version)
+        seasons = reference_seasons_of(info.train_seasons, info.eval_season, reference_seasons)
+        path = cache_path(settings.reports_dir / "reference", info.name, info.version, seasons)
+        reference = read_cached_reference(path)
+        start = min(window.start, performance_window.start)
+        logged = read_prediction_log(engine, name, start, as_of)
+        columns = list(info.feature_names)
+        from_log = logged_vectors(logged, task_name, columns, window)
+        if reference is None or from_log < min_current_rows:
+            data = load_history(engine, data, with_players=task_name == POINTS)
+        if reference is None:
+            reference = build_reference(data, model, task_name, seasons)
+            save_reference(path, reference)
+        results, performance, source = build_reports(
+            task_name=task_name,
+            info=info,
+            model=model,
+            reference=reference,
+            seasons=seasons,
+            logged=logged,
+            data=data,
+            window=window,
+            performance_window=performance_window,
+            settings=settings,
+            min_current_rows=min_current_rows,
+            min_performance_rows=min_performance_rows,
+        )
+        check.current_source = source
+        check.performance = performance.as_dict()
+        features_result = next((r for r in results if r.kind == "features"), None)
+        reasons = alert_reasons(features_result, performance)
+        decision = decide(
+            task_name,
+            name,
+            reasons,
+            as_of=as_of,
+            last_retrain=last_retrain_day(engine, name),
+            new_games=_new_games(info, data),
+            policy=policy,
+            allowed=retrain,
+        )
+        check.decision = decision.as_dict()
+        summary.alerts.extend(reasons)
+        for r in results:
+            logger.info(
+                "%s %s v%s: %s vs %s, %s, %d failed tests",
+                r.kind,
+                r.model_name,
+                r.model_version,
+                r.current_window,
+                r.reference_window,
+                "DETECTED" if r.drift_detected else "ok",
+                r.failed_tests,
+            )
+        checks.append((check, info, results))
+
+    triggered = {c.task for c, _, _ in checks if c.decision.get("retrain")}
+    blocked = [
+        f"{c.task}: {c.decision['blocked']}" for c, _, _ in checks if c.decision.get("blocked")
+    ]
+    models = _retrain_models(triggered, retrain_models) if triggered else []
+    if triggered and not models:
+        summary.action = (
+            f"no retrain: no model of {', '.join(sorted(triggered))} among {retrain_models}"
+        )
+        triggered = set()
+    elif triggered:
+        eval_season = _eval_season(data, as_of, min_games=MIN_EVAL_GAMES)
+        summary.action = f"retrain {', '.join(models)} (evaluated on {eval_season or 'latest'})"
+    elif blocked:
+        summary.action = "no retrain: " + "; ".join(blocked)
+
+    recorded: list[int] = []
+    context_base = {"check_id": check_id, "as_of": as_of.isoformat(), "action": summary.action}
+    for check, info, results in checks:
+        if not results:
+            summary.tasks.append(check.as_dict())
+            continue
+        context = {
+            **context_base,
+            "decision": check.decision,
+            "current_source": check.current_source,
+        }
+        entries = save_reports(results, folder, context, html)
+        ids = record(engine, entries, context, settings.reports_dir)
+        recorded.extend(ids)
+        check.reports = [
+            {**r.summary(), "id": i, "html_path": str(h) if h else None, "json_path": str(j)}
+            for (r, h, j), i in zip(entries, ids, strict=True)
+        ]
+        summary.tasks.append(check.as_dict())
+        log_to_champion(uri, info, check, results, as_of, {**context_base, **check.as_dict()})
+
+    if triggered:
+        from flows.training import training_flow
+
+        if eval_season is not None:
+            data = load_history(engine, data, with_players=POINTS in triggered)
+            for name in models:
+                scored = score_champion_on_season(uri, name, eval_season, data)
+                if scored:
+                    summary.season_scores.append(scored)
+        logger.info("retraining %s: %s", ", ".join(models), "; ".join(summary.alerts))
+        try:
+            trained = training_flow(eval_season=eval_season, models=models, settings=settings)
+        except Exception as exc:
+            # Recorded and notified, then the check fails: a broken retrain must be seen.
+            summary.retrain = {"error": f"{type(exc).__name__}: {exc}"[:2000], "models": []}
+            summary.action += f"; the retrain failed: {summary.retrain['error']}"
+            annotate(engine, recorded, {"retrain": summary.retrain})
+            _finish(summary, folder, settings, t0)
+            raise
+        summary.retrain = {
+            "eval_season": trained.eval_season,
+            "models": trained.models,
+            "seconds": trained.seconds,
+            "reasons": list(summary.alerts),
+        }
+        annotate(engine, recorded, {"retrain": summary.retrain})
+        for outcome in trained.models:
+            logger.info(
+                "%s v%s: %s (%s)",
+                outcome["name"],
+                outcome["version"],
+                "promoted" if outcome["promoted"] else "refused by the gate",
+                outcome["reason"],
+            )
+    _finish(summary, folder, settings, t0)
+    return summary
+
+
+def _finish(summary: DriftCheckSummary, folder, settings: Settings, t0: float) -> None:
+    """Notify (on alerts) and write ``check.json``."""
+    if summary.alerts:
+        event = {
+            "event": "nba-mlops.monitoring.alert",
+            "check_id": summary.check_id,
+            "as_of": summary.as_of,
+            "reasons": summary.alerts,
+            "action": summary.action,
+            "reports": str(folder),
+            "retrain": summary.retrain,
+        }
+        summary.notified = send_notification(event, settings.webhook_url)
+    else:
+        get_run_logger().info("monitoring %s: no threshold crossed", summary.as_of)
+    summary.seconds = round(time.perf_counter() - t0, 2)
+    _write_check(folder, summary)
+
+
+def _write_check(folder, summary: DriftCheckSummary) -> None:
+    import json
+
+    from monitoring.predictions import json_value
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "check.json").write_text(
+        json.dumps(json_value(summary.as_dict()), indent=1, default=str) + "\n"
+    )

@@ -1,0 +1,586 @@
+"""``replay_flow``: replay a real season day by day on the offline snapshot, in its own state.
+
+1. A state folder of its own (SQLite store, MLflow store, reports): the user's registry is never
+   touched.
+2. Ingest the snapshot's seasons through ``trained_through`` (``ingest_flow``), train the chosen
+   models and promote champions (``training_flow``, evaluated on ``trained_through``).
+3. For each game day of ``season``: predict the day's games with the current game champion
+   (features computed by ``features/`` from the store as it stands: only earlier games are in
+   it) and log them in ``predictions``, as the service would; optionally the players' points;
+   then store the day's results (team, game and player rows). Every ``drift_every_days`` days,
+   run ``drift_flow`` on the log, which may retrain and, through the gate, promote.
+4. Score the logged predictions against the results next to the baselines (home team, Elo) on
+   the same games, and write ``summary.md`` and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from core.settings import Settings
+from flows.resources import open_store
+from ingest.schema import BOX_STATS, PLAYOFFS, REGULAR, season_start_year
+from monitoring.predictions import json_value
+
+SEASON_TYPE_CHOICES = {"regular": (REGULAR,), "all": (REGULAR, PLAYOFFS)}
+# Predictions are stamped at noon UTC of the game day: before any NBA tip-off.
+PREDICTION_HOUR = 12
+
+
+@dataclass
+class ReplaySummary:
+    season: str
+    trained_through: str
+    state_dir: str
+    out: str
+    doc: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"season": self.season, "state_dir": self.state_dir, "out": self.out, **self.doc}
+
+
+@dataclass
+class Mirror:
+    """The store's games in memory, kept equal to it by appending what each day writes."""
+
+    games: pd.DataFrame
+    team_games: pd.DataFrame
+    player_games: pd.DataFrame | None
+
+    def append(self, batch) -> None:
+        self.games = pd.concat([self.games, batch.games[self.games.columns]], ignore_index=True)
+        self.team_games = pd.concat(
+            [self.team_games, batch.team_games[self.team_games.columns]], ignore_index=True
+        )
+        if self.player_games is not None and batch.player_games is not None:
+            self.player_games = pd.concat(
+                [self.player_games, batch.player_games[self.player_games.columns]],
+                ignore_index=True,
+            )
+
+
+# Pure ------------------------------------------------------------------------------------------
+def game_requests(day_games: pd.DataFrame) -> pd.DataFrame:
+    """The day's games as prediction requests: same ids, teams and date, no score."""
+    requests = day_games.copy()
+    requests["home_pts"] = np.nan
+    requests["away_pts"] = np.nan
+    return requests
+
+
+def player_requests(day_players: pd.DataFrame) -> pd.DataFrame:
+    """The day's player-games as requests: who plays for whom, no box score."""
+    requests = day_players.copy()
+    for col in ("minutes", *BOX_STATS):
+        if col in requests:
+            requests[col] = np.nan
+    return requests
+
+
+@task(name="predict-games", cache_policy=NO_CACHE)
+def predict_games(mirror: Mirror, day_games: pd.DataFrame, model, columns: list[str]):
+    """Features of the day's games from the stored games (all dated before the day) and the
+    champion's P(home win)."""
+    from features import build_game_features
+
+    requests = game_requests(day_games)
+    feats = build_game_features(
+        pd.concat([mirror.games, requests], ignore_index=True), mirror.team_games
+    )
+    feats = feats.loc[feats["game_id"].isin(set(requests["game_id"]))].reset_index(drop=True)
+    p = np.asarray(model.predict_proba(feats))[:, 1]
+    return feats, p
+
+
+@task(name="predict-points", cache_policy=NO_CACHE)
+def predict_points(mirror: Mirror, day_games: pd.DataFrame, day_players: pd.DataFrame, model):
+    """Player features of the day's player-games from the stored games and predicted points."""
+    from features import build_player_features
+
+    requests = player_requests(day_players)
+    feats = build_player_features(
+        pd.concat([mirror.player_games, requests], ignore_index=True),
+        mirror.team_games,
+        pd.concat([mirror.games, game_requests(day_games)], ignore_index=True),
+    )
+    key = set(zip(requests["game_id"], requests["player_id"], strict=True))
+    mask = [k in key for k in zip(feats["game_id"], feats["player_id"], strict=True)]
+    feats = feats.loc[mask].reset_index(drop=True)
+    return feats, np.clip(np.asarray(model.predict(feats), dtype=float), 0.0, None)
+
+
+def game_rows(
+    feats: pd.DataFrame, p: np.ndarray, name: str, version: str, columns: list[str], day: date
+) -> list[dict[str, Any]]:
+    """``predictions`` rows for the day's games, shaped as the service logs them."""
+    created = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(
+        hours=PREDICTION_HOUR
+    )
+    rows = []
+    for row, prob in zip(feats.itertuples(index=False), p, strict=True):
+        prob = float(prob)
+        values = {c: getattr(row, c) for c in columns}
+        rows.append(
+            {
+                "request_id": f"replay:{row.game_id}",
+                "created_at": created,
+                "username": "replay",
+                "endpoint": "replay",
+                "model_name": name,
+                "model_version": str(version),
+                "game_date": day,
+                "game_id": row.game_id,
+                "home_team_id": int(row.home_team_id),
+                "away_team_id": int(row.away_team_id),
+                "inputs": {
+                    "request": {
+                        "home_team_id": int(row.home_team_id),
+                        "away_team_id": int(row.away_team_id),
+                        "game_date": day.isoformat(),
+                        "season": row.season,
+                    },
+                    "features": values,
+                },
+                "outputs": {
+                    "predicted_winner": "home" if prob >= 0.5 else "away",
+                    "home_win_probability": prob,
+                    "away_win_probability": 1.0 - prob,
+                    "confidence": max(prob, 1.0 - prob),
+                },
+                "cached": False,
+            }
+        )
+    return rows
+
+
+def points_rows(
+    feats: pd.DataFrame,
+    points: np.ndarray,
+    day_games: pd.DataFrame,
+    name: str,
+    version: str,
+    columns: list[str],
+    day: date,
+) -> list[dict[str, Any]]:
+    created = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(
+        hours=PREDICTION_HOUR
+    )
+    teams = day_games.set_index("game_id")[["home_team_id", "away_team_id"]]
+    rows = []
+    for row, value in zip(feats.itertuples(index=False), points, strict=True):
+        home, away = teams.loc[row.game_id]
+        rows.append(
+            {
+                "request_id": f"replay:{row.game_id}:{row.player_id}",
+                "created_at": created,
+                "username": "replay",
+                "endpoint": "replay",
+                "model_name": name,
+                "model_version": str(version),
+                "game_date": day,
+                "game_id": row.game_id,
+                "home_team_id": int(home),
+                "away_team_id": int(away),
+                "player_id": int(row.player_id),
+                "inputs": {
+                    "request": {"player_id": int(row.player_id), "game_date": day.isoformat()},
+                    "features": {c: getattr(row, c) for c in columns},
+                },
+                "outputs": {"predicted_points": float(value)},
+                "cached": False,
+            }
+        )
+    return rows
+
+
+def day_batch(batches: list, day: pd.Timestamp):
+    """The rows of ``day`` from the season's batches, as one ``Batch`` (None on no game)."""
+    from ingest.storage import Batch
+
+    for batch in batches:
+        games = batch.games.loc[batch.games["game_date"] == day]
+        if games.empty:
+            continue
+        players = None
+        if batch.player_games is not None:
+            players = batch.player_games.loc[batch.player_games["game_date"] == day]
+        return Batch(
+            season=batch.season,
+            season_type=batch.season_type,
+            team_games=batch.team_games.loc[batch.team_games["game_date"] == day],
+            games=games,
+            player_games=players,
+        )
+    return None
+
+
+# I/O -------------------------------------------------------------------------------------------
+@task(name="log-predictions", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def log_day_predictions(engine, rows: list[dict[str, Any]]) -> int:
+    from monitoring.predictions import log_predictions
+
+    return log_predictions(engine, rows)
+
+
+@task(name="store-results", retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def store_results(engine, batch) -> dict[str, dict[str, int]]:
+    """Write the day's results (upserts: a retry is safe)."""
+    from ingest.storage import write_batches
+
+    return {k: v.as_dict() for k, v in write_batches(engine, [batch]).items()}
+
+
+@task(name="load-champion", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def load_champion(tracking_uri: str, name: str):
+    from registry import RegistryError, load_model
+
+    try:
+        return load_model(tracking_uri, name)
+    except RegistryError as exc:
+        raise ValueError(f"{name} has no champion after training: {exc}") from exc
+
+
+@task(name="read-store", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def read_store(engine, with_players: bool) -> Mirror:
+    from ingest.storage import read_games, read_player_games, read_team_games
+
+    players = read_player_games(engine) if with_players else None
+    return Mirror(read_games(engine), read_team_games(engine), players)
+
+
+@task(name="read-replay-log", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def read_replay_log(engine, names: list[str], start: date, end: date) -> pd.DataFrame:
+    from monitoring.predictions import read_predictions
+
+    return read_predictions(engine, names, start, end)
+
+
+# Setup -----------------------------------------------------------------------------------------
+def replay_settings(base: Settings, state_dir: Path) -> Settings:
+    """The user's settings (thresholds, data folder) on a state folder of the replay's own:
+    local SQLite store and MLflow store, whatever the environment points at."""
+    state = state_dir.expanduser().resolve()
+    for name in ("nba.db", "mlflow.db"):
+        if (state / name).exists():
+            raise ValueError(
+                f"{state} already holds a store ({name}): give the replay a new --state-dir"
+            )
+    state.mkdir(parents=True, exist_ok=True)
+    return base.model_copy(
+        update={
+            "state_dir": state,
+            "database_url": None,
+            "mlflow_tracking_uri": None,
+            "data_dir": base.resolved_data_dir(),
+            "webhook_url": None,
+        }
+    )
+
+
+def team_logs_view(data_dir: Path, state_dir: Path) -> Path:
+    """A snapshot folder holding only the team game logs (linked, or copied where links are
+    not allowed): without points, the replay's store needs no player rows, which keeps every
+    ingest, validation and retrain to the team tables."""
+    from ingest.snapshot import TEAM_DIRS
+
+    view = state_dir / "snapshot-team-logs"
+    for sub in TEAM_DIRS.values():
+        source, target = data_dir / sub, view / sub
+        if not source.is_dir() or target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.symlink_to(source, target_is_directory=True)
+        except OSError:
+            shutil.copytree(source, target)
+    return view
+
+
+def history_spec(available: list[str], first: str | None, last: str) -> str:
+    """The ``ingest`` season range from ``first`` (default: the oldest available) to ``last``."""
+    if last not in available:
+        raise ValueError(f"--trained-through {last} is not in the snapshot ({available[0]}..)")
+    older = [s for s in available if season_start_year(s) <= season_start_year(last)]
+    start = first or older[0]
+    if season_start_year(start) > season_start_year(last):
+        raise ValueError(f"--first-season {start} is after --trained-through {last}")
+    return f"{start}:{last}"
+
+
+# The flow --------------------------------------------------------------------------------------
+@flow(name="season-replay", log_prints=True)
+def replay_flow(
+    season: str = "2023-24",
+    trained_through: str = "2022-23",
+    state_dir: str | None = None,
+    out: str | None = None,
+    first_season: str | None = None,
+    until: date | None = None,
+    max_days: int | None = None,
+    points: bool = False,
+    models: list[str] | None = None,
+    season_type: str = "regular",
+    drift_every_days: int = 7,
+    window_days: int = 14,
+    cooldown_days: int = 28,
+    html: bool = False,
+    settings: Settings | None = None,
+) -> ReplaySummary:
+    """Replay ``season`` day by day with champions trained through ``trained_through``.
+
+    ``state_dir`` (default ``<out>/state``) must hold no store yet; ``out`` (default
+    ``replay-<season>``) receives ``summary.md`` and ``summary.json``. ``until`` / ``max_days``
+    stop early; ``points`` also predicts every player-game (slower); ``models`` are the models
+    trained and retrained (default: the default game model, plus the default points model with
+    ``points``).
+    """
+    from flows.drift import drift_flow
+    from flows.ingest import (
+        fetch_season,
+        ingest_flow,
+        normalize_season,
+        validate_batches,
+    )
+    from flows.training import training_flow
+    from ingest.snapshot import SnapshotSource
+    from ingest.validation import raise_for_failures
+    from monitoring.performance import baseline_metrics, join_game_results, join_points_results
+    from monitoring.predictions import feature_rows, latest_per_target
+    from monitoring.replay import (
+        check_row,
+        home_win_rate,
+        monthly_metrics,
+        points_summary,
+        render_markdown,
+    )
+
+    logger = get_run_logger()
+    t_start = time.perf_counter()
+    if season_start_year(trained_through) >= season_start_year(season):
+        raise ValueError(f"--trained-through {trained_through} must be before --season {season}")
+    if season_type not in SEASON_TYPE_CHOICES:
+        raise ValueError(f"season type must be regular or all, got {season_type!r}")
+    if drift_every_days < 1:
+        raise ValueError("drift_every_days must be >= 1")
+    base = settings or Settings()
+    out_dir = Path(out or f"replay-{season}").expanduser().resolve()
+    rs = replay_settings(base, Path(state_dir) if state_dir else out_dir / "state")
+    game_model = rs.default_game_model
+    points_model = rs.default_points_model
+    models = list(models or ([game_model, points_model] if points else [game_model]))
+    if game_model not in models or (points and points_model not in models):
+        raise ValueError(
+            f"--models must include the game model {game_model}"
+            + (f" and the points model {points_model}" if points else "")
+        )
+    timings: dict[str, float] = {}
+    if not points:
+        rs = rs.model_copy(
+            update={"data_dir": team_logs_view(rs.resolved_data_dir(), rs.state_dir)}
+        )
+    source = SnapshotSource(rs.resolved_data_dir())
+
+    t = time.perf_counter()
+    spec = history_spec(source.team_seasons(REGULAR), first_season, trained_through)
+    logger.info("replay state in %s; ingesting %s", rs.state_dir, spec)
+    ingest_flow(source="snapshot", seasons=spec, season_type="all", settings=rs)
+    timings["ingest history"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    initial = training_flow(eval_season=trained_through, models=models, settings=rs)
+    timings["initial training"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    batches = []
+    for stype in SEASON_TYPE_CHOICES[season_type]:
+        batch = normalize_season(fetch_season(source, season, stype), season, stype)
+        if batch is not None:
+            batches.append(batch)
+    if not batches:
+        raise ValueError(f"season {season} is not in the snapshot")
+    raise_for_failures(validate_batches(batches, rs.validation_dir))
+    engine = open_store(rs)
+    uri = rs.resolved_mlflow_tracking_uri
+    mirror = read_store(engine, with_players=points)
+    model, info = load_champion(uri, game_model)
+    p_model, p_info = load_champion(uri, points_model) if points else (None, None)
+    timings["load season"] = time.perf_counter() - t
+
+    all_days = sorted(pd.concat([b.games["game_date"] for b in batches]).unique())
+    days = [pd.Timestamp(d) for d in all_days if until is None or pd.Timestamp(d).date() <= until]
+    if max_days is not None:
+        days = days[:max_days]
+    if not days:
+        raise ValueError("no game day to replay (check --until / --days)")
+    first_day = days[0].date()
+    champions = [
+        {
+            "from": first_day.isoformat(),
+            "model": game_model,
+            "version": info.version,
+            "how": f"initial training, evaluated on {initial.eval_season}",
+        }
+    ]
+    if points:
+        champions.append(
+            {
+                "from": first_day.isoformat(),
+                "model": points_model,
+                "version": p_info.version,
+                "how": f"initial training, evaluated on {initial.eval_season}",
+            }
+        )
+    home_rate = home_win_rate(mirror.games, info.train_seasons)
+    next_check = first_day + timedelta(days=drift_every_days)
+    checks, retrains = [], []
+    n_games = n_players = 0
+    timings.update({"days": 0.0, "drift checks": 0.0, "retrains": 0.0})
+    for i, ts in enumerate(days, start=1):
+        t = time.perf_counter()
+        day = ts.date()
+        batch = day_batch(batches, ts)
+        feats, p = predict_games(mirror, batch.games, model, list(info.feature_names))
+        rows = game_rows(feats, p, game_model, info.version, list(info.feature_names), day)
+        if points and batch.player_games is not None and len(batch.player_games):
+            pf, pts = predict_points(mirror, batch.games, batch.player_games, p_model)
+            rows += points_rows(
+                pf, pts, batch.games, points_model, p_info.version, list(p_info.feature_names), day
+            )
+            n_players += len(pf)
+        log_day_predictions(engine, rows)
+        store_results(engine, batch)
+        mirror.append(batch)
+        n_games += len(feats)
+        timings["days"] += time.perf_counter() - t
+        logger.info(
+            "[%d/%d] %s: %d games predicted by %s v%s, results stored (%.0f s)",
+            i,
+            len(days),
+            day,
+            len(feats),
+            game_model,
+            info.version,
+            time.perf_counter() - t_start,
+        )
+        as_of = day + timedelta(days=1)
+        if as_of < next_check or i == len(days):
+            continue
+        while next_check <= as_of:
+            next_check += timedelta(days=drift_every_days)
+        t = time.perf_counter()
+        check = drift_flow(
+            as_of=as_of,
+            window_days=window_days,
+            tasks=["game", "points"] if points else ["game"],
+            retrain_models=models,
+            cooldown_days=cooldown_days,
+            html=html,
+            settings=rs,
+        )
+        elapsed = time.perf_counter() - t
+        doc = check.as_dict()
+        checks.append(doc)
+        if check.retrain is not None:
+            timings["retrains"] += check.retrain["seconds"]
+            elapsed -= check.retrain["seconds"]
+            retrains.append({"as_of": as_of.isoformat(), **check.retrain})
+            for outcome in check.retrain["models"]:
+                if not outcome["promoted"]:
+                    continue
+                champions.append(
+                    {
+                        "from": as_of.isoformat(),
+                        "model": outcome["name"],
+                        "version": outcome["version"],
+                        "how": f"promoted by the gate: {outcome['reason']}",
+                    }
+                )
+                if outcome["name"] == game_model:
+                    model, info = load_champion(uri, game_model)
+                elif points and outcome["name"] == points_model:
+                    p_model, p_info = load_champion(uri, points_model)
+        timings["drift checks"] += elapsed
+        logger.info("check %s: %s", as_of, check.action)
+
+    t = time.perf_counter()
+    last_day = days[-1].date()
+    end = last_day + timedelta(days=1)
+    stored = read_store(engine, with_players=points)
+    logged = read_replay_log(engine, [game_model], first_day, end)
+    joined = join_game_results(logged, stored.games)
+    scored = baseline_metrics(joined, home_rate)
+    points_doc = {}
+    if points:
+        p_logged = read_replay_log(engine, [points_model], first_day, end)
+        p_joined = join_points_results(p_logged, stored.player_games)
+        latest = latest_per_target(p_logged, "points")
+        season_avg = latest[["day", "player_id"]].assign(
+            player_pts_avg_season=feature_rows(latest, ["player_pts_avg_season"]).iloc[:, 0]
+        )
+        season_avg["player_id"] = season_avg["player_id"].astype("int64")
+        p_joined = p_joined.merge(
+            season_avg.rename(columns={"day": "game_date"}),
+            on=["game_date", "player_id"],
+            how="left",
+        )
+        points_doc = points_summary(p_joined)
+    timings["final scoring"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t_start
+    doc = {
+        "season": season,
+        "trained_through": trained_through,
+        "history": spec,
+        "season_type": season_type,
+        "first_day": first_day.isoformat(),
+        "last_day": last_day.isoformat(),
+        "days": len(days),
+        "games_predicted": n_games,
+        "player_predictions": n_players,
+        "drift_every_days": drift_every_days,
+        "window_days": window_days,
+        "cooldown_days": cooldown_days,
+        "models": models,
+        "thresholds": {
+            "drift_share": rs.drift_share_threshold,
+            "log_loss_drop": rs.log_loss_drop_threshold,
+            "mae_drop": rs.mae_drop_threshold,
+        },
+        "games": {
+            "n": int(scored.get("model", {}).get("n", 0)) if scored else 0,
+            "home_rate": home_rate,
+            "metrics": scored,
+            "monthly": monthly_metrics(joined, home_rate),
+        },
+        "points": points_doc,
+        "champions": champions,
+        "initial_training": initial.models,
+        "checks": [check_row(c) for c in checks],
+        "check_details": checks,
+        "retrains": retrains,
+        "timings": {k: round(v, 1) for k, v in timings.items()},
+        "seconds": round(timings["total"], 1),
+        "state_dir": str(rs.state_dir),
+        "reports_dir": str(rs.reports_dir),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "summary.json").write_text(json.dumps(json_value(doc), indent=1) + "\n")
+    (out_dir / "summary.md").write_text(render_markdown(doc))
+    logger.info("replay summary written to %s", out_dir)
+    return ReplaySummary(
+        season=season,
+        trained_through=trained_through,
+        state_dir=str(rs.state_dir),
+        out=str(out_dir),
+        doc=doc,
+    )

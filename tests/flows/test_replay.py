@@ -1,0 +1,175 @@
+"""A short season replay (two weeks of real games) under the Prefect test harness."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from core.db import DriftReport, Prediction, make_engine
+from core.settings import Settings
+from flows.replay import replay_flow
+from ingest.storage import read_games, read_team_games
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+DAYS = 15
+
+
+@pytest.fixture(scope="module")
+def replay(data_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("replay")
+    user = root / "user"  # the user's own store and registry: the replay must not touch them
+    settings = Settings(
+        data_dir=data_dir,
+        state_dir=user,
+        database_url=f"sqlite:///{user / 'nba.db'}",
+        mlflow_tracking_uri=f"sqlite:///{user / 'mlflow.db'}",
+    )
+    summary = replay_flow(
+        season="2022-23",
+        trained_through="2021-22",
+        first_season="2020-21",
+        max_days=DAYS,
+        points=False,
+        out=str(root / "out"),
+        settings=settings,
+    )
+    return summary, root, user
+
+
+def test_the_replay_predicts_every_game_once_then_stores_it(replay):
+    summary, _, user = replay
+    doc = summary.as_dict()
+    engine = make_engine(f"sqlite:///{summary.state_dir}/nba.db")
+    games = read_games(engine)
+    season = games.loc[games["season"] == "2022-23"]
+    assert doc["days"] == DAYS and season["game_date"].nunique() == DAYS
+    assert doc["games_predicted"] == len(season) > 100
+    with engine.connect() as conn:
+        per_model = dict(
+            conn.execute(
+                select(Prediction.model_name, func.count()).group_by(Prediction.model_name)
+            ).all()
+        )
+        game_ids = [
+            r[0]
+            for r in conn.execute(
+                select(Prediction.game_id).where(Prediction.model_name == "game-logistic")
+            )
+        ]
+    assert per_model["game-logistic"] == len(season) and sorted(game_ids) == sorted(
+        season["game_id"]
+    )
+    assert set(per_model) == {"game-logistic"} and doc["player_predictions"] == 0
+    assert not (user / "nba.db").exists() and not (user / "mlflow.db").exists()
+
+
+def test_logged_features_only_used_earlier_games(replay):
+    """Each day was predicted from the store as it stood that morning: the logged feature
+    vectors equal the features computed afterwards from the whole store, which only holds
+    rows of earlier dates for each game."""
+    from features import GAME_FEATURES, build_game_features
+
+    summary, *_ = replay
+    engine = make_engine(f"sqlite:///{summary.state_dir}/nba.db")
+    full = build_game_features(read_games(engine), read_team_games(engine)).set_index("game_id")
+    with engine.connect() as conn:
+        logged = conn.execute(
+            select(Prediction.game_id, Prediction.inputs).where(
+                Prediction.model_name == "game-logistic"
+            )
+        ).all()
+    vectors = pd.DataFrame(
+        [inputs["features"] for _, inputs in logged], index=[gid for gid, _ in logged]
+    )[list(GAME_FEATURES)]
+    diff = np.abs(
+        vectors.to_numpy(float) - full.loc[vectors.index, list(GAME_FEATURES)].to_numpy(float)
+    )
+    assert diff.max() < 1e-9
+
+
+def test_weekly_checks_and_the_summary(replay):
+    summary, root, _ = replay
+    doc = json.loads((root / "out" / "summary.json").read_text())
+    assert [c["as_of"] for c in doc["checks"]] == ["2022-10-25", "2022-11-01"]
+    games = doc["games"]
+    assert set(games["metrics"]) == {"model", "baseline-home", "baseline-elo"}
+    assert games["metrics"]["model"]["n"] == doc["games_predicted"]
+    for metrics in games["metrics"].values():
+        assert 0 < metrics["log_loss"] < 1 and 0 < metrics["brier"] < 0.5
+    assert doc["champions"][0]["version"] == "1"
+    engine = make_engine(f"sqlite:///{summary.state_dir}/nba.db")
+    with engine.connect() as conn:
+        as_of = {r[0]["as_of"] for r in conn.execute(select(DriftReport.summary))}
+    assert as_of == {"2022-10-25", "2022-11-01"}
+    md = (root / "out" / "summary.md").read_text()
+    assert "| baseline-elo |" in md and "## Retrains and promotions" in md
+
+
+def test_player_points_are_predicted_from_earlier_games_only(tmp_path):
+    """The points path of a replay day on a small synthetic league: one prediction per player
+    who plays that day, from the same features the whole history gives those rows."""
+    from features import PLAYER_FEATURES, build_player_features
+    from flows.replay import Mirror, points_rows, predict_points
+    from ingest.normalize import games_from_team_games, normalize_player_games, normalize_team_games
+    from tests.builders import player_game_log, team_game_log
+    from training.models import make_model
+
+    raw = team_game_log("2022-23", n_days=20, seed=5)
+    team_games = normalize_team_games(raw, "2022-23", "regular")
+    player_games = normalize_player_games(player_game_log(raw), "2022-23", "regular")
+    games = games_from_team_games(team_games)
+    day = games["game_date"].max()
+    before = {
+        n: f.loc[f["game_date"] < day]
+        for n, f in {"g": games, "t": team_games, "p": player_games}.items()
+    }
+    history = build_player_features(before["p"], before["t"], before["g"])
+    model = make_model("player-ridge", None, PLAYER_FEATURES).fit(history, history["pts"])
+
+    mirror = Mirror(before["g"], before["t"], before["p"])
+    day_games, day_players = (
+        games.loc[games["game_date"] == day],
+        player_games.loc[player_games["game_date"] == day],
+    )
+    feats, points = predict_points.fn(mirror, day_games, day_players, model)
+    assert sorted(feats["player_id"]) == sorted(day_players["player_id"])
+    assert feats["pts"].isna().all() and (points >= 0).all()
+    full = build_player_features(player_games, team_games, games).set_index(
+        ["game_id", "player_id"]
+    )
+    expected = full.loc[
+        list(zip(feats["game_id"], feats["player_id"], strict=True)), list(PLAYER_FEATURES)
+    ]
+    assert (
+        np.abs(feats[list(PLAYER_FEATURES)].to_numpy(float) - expected.to_numpy(float)).max() < 1e-9
+    )
+
+    rows = points_rows(
+        feats, points, day_games, "player-ridge", "1", list(PLAYER_FEATURES), day.date()
+    )
+    assert {r["player_id"] for r in rows} == set(day_players["player_id"])
+    home = dict(zip(day_games["game_id"], day_games["home_team_id"], strict=True))
+    assert all(r["home_team_id"] == home[r["game_id"]] for r in rows)
+    assert all(r["outputs"]["predicted_points"] >= 0 for r in rows)
+
+
+def test_replay_command_refuses_bad_input(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from flows.cli import EXIT_BAD_INPUT, app
+
+    monkeypatch.setenv("NBA_STATE_DIR", str(tmp_path / "user"))
+    runner = CliRunner()
+    late = runner.invoke(
+        app,
+        ["replay", "--season", "2022-23", "--trained-through", "2022-23", "--out", str(tmp_path)],
+    )
+    assert late.exit_code == EXIT_BAD_INPUT and "must be before" in late.output
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "nba.db").write_text("")
+    reused = runner.invoke(app, ["replay", "--state-dir", str(tmp_path / "used")])
+    assert reused.exit_code == EXIT_BAD_INPUT and "already holds a store" in reused.output

@@ -1,0 +1,62 @@
+"""The notification hook: a log line, and a JSON POST to a real local HTTP server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from monitoring.notify import notify
+
+EVENT = {"as_of": "2024-01-15", "reasons": ["feature drift 40%"], "action": "retrain"}
+
+
+@pytest.fixture
+def receiver():
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        status = 200
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"body": json.loads(body), "type": self.headers["Content-Type"]})
+            self.send_response(Handler.status)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", received, Handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_webhook_receives_the_event_as_json(receiver, caplog):
+    url, received, _ = receiver
+    with caplog.at_level(logging.WARNING, logger="nba_mlops.monitoring"):
+        assert notify(EVENT, url) is True
+    assert received == [{"body": EVENT, "type": "application/json"}]
+    assert "feature drift 40% -> retrain" in caplog.text
+
+
+def test_a_failing_webhook_is_reported_not_raised(receiver):
+    url, received, handler = receiver
+    handler.status = 500
+    assert notify(EVENT, url) is False
+    assert len(received) == 1
+    closed = url.rsplit(":", 1)[0] + ":9/hook"  # the discard port: nothing listens
+    assert notify(EVENT, closed, timeout=2) is False
+    assert notify(EVENT, "file:///etc/passwd") is False
+
+
+def test_without_a_url_only_the_log_line(caplog):
+    with caplog.at_level(logging.WARNING, logger="nba_mlops.monitoring"):
+        assert notify(EVENT, None) is True
+    assert "monitoring 2024-01-15" in caplog.text
