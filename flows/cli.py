@@ -426,8 +426,9 @@ def demo(
     ] = False,
 ) -> None:
     """The main job end to end on the embedded defaults: ingest every season, train the six
-    models, register them in MLflow and promote champions through the gate, then start the
-    prediction API, make authenticated predictions of each kind and stop it.
+    models, register them in MLflow and promote champions through the gate, build the drift
+    reports, then start the prediction API, make authenticated predictions of each kind and stop
+    it.
 
     With the snapshot folder present (NBA_DATA_DIR or ../shared/data/nba) it ingests all of it;
     without it, the three latest complete seasons come from the live stats.nba.com API.
@@ -457,6 +458,15 @@ def demo(
         from flows.training import run_training
 
         _print_training_summary(run_training(settings))
+        out.rule("monitor: drift and performance reports of the champions")
+        from datetime import timedelta
+
+        from flows.drift import drift_flow
+        from monitoring.cli import _print_check
+
+        last_played = max(date.fromisoformat(r["last_date"]) for r in rows if r["last_date"])
+        check = drift_flow(as_of=last_played + timedelta(days=1), retrain=False, settings=settings)
+        _print_check(out, check, settings)
         from serving.demo import run_demo
 
         run_demo(settings, keep_running=keep_running)
