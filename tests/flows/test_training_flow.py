@@ -147,3 +147,30 @@ def test_a_dask_cluster_trains_the_same_models(league, trained, tmp_path):
     expected = {k: v for k, v in metrics(threads).items() if k in metrics(on_dask)}
     assert metrics(on_dask) == pytest.approx(expected, rel=1e-12)  # float summation order only
     assert len(expected) == 3
+
+
+def test_models_promote_and_rollback_commands(trained, monkeypatch):
+    settings, _, _ = trained
+    monkeypatch.setenv("NBA_STATE_DIR", str(settings.state_dir))
+    monkeypatch.setenv("NBA_DATA_DIR", str(settings.data_dir))
+    runner = CliRunner()
+    listed = runner.invoke(app, ["models", "--json"])
+    assert listed.exit_code == 0, listed.output
+    names = {m["name"]: m for m in json.loads(listed.stdout)}
+    assert names["game-tree"]["champion"] == "1"
+    table = runner.invoke(app, ["models"])
+    assert table.exit_code == 0 and "game-forest" in table.output
+
+    refused = runner.invoke(app, ["promote", "game-logistic", "2"])
+    assert refused.exit_code == 1 and "refused" in refused.output
+    forced = runner.invoke(
+        app, ["promote", "game-logistic", "2", "--force", "--reason", "tested by hand"]
+    )
+    assert forced.exit_code == 0, forced.output
+    uri = settings.resolved_mlflow_tracking_uri
+    assert get_champion(uri, "game-logistic").version == "2"
+    back = runner.invoke(app, ["rollback", "game-logistic"])
+    assert back.exit_code == 0 and "v1" in back.output
+    assert get_champion(uri, "game-logistic").version == "1"
+    missing = runner.invoke(app, ["promote", "game-logistic", "99", "--force"])
+    assert missing.exit_code != 0
