@@ -464,7 +464,8 @@ def demo(
         from flows.drift import drift_flow
         from monitoring.cli import _print_check
 
-        last_played = max(date.fromisoformat(r["last_date"]) for r in rows if r["last_date"])
+        regular = [r for r in rows if r["last_date"] and r["season_type"] == "regular"]
+        last_played = max(date.fromisoformat(r["last_date"]) for r in regular or rows)
         check = drift_flow(as_of=last_played + timedelta(days=1), retrain=False, settings=settings)
         _print_check(out, check, settings)
         from serving.demo import run_demo
