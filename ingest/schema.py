@@ -10,6 +10,8 @@ storage and features see one shape whatever the origin.
 
 from __future__ import annotations
 
+from datetime import date
+
 REGULAR = "regular"
 PLAYOFFS = "playoffs"
 SEASON_TYPES = (REGULAR, PLAYOFFS)
@@ -99,11 +101,21 @@ def season_label(start_year: int) -> str:
     return f"{start_year}-{(start_year + 1) % 100:02d}"
 
 
-def parse_seasons(spec: str | None, available: list[str]) -> list[str]:
-    """Seasons from a CLI spec: ``None``/``"all"`` (every available one), ``"2015-16:2023-24"``
-    (an inclusive range), or ``"2021-22,2022-23"`` (a list). Raises ValueError on bad input."""
+def current_season(today: date | None = None) -> str:
+    """The season under way (or about to start) on ``today``: a season starts in October, and
+    from August on the coming one is the current one."""
+    today = today or date.today()
+    return season_label(today.year if today.month >= 8 else today.year - 1)
+
+
+def parse_seasons(spec: str | None, available: list[str], today: date | None = None) -> list[str]:
+    """Seasons from a CLI spec: ``None``/``"all"`` (every available one), ``"current"`` (the
+    season under way), ``"2015-16:2023-24"`` (an inclusive range), or ``"2021-22,2022-23"`` (a
+    list). Raises ValueError on bad input."""
     if spec is None or spec.strip().lower() == "all":
         return sorted(available)
+    if spec.strip().lower() == "current":
+        return [current_season(today)]
     spec = spec.strip()
     if ":" in spec:
         first, _, last = spec.partition(":")

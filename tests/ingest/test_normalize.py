@@ -167,3 +167,18 @@ def test_real_quirks_in_the_snapshot(data_dir):
     assert team_1920["GAME_ID"].nunique() == 1059
     box = normalize_player_games(src.player_game_log("2022-23", "playoffs"), "2022-23", "playoffs")
     assert box["game_id"].str.startswith("004").all() and (box["minutes"] >= 0).all()
+
+
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        ("2026-11-24", "2026-27"),
+        ("2027-03-01", "2026-27"),
+        ("2027-06-20", "2026-27"),
+        ("2027-08-01", "2027-28"),
+    ],
+)
+def test_current_season_spec(today, expected):
+    from datetime import date
+
+    assert parse_seasons("current", [], today=date.fromisoformat(today)) == [expected]
