@@ -393,7 +393,7 @@ _TEAM_COLUMNS = (
 )
 
 
-def _team_side(
+def team_side(
     keys: pd.DataFrame, state: pd.DataFrame, league: pd.DataFrame, params: EloParams
 ) -> pd.DataFrame:
     """Team features for unique (team, date, season) keys, merged back onto ``keys``."""
@@ -419,7 +419,7 @@ def _games_missed(
         {"team_id": target["team_id"], "game_date": day_after, "season": target["season"]},
         index=target.index,
     )
-    through = _team_side(keys, state, league, params)["season_games"].to_numpy()
+    through = team_side(keys, state, league, params)["season_games"].to_numpy()
     missed = np.where(seen, team_games_before.to_numpy() - through, 0.0)
     return np.clip(missed, 0.0, MISSED_CAP)
 
@@ -432,7 +432,7 @@ def player_context_features(
     scoring_gap: pd.Series,
 ) -> pd.DataFrame:
     """The game-context features of player rows: home/away, absences, and the numbers of his
-    team (``own``) and of the opponent (``opp``), both from ``_team_side`` (aligned with
+    team (``own``) and of the opponent (``opp``), both from ``team_side`` (aligned with
     ``target``, which carries ``is_home``)."""
     hfa = np.where(target["is_home"], own["league_hfa"], 0.0)
     edge = own["elo"].to_numpy() - opp["elo"].to_numpy() + hfa
@@ -481,11 +481,11 @@ def build_player_features(
     history = player_history_features(target, log)
 
     state, league = build_team_state(build_team_log(team_games), params)
-    own = _team_side(target[["team_id", "game_date", "season"]], state, league, params)
+    own = team_side(target[["team_id", "game_date", "season"]], state, league, params)
     opp_keys = target[["opponent_team_id", "game_date", "season"]].rename(
         columns={"opponent_team_id": "team_id"}
     )
-    opp = _team_side(opp_keys, state, league, params)
+    opp = team_side(opp_keys, state, league, params)
     missed = _games_missed(target, history["last_date"], own["season_games"], state, league, params)
     context = player_context_features(target, own, opp, missed, lineup_features(target, log))
     out = pd.concat([target, history, context], axis=1)

@@ -38,12 +38,13 @@ from features.game import build_h2h_state, h2h_features
 from features.player import (
     MISSED_CAP,
     PLAYER_GAMES_REQUIRED,
-    _team_side,
     build_lineup_state,
     build_player_league_state,
     build_player_log,
     build_player_state,
     history_features_from_state,
+    player_context_features,
+    team_side,
 )
 from features.team import build_team_log, build_team_state, team_features
 from ingest.schema import REGULAR, season_label
@@ -373,31 +374,14 @@ class FeatureState:
             target, self._player_slice(target["player_id"]), self.player_league
         )
         own, opp, after_last = self._team_sides(target, history["last_date"])
-        hfa = np.where(target["is_home"], own["league_hfa"], 0.0)
-        edge = own["elo"].to_numpy() - opp["elo"].to_numpy() + hfa
         # features.player._games_missed, with the team's games through the day after the
         # player's last game taken from the same team-side lookup.
         seen = history["last_date"].notna().to_numpy()
         missed = np.where(
             seen, own["season_games"].to_numpy() - after_last["season_games"].to_numpy(), 0.0
         )
-        context = pd.DataFrame(
-            {
-                "player_games_missed": np.clip(missed, 0.0, MISSED_CAP),
-                "player_is_home": target["is_home"].astype(float),
-                "team_pts_avg_10": own["pts_for_avg_10"],
-                "team_pace_10": own["pace_10"],
-                "team_scoring_gap": self._lineup_gap(target),
-                "team_elo_edge": edge,
-                "team_elo_edge_abs": np.abs(edge),
-                "opp_pts_allowed_avg_10": opp["pts_against_avg_10"],
-                "opp_def_rating_10": opp["def_rating_10"],
-                "opp_pace_10": opp["pace_10"],
-                "team_pace_rel_10": own["pace_rel_10"],
-                "opp_def_rating_rel_10": opp["def_rating_rel_10"],
-                "opp_pace_rel_10": opp["pace_rel_10"],
-            },
-            index=target.index,
+        context = player_context_features(
+            target, own, opp, np.clip(missed, 0.0, MISSED_CAP), self._lineup_gap(target)
         )
         out = pd.concat([history, context], axis=1)
         return out.loc[:, [c for c in PLAYER_OUTPUT if c in out.columns]]
@@ -405,7 +389,7 @@ class FeatureState:
     def _team_sides(
         self, target: pd.DataFrame, last_date: pd.Series
     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """``features.player._team_side`` for the player's team, the opponent and the player's
+        """``features.player.team_side`` for the player's team, the opponent and the player's
         team on the day after his last game, in one lookup (three frames aligned with target)."""
         day_after = pd.to_datetime(last_date).fillna(target["game_date"]) + pd.Timedelta(days=1)
         keys = pd.concat(
@@ -426,7 +410,7 @@ class FeatureState:
         )
         keys["game_date"] = keys["game_date"].astype("M8[ns]")
         state = self._team_rows(keys["team_id"], self._team_slices, self.team_state)
-        sides = _team_side(keys, state, self.league, self.params)
+        sides = team_side(keys, state, self.league, self.params)
         n = len(target)
         parts = [sides.iloc[i * n : (i + 1) * n].set_axis(target.index) for i in range(3)]
         return parts[0], parts[1], parts[2]
