@@ -108,7 +108,7 @@ def ingest(
     seasons: Annotated[
         str | None,
         typer.Option(
-            help="all | 2015-16:2023-24 | 2021-22,2022-23 (default: all in the snapshot)."
+            help="all | current | 2015-16:2023-24 | 2021-22,2022-23 (default: all in the snapshot)."
         ),
     ] = None,
     season_type: Annotated[str, typer.Option(help="regular, playoffs or all.")] = "all",
