@@ -117,26 +117,18 @@ def _side(target: pd.DataFrame, side: str) -> pd.DataFrame:
     )
 
 
-def build_game_features(
-    games: pd.DataFrame,
-    team_games: pd.DataFrame,
-    elo_params: EloParams | None = None,
+def game_features_from_state(
+    target: pd.DataFrame,
+    state: pd.DataFrame,
+    league: pd.DataFrame,
+    h2h_state: pd.DataFrame,
+    params: EloParams,
 ) -> pd.DataFrame:
-    """Features of every row of ``games`` from the ``team_games`` rows of earlier dates.
-
-    Returns one row per game in ``games.sort_values(["game_date", "game_id"])`` order with the
-    id columns, ``home_win`` (NaN when unplayed), ``GAME_FEATURES`` (never NaN) and the baseline
-    inputs ``home_win_pct``, ``away_win_pct`` and ``elo_home_prob``. Team rows without points are
-    ignored, so requests never feed any state.
-    """
-    require_columns(games, GAMES_REQUIRED, "games")
-    require_columns(team_games, TEAM_GAMES_REQUIRED, "team_games")
-    params = elo_params or EloParams()
-    target = _targets(games)
-    log = build_team_log(team_games)
-    state, league = build_team_state(log, params)
-
-    parts = [target]
+    """``GAME_FEATURES`` and the baseline inputs of ``target`` (``home_team_id, away_team_id,
+    game_date, season, neutral_site``) from team and head-to-head state built beforehand: the
+    assembly shared by ``build_game_features`` and the service, which keeps its state between
+    requests."""
+    parts = []
     sides = {}
     for side in ("home", "away"):
         feats = team_features(_side(target, side), state, league, params)
@@ -160,8 +152,31 @@ def build_game_features(
     venue["elo_home_prob"] = win_probability(
         sides["home"]["elo"].to_numpy() - sides["away"]["elo"].to_numpy() + hfa
     )
-    parts += [diffs, venue, h2h_features(target, build_h2h_state(log))]
-    out = pd.concat(parts, axis=1)
+    parts += [diffs, venue, h2h_features(target, h2h_state)]
+    return pd.concat(parts, axis=1)
+
+
+def build_game_features(
+    games: pd.DataFrame,
+    team_games: pd.DataFrame,
+    elo_params: EloParams | None = None,
+) -> pd.DataFrame:
+    """Features of every row of ``games`` from the ``team_games`` rows of earlier dates.
+
+    Returns one row per game in ``games.sort_values(["game_date", "game_id"])`` order with the
+    id columns, ``home_win`` (NaN when unplayed), ``GAME_FEATURES`` (never NaN) and the baseline
+    inputs ``home_win_pct``, ``away_win_pct`` and ``elo_home_prob``. Team rows without points are
+    ignored, so requests never feed any state.
+    """
+    require_columns(games, GAMES_REQUIRED, "games")
+    require_columns(team_games, TEAM_GAMES_REQUIRED, "team_games")
+    params = elo_params or EloParams()
+    target = _targets(games)
+    log = build_team_log(team_games)
+    state, league = build_team_state(log, params)
+
+    features = game_features_from_state(target, state, league, build_h2h_state(log), params)
+    out = pd.concat([target, features], axis=1)
     played = out["home_pts"].notna() & out["away_pts"].notna()
     out["home_win"] = np.where(played, (out["home_pts"] > out["away_pts"]).astype(float), np.nan)
     columns = [*GAME_ID_COLUMNS, *GAME_FEATURES]

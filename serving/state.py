@@ -27,14 +27,13 @@ import pandas as pd
 from features.asof import as_dates, lookup_before
 from features.catalog import (
     GAME_BASELINES,
-    GAME_DIFF_FEATURES,
     GAME_FEATURES,
-    GAME_SIDE_FEATURES,
     PLAYER_BASELINES,
     PLAYER_FEATURES,
 )
-from features.elo import EloParams, win_probability
-from features.game import build_h2h_state, h2h_features
+from features.elo import EloParams
+from features.game import build_h2h_state
+from features.game import game_features_from_state as assemble_game_features
 from features.player import (
     MISSED_CAP,
     PLAYER_GAMES_REQUIRED,
@@ -46,7 +45,7 @@ from features.player import (
     player_context_features,
     team_side,
 )
-from features.team import build_team_log, build_team_state, team_features
+from features.team import build_team_log, build_team_state
 from ingest.schema import REGULAR, season_label
 
 log = logging.getLogger(__name__)
@@ -67,17 +66,6 @@ def season_of(day: pd.Timestamp, ranges: dict[str, tuple[pd.Timestamp, pd.Timest
     return season_label(year)
 
 
-def _side(target: pd.DataFrame, side: str) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "team_id": target[f"{side}_team_id"].to_numpy(),
-            "game_date": target["game_date"].to_numpy(),
-            "season": target["season"].to_numpy(),
-        },
-        index=target.index,
-    )
-
-
 def game_features_from_state(
     target: pd.DataFrame,
     state: pd.DataFrame,
@@ -85,34 +73,8 @@ def game_features_from_state(
     h2h_state: pd.DataFrame,
     params: EloParams,
 ) -> pd.DataFrame:
-    """``GAME_FEATURES`` and the baselines of ``target`` (unplayed games: ``home_team_id,
-    away_team_id, game_date, season, neutral_site``), as ``build_game_features`` assembles them."""
-    parts = []
-    sides = {}
-    for side in ("home", "away"):
-        feats = team_features(_side(target, side), state, league, params)
-        sides[side] = feats
-        parts.append(feats[list(GAME_SIDE_FEATURES)].add_prefix(f"{side}_"))
-    diffs = pd.DataFrame(
-        {f"diff_{name}": sides["home"][name] - sides["away"][name] for name in GAME_DIFF_FEATURES},
-        index=target.index,
-    )
-    venue = pd.DataFrame(
-        {
-            "home_court": (~target["neutral_site"]).astype(float),
-            "home_home_win_pct": sides["home"]["home_win_pct_smoothed"],
-            "home_home_edge": sides["home"]["home_edge"],
-            "away_away_win_pct": sides["away"]["away_win_pct_smoothed"],
-        },
-        index=target.index,
-    )
-    venue["elo_home_adv"] = np.where(target["neutral_site"], 0.0, sides["home"]["league_hfa"])
-    hfa = venue["elo_home_adv"].to_numpy()
-    venue["elo_home_prob"] = win_probability(
-        sides["home"]["elo"].to_numpy() - sides["away"]["elo"].to_numpy() + hfa
-    )
-    parts += [diffs, venue, h2h_features(target, h2h_state)]
-    out = pd.concat(parts, axis=1)
+    """``GAME_OUTPUT`` of ``target`` (unplayed games), assembled by ``features/``."""
+    out = assemble_game_features(target, state, league, h2h_state, params)
     return out.loc[:, [c for c in GAME_OUTPUT if c in out.columns]]
 
 
