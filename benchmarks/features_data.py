@@ -11,25 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ingest.schema import BOX_STATS
+
 REPO = Path(__file__).resolve().parents[1]
-BOX = (
-    "fgm",
-    "fga",
-    "fg3m",
-    "fg3a",
-    "ftm",
-    "fta",
-    "oreb",
-    "dreb",
-    "reb",
-    "ast",
-    "stl",
-    "blk",
-    "tov",
-    "pf",
-    "pts",
-    "plus_minus",
-)
+BOX = BOX_STATS  # the box-score columns of the normalized tables
 
 
 def data_dir() -> Path:
