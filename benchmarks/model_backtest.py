@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/model_backtest.py --split test   # test seasons (final check)
 
 Builds the features of every regular season (games 2000-01..2023-24, players 2015-16..2023-24)
-with ``features.build_game_features`` / ``build_player_features`` and runs
+with ``features.build_game_features`` (given the player logs, for the roster features) /
+``build_player_features`` and runs
 ``training.backtest.walk_forward`` with ``DEFAULT_PARAMS``: for each season S, every model is
 trained on all seasons before S and scored on S. Model choices are made on the validation split
 (2018-19, 2019-20, 2020-21); the test split (2021-22, 2022-23, 2023-24) is for the final report
@@ -122,8 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     team_games = load_team_games()
     games = games_from_team_games(team_games)
-    game_frame = build_game_features(games, team_games)
-    player_frame = build_player_features(load_player_games(), team_games, games)
+    player_games = load_player_games()
+    game_frame = build_game_features(games, team_games, player_games=player_games)
+    player_frame = build_player_features(player_games, team_games, games)
     result = walk_forward(game_frame, player_frame, SPLITS[args.split])
     doc = result.to_dict()
     check = targets_check(doc)

@@ -72,11 +72,14 @@ GAME_PAIR_FEATURES = (
     "h2h_home_win_pct",
     "h2h_home_margin_avg",
 )
+# From the player logs (features.roster): who played each team's previous game.
+GAME_ROSTER_FEATURES = ("home_roster_gs", "away_roster_gs", "diff_roster_gs", "roster_known")
 GAME_FEATURES = (
     *(f"home_{n}" for n in GAME_SIDE_FEATURES),
     *(f"away_{n}" for n in GAME_SIDE_FEATURES),
     *(f"diff_{n}" for n in GAME_DIFF_FEATURES),
     *GAME_PAIR_FEATURES,
+    *GAME_ROSTER_FEATURES,
 )
 
 PLAYER_ID_COLUMNS = (
@@ -247,6 +250,24 @@ _PAIR_DOCS = {
     ),
 }
 
+_ROSTER_WINDOW = "players of the team's previous game this season; each one's last 60 games"
+_ROSTER_DOCS = {
+    "home_roster_gs": (
+        "Home team's roster strength: the sum, over the players who played its previous game, of "
+        "each one's mean Hollinger game score (PTS + 0.4 FGM - 0.7 FGA - 0.4 (FTA - FTM) + 0.7 "
+        "OREB + 0.3 DREB + STL + 0.7 AST + 0.7 BLK - 0.4 PF - TOV) over his last 60 games (any "
+        "team, any season); 0 unless roster_known",
+        _ROSTER_WINDOW,
+    ),
+    "away_roster_gs": ("Away team's roster strength (as home_roster_gs)", _ROSTER_WINDOW),
+    "diff_roster_gs": ("home_roster_gs - away_roster_gs", _ROSTER_WINDOW),
+    "roster_known": (
+        "1 if both teams' previous games this season have player logs (0 at a season's first "
+        "game, before player logs exist, or when they are not passed)",
+        "previous game of each team",
+    ),
+}
+
 _PLAYER_STAT_DOCS = {
     "pts": "points",
     "min": "minutes",
@@ -389,6 +410,7 @@ def _game_docs() -> list[tuple[str, str, str]]:
     for name in GAME_PAIR_FEATURES:
         definition, window = _PAIR_DOCS[name]
         rows.append((name, definition, window))
+    rows.extend((name, *_ROSTER_DOCS[name]) for name in GAME_ROSTER_FEATURES)
     return rows
 
 

@@ -28,6 +28,7 @@ from features.catalog import (
     H2H_WINDOW,
 )
 from features.elo import EloParams, win_probability
+from features.roster import build_roster_state, roster_features
 from features.team import build_team_log, build_team_state, team_features
 
 GAMES_REQUIRED = (
@@ -123,11 +124,13 @@ def game_features_from_state(
     league: pd.DataFrame,
     h2h_state: pd.DataFrame,
     params: EloParams,
+    roster_state: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """``GAME_FEATURES`` and the baseline inputs of ``target`` (``home_team_id, away_team_id,
-    game_date, season, neutral_site``) from team and head-to-head state built beforehand: the
-    assembly shared by ``build_game_features`` and the service, which keeps its state between
-    requests."""
+    game_date, season, neutral_site``) from team, head-to-head and roster state built
+    beforehand: the assembly shared by ``build_game_features`` and the service, which keeps its
+    state between requests. Without ``roster_state`` (no player logs) the roster features are
+    those of an unknown roster (``features.roster``)."""
     parts = []
     sides = {}
     for side in ("home", "away"):
@@ -152,7 +155,7 @@ def game_features_from_state(
     venue["elo_home_prob"] = win_probability(
         sides["home"]["elo"].to_numpy() - sides["away"]["elo"].to_numpy() + hfa
     )
-    parts += [diffs, venue, h2h_features(target, h2h_state)]
+    parts += [diffs, venue, h2h_features(target, h2h_state), roster_features(target, roster_state)]
     return pd.concat(parts, axis=1)
 
 
@@ -160,13 +163,16 @@ def build_game_features(
     games: pd.DataFrame,
     team_games: pd.DataFrame,
     elo_params: EloParams | None = None,
+    player_games: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Features of every row of ``games`` from the ``team_games`` rows of earlier dates.
+    """Features of every row of ``games`` from the ``team_games`` (and, for the roster features,
+    ``player_games``) rows of earlier dates.
 
     Returns one row per game in ``games.sort_values(["game_date", "game_id"])`` order with the
     id columns, ``home_win`` (NaN when unplayed), ``GAME_FEATURES`` (never NaN) and the baseline
     inputs ``home_win_pct``, ``away_win_pct`` and ``elo_home_prob``. Team rows without points are
-    ignored, so requests never feed any state.
+    ignored, so requests never feed any state. Without ``player_games`` every game's roster is
+    unknown (``roster_known`` 0); pass the player logs wherever the models are trained or served.
     """
     require_columns(games, GAMES_REQUIRED, "games")
     require_columns(team_games, TEAM_GAMES_REQUIRED, "team_games")
@@ -175,7 +181,10 @@ def build_game_features(
     log = build_team_log(team_games)
     state, league = build_team_state(log, params)
 
-    features = game_features_from_state(target, state, league, build_h2h_state(log), params)
+    roster = None if player_games is None else build_roster_state(player_games, team_games)
+    features = game_features_from_state(
+        target, state, league, build_h2h_state(log), params, roster_state=roster
+    )
     out = pd.concat([target, features], axis=1)
     played = out["home_pts"].notna() & out["away_pts"].notna()
     out["home_win"] = np.where(played, (out["home_pts"] > out["away_pts"]).astype(float), np.nan)

@@ -45,6 +45,7 @@ from features.player import (
     player_context_features,
     team_side,
 )
+from features.roster import build_roster_state
 from features.team import build_team_log, build_team_state
 from ingest.schema import REGULAR, season_label
 
@@ -72,9 +73,10 @@ def game_features_from_state(
     league: pd.DataFrame,
     h2h_state: pd.DataFrame,
     params: EloParams,
+    roster_state: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """``GAME_OUTPUT`` of ``target`` (unplayed games), assembled by ``features/``."""
-    out = assemble_game_features(target, state, league, h2h_state, params)
+    out = assemble_game_features(target, state, league, h2h_state, params, roster_state)
     return out.loc[:, [c for c in GAME_OUTPUT if c in out.columns]]
 
 
@@ -130,6 +132,13 @@ class FeatureState:
         team_log = build_team_log(team_games)
         self.team_state, self.league = build_team_state(team_log, self.params)
         self.h2h_state = build_h2h_state(team_log)
+        # Who played each team's last game (the roster features), as build_game_features does
+        # when given the player logs.
+        self.roster_state = (
+            build_roster_state(player_games, team_games)
+            if player_games is not None and len(player_games)
+            else None
+        )
         dates = as_dates(games["game_date"]) if len(games) else pd.Series([], dtype="M8[ns]")
         spans = pd.DataFrame({"season": games["season"].astype(str), "game_date": dates})
         grouped = spans.groupby("season")["game_date"]
@@ -175,7 +184,12 @@ class FeatureState:
                 }
             )
             frame = game_features_from_state(
-                target, self.team_state, self.league, self.h2h_state, self.params
+                target,
+                self.team_state,
+                self.league,
+                self.h2h_state,
+                self.params,
+                self.roster_state,
             )
             game_columns = tuple(frame.columns)
         player_columns: tuple[str, ...] = ()
@@ -238,7 +252,7 @@ class FeatureState:
             }
         )
         frame = game_features_from_state(
-            target, self.team_state, self.league, self.h2h_state, self.params
+            target, self.team_state, self.league, self.h2h_state, self.params, self.roster_state
         )
         index = {
             (int(h), int(a), bool(x)): i

@@ -43,7 +43,9 @@ def test_game_features_equal_build_game_features(frames, state, day):
         )
     ]
     reference = build_game_features(
-        pd.concat([frames.games, *requests], ignore_index=True), frames.team_games
+        pd.concat([frames.games, *requests], ignore_index=True),
+        frames.team_games,
+        player_games=frames.player_games,
     ).set_index("game_id")
     for k, request in enumerate(requests):
         row = state.game_row(
