@@ -79,6 +79,20 @@ class Settings(BaseSettings):
         ge=0,
         description="MAE improvement a points challenger needs over the champion.",
     )
+    in_season_window_days: int = Field(
+        default=28,
+        ge=0,
+        description="In-season evaluation window of a retrain, in days: while the newest season "
+        "is under way, the challenger is fit through day D - k and it and the served champion "
+        "are scored on the games of (D - k, D], D the last played day. 0 turns it off "
+        "(season-level comparison only).",
+    )
+    in_season_min_games: int = Field(
+        default=100,
+        ge=1,
+        description="Fewest games the in-season window must hold; with fewer the gate falls "
+        "back to the season-level comparison (recorded on the version).",
+    )
 
     task_runner: str = Field(
         default="threads",
@@ -130,6 +144,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Rise in live points MAE over the backtest figure that triggers a retrain.",
     )
+    prediction_drift_threshold: float = Field(
+        default=0.3,
+        ge=0,
+        description="Normed Wasserstein distance (Wasserstein-1 over the reference's standard "
+        "deviation) between the reference's and the window's predicted values at which "
+        "prediction drift triggers a retrain. 0 turns the trigger off (reported only).",
+    )
     webhook_url: str | None = Field(
         default=None, description="Optional URL notified (JSON POST) when monitoring alerts."
     )
@@ -156,7 +177,12 @@ class Settings(BaseSettings):
         return self.mlflow_tracking_uri or f"sqlite:///{self.state_dir / 'mlflow.db'}"
 
     @property
-    def mlflow_artifact_location(self) -> str:
+    def mlflow_artifact_location(self) -> str | None:
+        """Artifact root of new experiments: ``<state_dir>/mlartifacts`` for a local store;
+        ``None`` for a tracking server, which then chooses (its ``--artifacts-destination``,
+        e.g. an S3 bucket), so artifacts are never left on one machine's disk."""
+        if self.resolved_mlflow_tracking_uri.startswith(("http://", "https://")):
+            return None
         return (self.state_dir / "mlartifacts").as_uri()
 
     @property

@@ -49,6 +49,7 @@ def _expected_errors() -> dict[type[BaseException], int]:
 
     from ingest.errors import NBAApiError
     from ingest.validation import BatchValidationError
+    from registry.client import RegistryUnavailable
 
     return {
         DataDirError: EXIT_BAD_INPUT,
@@ -56,6 +57,7 @@ def _expected_errors() -> dict[type[BaseException], int]:
         BatchValidationError: EXIT_BAD_DATA,
         NBAApiError: EXIT_UNAVAILABLE,
         OperationalError: EXIT_UNAVAILABLE,
+        RegistryUnavailable: EXIT_UNAVAILABLE,
     }
 
 
@@ -243,6 +245,18 @@ def train(
     models: Annotated[
         str | None, typer.Option(help="Comma-separated model names (default: all six).")
     ] = None,
+    window_days: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Days of the in-season window the gate compares on while the newest season is "
+            "under way (0: the season decides; default NBA_IN_SEASON_WINDOW_DAYS).",
+        ),
+    ] = None,
+    min_window_games: Annotated[
+        int | None,
+        typer.Option(min=1, help="Fewest games in that window (default NBA_IN_SEASON_MIN_GAMES)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Train the six models on the store, register them in MLflow, promote through the gate."""
@@ -251,7 +265,13 @@ def train(
 
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
     try:
-        summary = run_training(settings, eval_season=eval_season, models=chosen)
+        summary = run_training(
+            settings,
+            eval_season=eval_season,
+            models=chosen,
+            window_days=window_days,
+            min_window_games=min_window_games,
+        )
     except Exception as exc:
         raise _fail(exc) from None
     if as_json:

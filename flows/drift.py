@@ -13,10 +13,13 @@ For each task (``game``: the default game model, ``points``: the default points 
 4. the reports are saved (HTML + JSON), recorded in ``drift_reports``, indexed, and summarized
    on the champion's MLflow run.
 
-Then the decision (``monitoring.decision``): an alert retrains the models of its task through
-``training_flow`` unless a cooldown or a lack of new data blocks it. Before retraining on the
-current season, each champion that never saw that season is scored on it, so the gate compares
-both versions on the same games. Alerts are logged and POSTed to ``settings.webhook_url``.
+Then the decision (``monitoring.decision``): feature drift, prediction drift (the normed
+Wasserstein distance of the predicted values, ``settings.prediction_drift_threshold``) or a
+performance drop alerts; an alert retrains the models of its task through ``training_flow``
+unless a cooldown or a lack of new data blocks it. Before retraining on the current season, each
+champion that never saw that season is scored on it, so the gate can compare both versions on
+the same games when no in-season window can be used (``training_flow`` prefers the window).
+Alerts are logged and POSTed to ``settings.webhook_url``.
 """
 
 from __future__ import annotations
@@ -34,7 +37,13 @@ from prefect.cache_policies import NO_CACHE
 
 from core.settings import Settings
 from flows.resources import open_store
-from monitoring.decision import RetrainPolicy, alert_reasons, decide
+from monitoring.decision import (
+    PredictionShift,
+    RetrainPolicy,
+    alert_reasons,
+    decide,
+    normed_wasserstein,
+)
 from monitoring.performance import (
     join_game_results,
     join_points_results,
@@ -77,8 +86,9 @@ EPOCH = date(1970, 1, 1)
 
 @dataclass
 class StoreData:
-    """The stored games a check reads. Team and player rows are loaded only when features
-    must be computed (no cached reference, too few logged vectors, a season to score)."""
+    """The stored games a check reads. Team and player rows (the game features' roster columns
+    need the player rows too) are loaded only when features must be computed (no cached
+    reference, too few logged vectors, a season to score)."""
 
     games: pd.DataFrame
     team_games: pd.DataFrame | None = None
@@ -92,7 +102,10 @@ class StoreData:
             if self.team_games is None:
                 raise RuntimeError("team games not loaded: call load_history first")
             if task_name == GAME:
-                frame = build_game_features(self.games, self.team_games)
+                # the roster features need the player rows, as in training and serving
+                frame = build_game_features(
+                    self.games, self.team_games, player_games=self.player_games
+                )
             else:
                 if self.player_games is None or self.player_games.empty:
                     raise ValueError("the store holds no player games")
@@ -114,6 +127,7 @@ class TaskCheck:
     current_source: str | None = None
     reports: list[dict[str, Any]] = field(default_factory=list)
     performance: dict[str, Any] | None = None
+    prediction_shift: dict[str, Any] | None = None
     decision: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -267,8 +281,9 @@ def build_reports(
     settings: Settings,
     min_current_rows: int,
     min_performance_rows: int,
-) -> tuple[list[ReportResult], Any, str]:
-    """Feature drift, prediction drift and performance of one champion (pure)."""
+) -> tuple[list[ReportResult], Any, str, PredictionShift | None]:
+    """Feature drift, prediction drift and performance of one champion, and how far its
+    predictions moved (pure)."""
     columns = [c for c in info.feature_names if c in reference.columns]
     if not columns:
         from features import GAME_FEATURES, PLAYER_FEATURES
@@ -288,6 +303,7 @@ def build_reports(
         current_window=window.label,
     )
     results: list[ReportResult] = []
+    shift = None
     if len(current) >= 2:
         results.append(
             feature_drift_report(
@@ -297,6 +313,15 @@ def build_reports(
         preds = current_predictions(logged, current, source, model, task_name, window)
         if len(preds) >= 2:
             results.append(prediction_drift_report(ref_rows[PREDICTION], preds, **common))
+            shift = PredictionShift(
+                model_name=info.name,
+                distance=normed_wasserstein(ref_rows[PREDICTION], preds),
+                threshold=settings.prediction_drift_threshold,
+                n_reference=len(ref_rows),
+                n_current=len(preds),
+                current_window=window.label,
+                min_rows=min_current_rows,
+            )
     scored = (
         logged.loc[
             performance_window.contains(logged["day"]) & (logged["model_version"] == info.version)
@@ -323,7 +348,7 @@ def build_reports(
     )
     if report is not None:
         results.append(report)
-    return results, performance, source
+    return results, performance, source, shift
 
 
 # Writing ---------------------------------------------------------------------------------------
@@ -363,6 +388,8 @@ def log_to_champion(
             metrics[f"{prefix}.feature_drift_share"] = r.share_drifted or 0.0
         elif r.kind == "predictions":
             metrics[f"{prefix}.prediction_drift"] = 1.0 if r.drift_detected else 0.0
+    if check.prediction_shift:
+        metrics[f"{prefix}.prediction_shift"] = check.prediction_shift["distance"]
     if check.performance:
         for key, value in check.performance.get("live", {}).items():
             metrics[f"{prefix}.live_{key}"] = value
@@ -508,11 +535,11 @@ def drift_flow(
         columns = list(info.feature_names)
         from_log = logged_vectors(logged, task_name, columns, window)
         if reference is None or from_log < min_current_rows:
-            data = load_history(engine, data, with_players=task_name == POINTS)
+            data = load_history(engine, data, with_players=True)
         if reference is None:
             reference = build_reference(data, model, task_name, seasons)
             save_reference(path, reference)
-        results, performance, source = build_reports(
+        results, performance, source, shift = build_reports(
             task_name=task_name,
             info=info,
             model=model,
@@ -528,8 +555,9 @@ def drift_flow(
         )
         check.current_source = source
         check.performance = performance.as_dict()
+        check.prediction_shift = shift.as_dict() if shift is not None else None
         features_result = next((r for r in results if r.kind == "features"), None)
-        reasons = alert_reasons(features_result, performance)
+        reasons = alert_reasons(features_result, performance, shift)
         decision = decide(
             task_name,
             name,
@@ -593,17 +621,18 @@ def drift_flow(
         log_to_champion(uri, info, check, results, as_of, {**context_base, **check.as_dict()})
 
     if triggered:
-        from flows.training import training_flow
+        from flows.training import run_training
 
         if eval_season is not None:
-            data = load_history(engine, data, with_players=POINTS in triggered)
+            data = load_history(engine, data, with_players=True)
             for name in models:
                 scored = score_champion_on_season(uri, name, eval_season, data)
                 if scored:
                     summary.season_scores.append(scored)
         logger.info("retraining %s: %s", ", ".join(models), "; ".join(summary.alerts))
         try:
-            trained = training_flow(eval_season=eval_season, models=models, settings=settings)
+            # The task runner of the settings: threads, or the Dask cluster of NBA_DASK_ADDRESS.
+            trained = run_training(settings, eval_season=eval_season, models=models)
         except Exception as exc:
             # Recorded and notified, then the check fails: a broken retrain must be seen.
             summary.retrain = {"error": f"{type(exc).__name__}: {exc}"[:2000], "models": []}

@@ -96,7 +96,9 @@ def predict_games(mirror: Mirror, day_games: pd.DataFrame, model, columns: list[
 
     requests = game_requests(day_games)
     feats = build_game_features(
-        pd.concat([mirror.games, requests], ignore_index=True), mirror.team_games
+        pd.concat([mirror.games, requests], ignore_index=True),
+        mirror.team_games,
+        player_games=mirror.player_games,
     )
     feats = feats.loc[feats["game_id"].isin(set(requests["game_id"]))].reset_index(drop=True)
     p = np.asarray(model.predict_proba(feats))[:, 1]

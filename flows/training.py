@@ -1,5 +1,13 @@
 """``training_flow``: validate -> features -> six models in parallel -> evaluate -> register ->
-gate and promote. ``backtest_flow``: walk-forward evaluation of a snapshot folder on its own."""
+gate and promote. ``backtest_flow``: walk-forward evaluation of a snapshot folder on its own.
+
+While the newest season is under way (played games after the champion's fit, no playoff game
+stored yet), each model is also judged on an in-season window: the same estimator fit through
+day D - k (k = ``window_days``, D the last played day) and the served champion, as it is, are
+scored on the games of (D - k, D]; the gate compares on those games. The registered version is
+that estimator refit on every played game through D. A window too short (``min_window_games``)
+or impossible is recorded on the version, and the gate compares on the season as before.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +34,17 @@ class StoreFrames:
     games: pd.DataFrame
     team_games: pd.DataFrame
     player_games: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """What a model's in-season evaluation will be: a window and the champion it is scored
+    against, or no window and why."""
+
+    window: Any  # training.train.EvalWindow | None
+    why: str
+    champion: Any = None  # registry.versions.ModelVersionInfo | None
+    champion_model: Any = None
 
 
 @dataclass
@@ -70,7 +89,9 @@ def build_features(frames: StoreFrames) -> tuple[pd.DataFrame, pd.DataFrame | No
     """Game and player feature tables, as of each game (pure)."""
     from features import build_game_features, build_player_features
 
-    game_frame = build_game_features(frames.games, frames.team_games)
+    game_frame = build_game_features(
+        frames.games, frames.team_games, player_games=frames.player_games
+    )
     player_frame = None
     if not frames.player_games.empty:
         player_frame = build_player_features(frames.player_games, frames.team_games, frames.games)
@@ -106,11 +127,127 @@ def train_model(name: str, game_frame, player_frame, eval_season: str, make_figu
     return trained
 
 
+@task(name="read-champion", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def read_champion(tracking_uri: str, name: str):
+    """The version the ``champion`` alias points to now, or None."""
+    from registry import get_champion
+
+    return get_champion(tracking_uri, name)
+
+
+@task(name="load-champion-model", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def load_champion_model(tracking_uri: str, name: str, version: str):
+    """The fitted model of that exact version, as it is served."""
+    from registry import load_model
+
+    model, _ = load_model(tracking_uri, name, version)
+    return model
+
+
+def season_under_way(games: pd.DataFrame, season: str) -> bool:
+    """Whether ``season`` is the newest stored season and none of its playoff games is stored
+    (between seasons, the gate compares walk-forward on the complete season)."""
+    from ingest.schema import PLAYOFFS
+
+    seasons = games["season"].astype(str)
+    newest = max(seasons.unique(), key=season_start_year)
+    playoffs = (seasons == season) & (games["season_type"] == PLAYOFFS)
+    return season == newest and not playoffs.any()
+
+
+def champion_fit_through(info, frame: pd.DataFrame) -> pd.Timestamp:
+    """The newest day the champion may have been fit on: its ``fit_through`` tag, or, for a
+    version without one, the last day of any stored row of its training seasons (later than
+    or equal to the real one, so a window after it never holds a game the champion saw)."""
+    from registry.gate import FIT_THROUGH_TAG
+
+    if info.tags.get(FIT_THROUGH_TAG):
+        return pd.Timestamp(info.tags[FIT_THROUGH_TAG])
+    seen = frame.loc[frame["season"].astype(str).isin(info.train_seasons), "game_date"]
+    return seen.max() if len(seen) else frame["game_date"].max()
+
+
+def plan_window(
+    name: str,
+    info,
+    frame: pd.DataFrame,
+    games: pd.DataFrame,
+    eval_season: str,
+    days: int,
+    min_games: int,
+) -> WindowPlan:
+    """The in-season window of one model against its champion ``info`` (pure)."""
+    from training.models import task_of
+    from training.train import choose_window
+
+    if info is None:
+        return WindowPlan(None, "no champion yet")
+    if days > 0 and not season_under_way(games, eval_season):
+        return WindowPlan(None, f"{eval_season} is not a season under way", info)
+    window, why = choose_window(
+        frame,
+        task_of(name),
+        eval_season,
+        champion_fit_through=champion_fit_through(info, frame),
+        days=days,
+        min_games=min_games,
+    )
+    return WindowPlan(window, why, info)
+
+
+@task(name="score-window", cache_policy=NO_CACHE)
+def score_on_window(name: str, frame: pd.DataFrame, plan: WindowPlan):
+    """The challenger fit through the window's start and the served champion on the window's
+    games (pure)."""
+    from training.train import score_window
+
+    return score_window(name, frame, plan.window, plan.champion_model)
+
+
+def window_record(trained, plan: WindowPlan | None, scores) -> tuple[dict, dict]:
+    """The metrics and version tags of the in-season evaluation (see ``registry.gate``)."""
+    from registry.gate import (
+        CHAMPION_WINDOW_PREFIX,
+        FIT_THROUGH_TAG,
+        WINDOW_CHAMPION_TAG,
+        WINDOW_FALLBACK_TAG,
+        WINDOW_FIT_TAG,
+        WINDOW_GAMES_TAG,
+        WINDOW_PREFIX,
+        WINDOW_TAG,
+    )
+
+    tags = {FIT_THROUGH_TAG: trained.fit_through}
+    if scores is None:
+        if plan is not None and plan.champion is not None:
+            tags[WINDOW_FALLBACK_TAG] = plan.why
+        return {}, tags
+    metrics = {f"{WINDOW_PREFIX}{k}": v for k, v in scores.challenger.items()}
+    metrics.update({f"{CHAMPION_WINDOW_PREFIX}{k}": v for k, v in scores.champion.items()})
+    tags.update(
+        {
+            WINDOW_TAG: scores.window.label,
+            WINDOW_CHAMPION_TAG: plan.champion.version,
+            WINDOW_FIT_TAG: scores.window.fit_through.date().isoformat(),
+            WINDOW_GAMES_TAG: str(scores.n_games),
+        }
+    )
+    return metrics, tags
+
+
 @task(name="register-and-gate", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def register_and_gate(trained, settings: Settings, lineage: dict, engine) -> dict[str, Any]:
-    """Log the run, register a new version, then let the gate decide on ``champion`` (I/O)."""
+def register_and_gate(
+    trained,
+    settings: Settings,
+    lineage: dict,
+    engine,
+    window: tuple[dict, dict] = ({}, {}),
+) -> dict[str, Any]:
+    """Log the run (with the in-season ``window`` metrics and tags, if any), register a new
+    version, then let the gate decide on ``champion`` (I/O)."""
     from registry import gate_and_promote, log_training_run
 
+    window_metrics, window_tags = window
     version = log_training_run(
         tracking_uri=settings.resolved_mlflow_tracking_uri,
         artifact_location=settings.mlflow_artifact_location,
@@ -119,13 +256,14 @@ def register_and_gate(trained, settings: Settings, lineage: dict, engine) -> dic
         task=trained.task,
         model=trained.model,
         params=trained.params,
-        metrics=trained.metrics,
+        metrics={**trained.metrics, **window_metrics},
         feature_names=list(trained.feature_names),
         lineage=lineage,
         figures=trained.figures,
         input_example=trained.input_example,
         eval_season=trained.eval_season,
         train_seasons=list(trained.train_seasons),
+        tags=window_tags,
         engine=engine,
     )
     decision = gate_and_promote(
@@ -142,7 +280,11 @@ def register_and_gate(trained, settings: Settings, lineage: dict, engine) -> dic
         "run_id": version.run_id,
         "promoted": decision.promote,
         "reason": decision.reason,
+        "basis": decision.basis,
+        "window": decision.window,
+        "fit_through": trained.fit_through,
         primary: trained.metrics.get(primary),
+        **{k: v for k, v in window_metrics.items() if k.endswith(f".{primary}")},
     }
 
 
@@ -174,17 +316,23 @@ def training_flow(
     eval_season: str | None = None,
     models: list[str] | None = None,
     settings: Settings | None = None,
+    window_days: int | None = None,
+    min_window_games: int | None = None,
 ) -> TrainingSummary:
     """Train the six models on the store, register them in MLflow and promote through the gate.
 
     ``eval_season`` (default: the newest played regular season) is where the gate's metrics come
     from: each model is trained on the seasons before it, scored on it, then refit on all seasons
-    through it for serving.
+    through it for serving. While that season is under way, the gate compares on the in-season
+    window instead (``window_days``, ``min_window_games``: default
+    ``settings.in_season_window_days`` and ``settings.in_season_min_games``; see the module).
     """
-    from training.models import GAME_MODELS, POINTS_MODELS
+    from registry import check_tracking
+    from training.models import GAME, GAME_MODELS, POINTS_MODELS, task_of
 
     logger = get_run_logger()
     settings = settings or Settings()
+    check_tracking(settings.resolved_mlflow_tracking_uri)  # fail now, not after training
     t0 = time.perf_counter()
     engine = open_store(settings)
     frames = load_store(engine)
@@ -200,13 +348,33 @@ def training_flow(
             f"unknown model(s) {sorted(unknown)}: choose from {GAME_MODELS + POINTS_MODELS}"
         )
     logger.info("training %s, evaluated on %s", ", ".join(names), eval_season)
+    days = settings.in_season_window_days if window_days is None else window_days
+    min_games = settings.in_season_min_games if min_window_games is None else min_window_games
+    uri = settings.resolved_mlflow_tracking_uri
+    plans: dict[str, WindowPlan] = {}
+    windows = {}
+    for name in names:
+        frame = game_frame if task_of(name) == GAME else player_frame
+        if frame is None:
+            continue
+        plan = plan_window(
+            name, read_champion(uri, name), frame, frames.games, eval_season, days, min_games
+        )
+        logger.info("%s: %s", name, plan.why)
+        if plan.window is not None:
+            model = load_champion_model(uri, name, plan.champion.version)
+            plan = WindowPlan(plan.window, plan.why, plan.champion, model)
+            windows[name] = score_on_window.submit(name, frame, plan)
+        plans[name] = plan
     futures = [train_model.submit(n, game_frame, player_frame, eval_season) for n in names]
     summary = TrainingSummary(eval_season=eval_season, lineage=lineage)
-    for future in futures:
+    for name, future in zip(names, futures, strict=True):
         trained = future.result()
         if trained is None:
             continue
-        outcome = register_and_gate(trained, settings, lineage, engine)
+        scores = windows[name].result() if name in windows else None
+        record = window_record(trained, plans.get(name), scores)
+        outcome = register_and_gate(trained, settings, lineage, engine, record)
         logger.info(
             "%s v%s: %s (%s)",
             outcome["name"],
@@ -233,12 +401,22 @@ def task_runner_for(settings: Settings):
 
 
 def run_training(
-    settings: Settings, eval_season: str | None = None, models: list[str] | None = None
+    settings: Settings,
+    eval_season: str | None = None,
+    models: list[str] | None = None,
+    window_days: int | None = None,
+    min_window_games: int | None = None,
 ) -> TrainingSummary:
     """``training_flow`` with the task runner of the settings (threads, or a Dask cluster)."""
     runner = task_runner_for(settings)
     flow_ = training_flow if runner is None else training_flow.with_options(task_runner=runner)
-    return flow_(eval_season=eval_season, models=models, settings=settings)
+    return flow_(
+        eval_season=eval_season,
+        models=models,
+        settings=settings,
+        window_days=window_days,
+        min_window_games=min_window_games,
+    )
 
 
 @flow(name="backtest", log_prints=True)

@@ -1,18 +1,24 @@
 """When a check retrains: the thresholds, a cooldown and a minimum of new data (pure).
 
-A task (games or points) *alerts* when its feature drift reaches the drifted-share threshold or
-its live metric (log loss, MAE) rises above the champion's backtest figure by more than the
-drop threshold. An alert starts a retrain unless the last retrain of that model is less than
-``cooldown_days`` old or fewer than ``min_new_games`` games were stored since the champion was
-trained: retraining on the same data cannot give a different model. Prediction drift is
-reported but does not trigger on its own (it follows from feature drift or from a new model).
+A task (games or points) *alerts* when its feature drift reaches the drifted-share threshold,
+when its predictions drift (the normed Wasserstein distance between the reference's and the
+window's predicted values reaches the prediction-drift threshold), or when its live metric
+(log loss, MAE) rises above the champion's backtest figure by more than the drop threshold.
+Prediction drift counts on its own: the model's outputs can move while no single feature
+crosses its test (many small shifts in the same direction), and the distance measures how far
+they moved, not only whether a test rejects. An alert starts a retrain unless the last retrain
+of that model is less than ``cooldown_days`` old or fewer than ``min_new_games`` games were
+stored since the champion was trained: retraining on the same data cannot give a different model.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
+
+import numpy as np
 
 from monitoring.performance import PerformanceSummary
 from monitoring.reports import ReportResult
@@ -26,6 +32,43 @@ class RetrainPolicy:
     def __post_init__(self) -> None:
         if self.cooldown_days < 0 or self.min_new_games < 0:
             raise ValueError("cooldown_days and min_new_games must be >= 0")
+
+
+@dataclass(frozen=True)
+class PredictionShift:
+    """How far the window's predicted values moved from the reference's."""
+
+    model_name: str
+    distance: float  # normed Wasserstein distance
+    threshold: float  # 0: never triggers
+    n_reference: int
+    n_current: int
+    current_window: str
+    min_rows: int = 30
+
+    @property
+    def crossed(self) -> bool:
+        return (
+            self.threshold > 0
+            and self.n_current >= self.min_rows
+            and self.distance >= self.threshold
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "crossed": self.crossed}
+
+
+def normed_wasserstein(reference: Sequence[float], current: Sequence[float]) -> float:
+    """Wasserstein-1 distance between the two samples over the reference's standard deviation
+    (floored at 0.001), the score of Evidently's ``wasserstein`` drift method."""
+    from scipy.stats import wasserstein_distance
+
+    ref = np.asarray(reference, dtype=float)
+    cur = np.asarray(current, dtype=float)
+    ref, cur = ref[np.isfinite(ref)], cur[np.isfinite(cur)]
+    if len(ref) < 2 or len(cur) < 1:
+        raise ValueError("need at least 2 reference and 1 current values")
+    return float(wasserstein_distance(ref, cur) / max(float(np.std(ref)), 0.001))
 
 
 @dataclass
@@ -47,7 +90,9 @@ class TaskDecision:
 
 
 def alert_reasons(
-    features: ReportResult | None, performance: PerformanceSummary | None
+    features: ReportResult | None,
+    performance: PerformanceSummary | None,
+    predictions: PredictionShift | None = None,
 ) -> list[str]:
     """Human-readable reasons, one per threshold crossed."""
     reasons = []
@@ -56,6 +101,13 @@ def alert_reasons(
             f"{features.model_name} feature drift: {features.details['drifted_columns']} of "
             f"{features.details['columns']} features drifted ({features.share_drifted:.0%} >= "
             f"{features.details['threshold']:.0%}) in {features.current_window}"
+        )
+    if predictions is not None and predictions.crossed:
+        reasons.append(
+            f"{predictions.model_name} prediction drift: normed Wasserstein distance "
+            f"{predictions.distance:.3f} >= {predictions.threshold} between the predictions of "
+            f"{predictions.current_window} (n={predictions.n_current}) and the reference "
+            f"(n={predictions.n_reference})"
         )
     if performance is not None and performance.dropped:
         metric = performance.watched

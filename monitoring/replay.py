@@ -138,13 +138,18 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         "",
         "## Drift checks",
         "",
-        "| as of | feature drift | prediction drift | live log loss (n) | alerts | action |",
+        "Feature drift: share of drifted features; prediction drift: Evidently's test on the "
+        "predicted P(home win), and the normed Wasserstein distance that triggers a retrain.",
+        "",
+        "| as of | feature drift | prediction drift (distance) | live log loss (n) | alerts "
+        "| action |",
         "|---|---|---|---|---|---|",
     ]
     for c in doc["checks"]:
         lines.append(
             f"| {c['as_of']} | {_fmt(c.get('feature_drift_share'), 2)} | "
-            f"{'yes' if c.get('prediction_drift') else 'no'} | "
+            f"{'yes' if c.get('prediction_drift') else 'no'} "
+            f"({_fmt(c.get('prediction_shift'), 3)}) | "
             f"{_fmt(c.get('live_log_loss'))} ({c.get('live_n', 0)}) | {len(c['alerts'])} | "
             f"{c['action']} |"
         )
@@ -179,6 +184,7 @@ def check_row(check: Mapping[str, Any], task: str = "game") -> dict[str, Any]:
                 row["feature_drift_share"] = r.get("share_drifted")
             elif r["kind"] == "predictions":
                 row["prediction_drift"] = r.get("drift_detected")
+        row["prediction_shift"] = (t.get("prediction_shift") or {}).get("distance")
         perf = t.get("performance") or {}
         row["live_n"] = perf.get("n", 0)
         row["live_log_loss"] = (perf.get("live") or {}).get("log_loss")

@@ -1,8 +1,15 @@
-"""The promotion gate: a challenger replaces the champion only if it is better on the same season.
+"""The promotion gate: a challenger replaces the champion only if it is better on the same games.
 
 The comparison itself (:func:`compare_metrics`) is pure; :func:`evaluate_gate` reads both
 versions' run metrics from MLflow. Metric keys follow docs/CONTRACTS.md: ``"{metric}.{season}"``
 per evaluation season and the plain ``"{metric}"`` for the version's own evaluation season.
+
+A version trained while its season is under way may carry an *in-season window*: its tag
+``eval_window`` names the days, ``window.{metric}`` are the scores of the same estimator fit on
+the games before the window, and ``window.champion.{metric}`` those of the champion version in
+``eval_window_champion_version``, served as it is, on the same games. When that version is still
+the champion the gate compares on the window; otherwise (or without a window) on the season, and
+the reason says why.
 """
 
 from __future__ import annotations
@@ -35,6 +42,16 @@ METRIC_HIGHER_IS_BETTER: Mapping[str, bool] = MappingProxyType(
 _EPS = 1e-12  # float noise allowed on margins and tolerances
 # "log_loss.2023-24"; other dotted keys (e.g. "baseline.baseline-elo.log_loss") are not seasons
 _SEASON_KEY = re.compile(r"^(?P<metric>\w+)\.(?P<season>\d{4}-\d{2})$")
+# The in-season window: metric key prefixes and version tags (written by training_flow).
+WINDOW_PREFIX = "window."
+CHAMPION_WINDOW_PREFIX = "window.champion."
+WINDOW_TAG = "eval_window"
+WINDOW_CHAMPION_TAG = "eval_window_champion_version"
+WINDOW_FIT_TAG = "eval_window_fit_through"
+WINDOW_GAMES_TAG = "eval_window_games"
+WINDOW_FALLBACK_TAG = "eval_window_fallback"
+FIT_THROUGH_TAG = "fit_through"
+SEASON, WINDOW = "season", "window"
 
 
 @dataclass(frozen=True)
@@ -92,11 +109,15 @@ class GateDecision:
     season: str
     version: str = ""
     champion_version: str | None = None
+    basis: str = SEASON  # what was compared: the season, or the in-season window
+    window: str = ""  # the window's days when ``basis`` is the window
 
     def as_record(self) -> dict:
         """The metrics part of an audit row."""
         return {
             "season": self.season,
+            "basis": self.basis,
+            "window": self.window,
             "challenger": self.challenger,
             "champion": self.champion,
             "champion_version": self.champion_version,
@@ -123,6 +144,18 @@ def season_metrics(
         if not own:
             del by_season[eval_season]
     return by_season
+
+
+def window_metrics(metrics: Mapping[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+    """``window.{metric}`` (the challenger's) and ``window.champion.{metric}`` (the champion's
+    on the same games) as two ``{metric: value}`` dicts."""
+    challenger, champion = {}, {}
+    for key, value in metrics.items():
+        if key.startswith(CHAMPION_WINDOW_PREFIX):
+            champion[key[len(CHAMPION_WINDOW_PREFIX) :]] = value
+        elif key.startswith(WINDOW_PREFIX):
+            challenger[key[len(WINDOW_PREFIX) :]] = value
+    return challenger, champion
 
 
 def choose_season(
@@ -209,6 +242,12 @@ def decide(
             version=candidate.version,
             champion_version=champion.version,
         )
+    on_window, fallback = decide_on_window(candidate, champion, policy)
+    if on_window is not None:
+        return on_window
+    versions = f"challenger v{candidate.version} vs champion v{champion.version}"
+    if fallback:
+        versions += f"; season-level: {fallback}"
     champion_seasons = season_metrics(champion.metrics, champion.eval_season)
     season = choose_season(
         challenger_seasons, champion_seasons, policy.primary_metric, candidate.eval_season
@@ -220,6 +259,7 @@ def decide(
                 f"no evaluation season with {policy.primary_metric} in both versions: "
                 f"challenger v{candidate.version} has {sorted(challenger_seasons)}, "
                 f"champion v{champion.version} has {sorted(champion_seasons)}"
+                + (f" (season-level: {fallback})" if fallback else "")
             ),
             challenger=challenger_seasons.get(own_season, {}),
             champion=None,
@@ -232,12 +272,55 @@ def decide(
     )
     return GateDecision(
         promote=promote,
-        reason=f"{reason} (challenger v{candidate.version} vs champion v{champion.version})",
+        reason=f"{reason} ({versions})",
         challenger=challenger_seasons[season],
         champion=champion_seasons[season],
         season=season,
         version=candidate.version,
         champion_version=champion.version,
+    )
+
+
+def decide_on_window(
+    candidate: ModelVersionInfo, champion: ModelVersionInfo, policy: GatePolicy
+) -> tuple[GateDecision | None, str]:
+    """The decision on the candidate's in-season window, or None and why the season decides:
+    no window (the reason recorded at training), or the window's scores are of another
+    champion version than the current one, or the primary metric is missing."""
+    tags = candidate.tags
+    label = tags.get(WINDOW_TAG)
+    if not label:
+        return None, tags.get(WINDOW_FALLBACK_TAG, "")
+    scored = tags.get(WINDOW_CHAMPION_TAG)
+    if scored != champion.version:
+        return None, (
+            f"the in-season window {label} scored champion v{scored}, "
+            f"the champion is now v{champion.version}"
+        )
+    challenger, served = window_metrics(candidate.metrics)
+    primary = policy.primary_metric
+    if primary not in challenger or primary not in served:
+        return None, f"the in-season window {label} has no {primary} for both versions"
+    promote, reason = compare_metrics(challenger, served, policy, WINDOW)
+    how = (
+        f"in-season window {label}, {tags.get(WINDOW_GAMES_TAG, '?')} games: challenger fit "
+        f"through {tags.get(WINDOW_FIT_TAG, '?')}, champion v{champion.version} as served; "
+        f"v{candidate.version} is that estimator refit through {tags.get(FIT_THROUGH_TAG, '?')}"
+    )
+    return (
+        GateDecision(
+            promote=promote,
+            reason=f"{reason} ({how}; challenger v{candidate.version} vs champion "
+            f"v{champion.version})",
+            challenger=challenger,
+            champion=served,
+            season=candidate.eval_season or "",
+            version=candidate.version,
+            champion_version=champion.version,
+            basis=WINDOW,
+            window=label,
+        ),
+        "",
     )
 
 

@@ -7,6 +7,8 @@ given, as a row of ``model_metadata``. The version a champion replaced is kept i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -55,6 +57,23 @@ def _crown(
     client.set_registered_model_alias(name, CHAMPION, version)
 
 
+@contextmanager
+def aliases_kept_on_failure(client: MlflowClient, name: str) -> Iterator[None]:
+    """Put ``champion`` and ``challenger`` back where they were if the block fails (a lost
+    store, a refused audit row): a registration that fails half way moves no alias."""
+    before = dict(client.get_registered_model(name).aliases)
+    try:
+        yield
+    except BaseException:
+        for alias in (CHAMPION, CHALLENGER):
+            with suppress(Exception):  # best effort: the store may be the thing that failed
+                if alias in before:
+                    client.set_registered_model_alias(name, alias, str(before[alias]))
+                else:
+                    client.delete_registered_model_alias(name, alias)
+        raise
+
+
 def gate_and_promote(
     tracking_uri: str,
     name: str,
@@ -67,7 +86,8 @@ def gate_and_promote(
     """Make ``version`` the challenger, then the champion if it passes the gate.
 
     ``policy`` defaults to ``DEFAULT_POLICIES[task]``. The decision is tagged on the version
-    (``gate_decision``, ``gate_reason``, ``gate_season``) and recorded in ``model_metadata``
+    (``gate_decision``, ``gate_reason``, ``gate_season``, ``gate_basis``: ``season`` or
+    ``window``, ``gate_window``: the in-season window's days) and recorded in ``model_metadata``
     (action ``promote`` or ``refuse``) when ``engine`` is given. A refused version leaves the
     champion as it was.
     """
@@ -78,43 +98,46 @@ def gate_and_promote(
     if champion is not None and champion.version == candidate.version:
         return decision  # nothing to move, nothing to record
 
-    client.set_registered_model_alias(name, CHALLENGER, candidate.version)
-    _set_tags(
-        client,
-        name,
-        candidate.version,
-        {
-            "gate_decision": "promote" if decision.promote else "refuse",
-            "gate_reason": decision.reason,
-            "gate_season": decision.season,
-            "gate_champion_version": decision.champion_version or "",
-            "gate_time": _now(),
-        },
-    )
-    if decision.promote:
-        _crown(
+    with aliases_kept_on_failure(client, name):
+        client.set_registered_model_alias(name, CHALLENGER, candidate.version)
+        _set_tags(
             client,
             name,
             candidate.version,
-            champion,
-            action="gate",
-            actor=actor,
-            reason=decision.reason,
+            {
+                "gate_decision": "promote" if decision.promote else "refuse",
+                "gate_reason": decision.reason,
+                "gate_season": decision.season,
+                "gate_basis": decision.basis,
+                "gate_window": decision.window,
+                "gate_champion_version": decision.champion_version or "",
+                "gate_time": _now(),
+            },
         )
-    if engine is not None:
-        reason = decision.reason
-        if decision.promote and champion is not None:
-            reason = f"{reason}; previous champion v{champion.version}"
-        record_action(
-            engine,
-            model_name=name,
-            version=candidate.version,
-            action="promote" if decision.promote else "refuse",
-            alias=CHAMPION if decision.promote else CHALLENGER,
-            actor=actor,
-            metrics=decision.as_record(),
-            reason=reason,
-        )
+        if decision.promote:
+            _crown(
+                client,
+                name,
+                candidate.version,
+                champion,
+                action="gate",
+                actor=actor,
+                reason=decision.reason,
+            )
+        if engine is not None:
+            reason = decision.reason
+            if decision.promote and champion is not None:
+                reason = f"{reason}; previous champion v{champion.version}"
+            record_action(
+                engine,
+                model_name=name,
+                version=candidate.version,
+                action="promote" if decision.promote else "refuse",
+                alias=CHAMPION if decision.promote else CHALLENGER,
+                actor=actor,
+                metrics=decision.as_record(),
+                reason=reason,
+            )
     return decision
 
 

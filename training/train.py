@@ -21,12 +21,16 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.pipeline import Pipeline
 
-from ingest.schema import season_label, season_start_year
+from ingest.schema import PLAYOFFS, REGULAR, season_label, season_start_year
 from training.backtest import (
     TARGET,
     BacktestResult,
     Progress,
+    eval_rows,
     fit_estimator,
+    predict,
+    score,
+    season_types,
     time_order,
     train_rows,
     walk_forward,
@@ -53,6 +57,7 @@ class TrainedModel:
     feature_names: tuple[str, ...]
     input_example: pd.DataFrame
     figures: dict[str, Figure] = field(default_factory=dict)
+    fit_through: str = ""  # ISO date of the newest training row of ``model``
 
 
 def _metric_keys(result: BacktestResult, task: str, name: str, season: str) -> dict[str, float]:
@@ -163,6 +168,131 @@ def train_final(
                     figures=_figures(name, task, model, result, eval_season)
                     if make_figures
                     else {},
+                    fit_through=final_train["game_date"].max().date().isoformat(),
                 )
             )
     return trained
+
+
+# In-season evaluation window -------------------------------------------------------------------
+@dataclass(frozen=True)
+class EvalWindow:
+    """The played regular-season rows of ``season`` dated after ``fit_through`` and up to
+    ``through`` (days). A challenger scored on it is fit on rows dated up to ``fit_through``."""
+
+    season: str
+    fit_through: pd.Timestamp
+    through: pd.Timestamp
+
+    @property
+    def first_day(self) -> pd.Timestamp:
+        return self.fit_through + pd.Timedelta(days=1)
+
+    @property
+    def label(self) -> str:
+        return f"{self.first_day.date().isoformat()}..{self.through.date().isoformat()}"
+
+
+@dataclass(frozen=True)
+class WindowScores:
+    """A challenger (fit through the window's start) and a served champion on the same window."""
+
+    window: EvalWindow
+    n_games: int
+    n_train: int
+    challenger: dict[str, float]
+    champion: dict[str, float]
+
+
+def window_mask(frame: pd.DataFrame, task: str, window: EvalWindow) -> pd.Series:
+    """Mask of the rows scored on ``window``: regular season of its season, target known,
+    dated in (``fit_through``, ``through``]."""
+    dates = frame["game_date"]
+    return (
+        eval_rows(frame, task, window.season)
+        & (dates > window.fit_through)
+        & (dates <= window.through)
+    )
+
+
+def rows_through(
+    frame: pd.DataFrame, task: str, day: pd.Timestamp, *, train_playoffs: bool = False
+) -> pd.Series:
+    """Mask of the played rows dated up to ``day`` (regular season, plus playoffs if asked)."""
+    allowed = (REGULAR, PLAYOFFS) if train_playoffs else (REGULAR,)
+    return (
+        (frame["game_date"] <= day)
+        & season_types(frame).isin(allowed)
+        & frame[TARGET[task]].notna()
+    )
+
+
+def choose_window(
+    frame: pd.DataFrame,
+    task: str,
+    season: str,
+    *,
+    champion_fit_through: pd.Timestamp,
+    days: int,
+    min_games: int,
+) -> tuple[EvalWindow | None, str]:
+    """The in-season window of ``season``, or None, and why.
+
+    The window ends on D, the last played day of ``season``, and starts after
+    ``max(D - days, champion_fit_through)``: no row of it is one the champion was fit on. None
+    when ``days`` is 0, no game was played after the champion's fit, or the window holds fewer
+    than ``min_games`` games.
+    """
+    if days <= 0:
+        return None, "in-season window off"
+    played = frame.loc[eval_rows(frame, task, season)]
+    if played.empty:
+        return None, f"no played regular-season game of {season}"
+    through = played["game_date"].max()
+    if through <= champion_fit_through:
+        return None, (
+            f"no game of {season} after the champion's fit ({champion_fit_through.date()})"
+        )
+    start = max(through - pd.Timedelta(days=days), champion_fit_through)
+    window = EvalWindow(season=season, fit_through=start, through=through)
+    n_games = played.loc[window_mask(played, task, window), "game_id"].nunique()
+    if n_games < min_games:
+        return None, f"in-season window {window.label} holds {n_games} games (< {min_games})"
+    return window, f"in-season window {window.label}: {n_games} games"
+
+
+def _finite(values: Mapping[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in values.items() if v is not None and math.isfinite(float(v))}
+
+
+def score_window(
+    name: str,
+    frame: pd.DataFrame,
+    window: EvalWindow,
+    champion: Any,
+    *,
+    params: Mapping[str, ModelParams] = DEFAULT_PARAMS,
+    feature_names: Sequence[str] | None = None,
+    train_playoffs: bool = False,
+) -> WindowScores:
+    """Fit ``name`` on the rows dated up to the window's start, then score it and the fitted
+    ``champion`` (as it is) on the window's rows. Raises when a training row is not strictly
+    older than every scored row."""
+    task = task_of(name)
+    test = time_order(frame.loc[window_mask(frame, task, window)])
+    train = time_order(
+        frame.loc[rows_through(frame, task, window.fit_through, train_playoffs=train_playoffs)]
+    )
+    if test.empty or train.empty:
+        raise ValueError(f"window {window.label}: {len(train)} training rows, {len(test)} scored")
+    if train["game_date"].max() >= test["game_date"].min():
+        raise ValueError(f"window {window.label}: a training row is not older than the window")
+    all_params = {**DEFAULT_PARAMS, **params}
+    model = fit_estimator(name, train, params=all_params[name], feature_names=feature_names)
+    return WindowScores(
+        window=window,
+        n_games=int(test["game_id"].nunique()),
+        n_train=len(train),
+        challenger=_finite(score(task, test, predict(model, test, task))),
+        champion=_finite(score(task, test, predict(champion, test, task))),
+    )

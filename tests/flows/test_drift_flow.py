@@ -148,6 +148,10 @@ def test_drift_over_threshold_starts_a_retrain_and_the_gate_decides(trained):
     assert challenger.tags["gate_decision"] == ("promote" if outcome["promoted"] else "refuse")
     assert outcome["promoted"] is False and outcome["reason"].startswith("not better")
     assert get_champion(uri, MODEL).version == "1"
+    # 28 days of this league hold 28 games, under the default minimum: the season decided,
+    # and the version says why
+    assert "holds 28 games (< 100)" in challenger.tags["eval_window_fallback"]
+    assert outcome["basis"] == "season" and "season-level: in-season window" in outcome["reason"]
     with engine.connect() as conn:
         actions = conn.execute(
             select(ModelMetadata.version, ModelMetadata.action).where(
@@ -209,3 +213,45 @@ def test_a_retrain_stays_within_the_alerting_task():
     assert _retrain_models({"points"}, None) == list(POINTS_MODELS)
     assert _retrain_models({"points"}, [MODEL]) == []  # never "every model" by accident
     assert _retrain_models({"game", "points"}, [MODEL, "player-ridge"]) == [MODEL, "player-ridge"]
+
+
+def test_prediction_drift_over_its_threshold_starts_a_retrain(trained):
+    """Only the predictions' distance crosses its threshold (feature drift and performance
+    thresholds are out of reach): the check alerts on it, retrains, and the gate decides, here
+    on the in-season window (its minimum lowered to this league's 28 games)."""
+    settings, _, feats, *_ = trained
+    uri = settings.resolved_mlflow_tracking_uri
+    as_of = _as_of(feats) + timedelta(days=8)  # past the 7-day cooldown of the last retrain
+    quiet = settings.model_copy(
+        update={
+            "drift_share_threshold": 1.0,
+            "log_loss_drop_threshold": 10.0,
+            "prediction_drift_threshold": 0.0,  # off: measured, never triggers
+            "in_season_min_games": 10,
+        }
+    )
+    kwargs = dict(
+        as_of=as_of,
+        window_days=60,
+        tasks=["game"],
+        retrain_models=[MODEL],
+        min_performance_rows=10,
+        html=False,
+    )
+    measured = drift_flow(settings=quiet, **kwargs)
+    (task,) = measured.tasks
+    shift = task["prediction_shift"]
+    assert shift["distance"] > 0 and shift["crossed"] is False
+    assert measured.alerts == [] and measured.retrain is None
+
+    at_threshold = quiet.model_copy(update={"prediction_drift_threshold": shift["distance"]})
+    summary = drift_flow(settings=at_threshold, **kwargs)
+    (reason,) = summary.alerts
+    assert reason.startswith(f"{MODEL} prediction drift: normed Wasserstein distance")
+    assert summary.tasks[0]["decision"]["retrain"] is True
+    (outcome,) = summary.retrain["models"]
+    version = get_version(uri, MODEL, outcome["version"])
+    assert version.tags["gate_decision"] == ("promote" if outcome["promoted"] else "refuse")
+    assert outcome["basis"] == version.tags["gate_basis"] == "window"
+    assert f"in-season window {version.tags['eval_window']}, 28 games" in outcome["reason"]
+    assert get_champion(uri, MODEL).version == (outcome["version"] if outcome["promoted"] else "1")

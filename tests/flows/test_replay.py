@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from core.db import DriftReport, Prediction, make_engine
 from core.settings import Settings
 from flows.replay import replay_flow
-from ingest.storage import read_games, read_team_games
+from ingest.storage import read_games, read_player_games, read_team_games
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 DAYS = 15
@@ -75,7 +75,9 @@ def test_logged_features_only_used_earlier_games(replay):
 
     summary, *_ = replay
     engine = make_engine(f"sqlite:///{summary.state_dir}/nba.db")
-    full = build_game_features(read_games(engine), read_team_games(engine)).set_index("game_id")
+    full = build_game_features(
+        read_games(engine), read_team_games(engine), player_games=read_player_games(engine)
+    ).set_index("game_id")
     with engine.connect() as conn:
         logged = conn.execute(
             select(Prediction.game_id, Prediction.inputs).where(

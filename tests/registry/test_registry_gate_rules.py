@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from registry.gate import (
@@ -159,3 +161,80 @@ def test_version_description_says_where_metrics_come_from(train_seasons, expecte
     assert ", ".join(train_seasons) in text
     assert expected in text
     assert "`log_loss`" in text
+
+
+# The in-season window -------------------------------------------------------------------------
+SEASON_EQUAL = {"log_loss": 0.62, "log_loss.2023-24": 0.62}  # same walk-forward: no difference
+WINDOW_TAGS = {
+    "eval_window": "2024-01-02..2024-01-29",
+    "eval_window_champion_version": "1",
+    "eval_window_fit_through": "2024-01-01",
+    "eval_window_games": "196",
+    "fit_through": "2024-01-29",
+}
+
+
+def _windowed(version: str, challenger: dict, champion: dict, **tags: str) -> ModelVersionInfo:
+    metrics = {**SEASON_EQUAL}
+    metrics.update({f"window.{k}": v for k, v in challenger.items()})
+    metrics.update({f"window.champion.{k}": v for k, v in champion.items()})
+    info = _version(version, metrics, "2023-24")
+    return replace(info, tags={**info.tags, **WINDOW_TAGS, **tags})
+
+
+@pytest.mark.parametrize(
+    ("challenger_log_loss", "promote", "reason_part"),
+    [(0.630, True, "better: log_loss.window 0.6500 -> 0.6300"), (0.660, False, "not better")],
+)
+def test_decide_compares_an_in_season_challenger_on_the_window(
+    challenger_log_loss, promote, reason_part
+):
+    champion = _version("1", SEASON_EQUAL, "2023-24")
+    window_champion = {**CHAMPION_GAME}
+    candidate = _windowed("2", {**CHAMPION_GAME, "log_loss": challenger_log_loss}, window_champion)
+    decision = decide(candidate, champion, GAME)
+    assert decision.promote is promote
+    assert (decision.basis, decision.window) == ("window", "2024-01-02..2024-01-29")
+    assert decision.challenger["log_loss"] == challenger_log_loss
+    assert decision.champion["log_loss"] == 0.650  # the window score, not the season's 0.62
+    assert reason_part in decision.reason
+    for part in ("196 games", "fit through 2024-01-01", "refit through 2024-01-29"):
+        assert part in decision.reason
+    assert decision.as_record()["basis"] == "window"
+
+
+def test_window_scores_of_another_champion_fall_back_to_the_season():
+    champion = _version("3", SEASON_EQUAL, "2023-24")  # moved since the window was scored
+    candidate = _windowed("4", {**CHAMPION_GAME, "log_loss": 0.5}, CHAMPION_GAME)
+    decision = decide(candidate, champion, GAME)
+    assert decision.promote is False and decision.basis == "season"
+    assert decision.reason.startswith("not better: log_loss.2023-24")
+    assert "scored champion v1, the champion is now v3" in decision.reason
+
+
+def test_a_window_without_the_primary_metric_falls_back_to_the_season():
+    champion = _version("1", SEASON_EQUAL, "2023-24")
+    candidate = _windowed("2", {"brier": 0.2}, {"brier": 0.3})
+    decision = decide(candidate, champion, GAME)
+    assert decision.basis == "season" and "has no log_loss for both versions" in decision.reason
+
+
+def test_a_too_short_window_is_recorded_and_the_season_decides():
+    champion = _version("1", SEASON_EQUAL, "2023-24")
+    info = _version("2", {"log_loss": 0.60, "log_loss.2023-24": 0.60}, "2023-24")
+    why = "in-season window 2023-10-25..2023-11-21 holds 40 games (< 100)"
+    candidate = replace(info, tags={**info.tags, "eval_window_fallback": why})
+    decision = decide(candidate, champion, GAME)
+    assert decision.promote is True and decision.basis == "season"
+    assert decision.reason.startswith("better: log_loss.2023-24")
+    assert f"season-level: {why}" in decision.reason
+
+
+def test_window_metrics_split_challenger_and_champion():
+    from registry.gate import window_metrics
+
+    challenger, champion = window_metrics(
+        {"window.log_loss": 0.6, "window.champion.log_loss": 0.7, "log_loss.2023-24": 0.5}
+    )
+    assert (challenger, champion) == ({"log_loss": 0.6}, {"log_loss": 0.7})
+    assert season_metrics({"window.log_loss": 0.6, "window.champion.log_loss": 0.7}, None) == {}

@@ -245,3 +245,44 @@ def test_every_action_is_recorded_in_model_metadata(store, register, game_metric
     assert "not better" in refused.reason
     assert "bad picks" in rolled_back.reason
     assert get_champion(store.tracking_uri, NAME).version == "3"
+
+
+@pytest.mark.parametrize(("window_log_loss", "promoted"), [(0.60, True), (0.66, False)])
+def test_the_gate_judges_an_in_season_challenger_on_its_window(
+    store, register, game_metrics, app_engine, window_log_loss, promoted
+):
+    """Champion and challenger have the same season score (same walk-forward); the window
+    scores (challenger fit before it, champion as served) decide, and say so."""
+    from sqlalchemy import select
+
+    from core.db import ModelMetadata, session_scope
+
+    register(game_metrics(log_loss=0.65), engine=app_engine)
+    gate_and_promote(store.tracking_uri, NAME, "1", engine=app_engine)
+    window = {"window.log_loss": window_log_loss, "window.champion.log_loss": 0.63}
+    tags = {
+        "eval_window": "2024-01-02..2024-01-29",
+        "eval_window_champion_version": "1",
+        "eval_window_fit_through": "2024-01-01",
+        "eval_window_games": "196",
+        "fit_through": "2024-01-29",
+    }
+    register({**game_metrics(log_loss=0.65), **window}, engine=app_engine, tags=tags)
+
+    decision = gate_and_promote(store.tracking_uri, NAME, "2", engine=app_engine)
+
+    assert decision.promote is promoted and decision.basis == "window"
+    assert get_champion(store.tracking_uri, NAME).version == ("2" if promoted else "1")
+    version = get_version(store.tracking_uri, NAME, "2")
+    assert version.tags["gate_basis"] == "window"
+    assert version.tags["gate_window"] == "2024-01-02..2024-01-29"
+    with session_scope(app_engine) as session:
+        row = session.scalars(
+            select(ModelMetadata).where(
+                ModelMetadata.version == "2", ModelMetadata.action != "register"
+            )
+        ).one()
+    assert row.action == ("promote" if promoted else "refuse")
+    assert "in-season window 2024-01-02..2024-01-29, 196 games" in row.reason
+    assert row.metrics["basis"] == "window"
+    assert row.metrics["champion"]["log_loss"] == pytest.approx(0.63)

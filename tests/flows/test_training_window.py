@@ -1,0 +1,234 @@
+"""The in-season evaluation window of ``training_flow``: which games it holds (never one the
+challenger or the champion was fit on), when there is none, and a retrain judged on it end to
+end (real store, real MLflow registry, real gate, under the Prefect test harness)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.training import champion_fit_through, plan_window, season_under_way
+from registry.versions import ModelVersionInfo
+from tests.training.training_synthetic import GAME_FEATURES, make_game_frame
+from training.backtest import fit_estimator
+from training.train import EvalWindow, choose_window, score_window
+
+SEASONS = ("2017-18", "2018-19", "2019-20")
+CURRENT = SEASONS[-1]
+
+
+@pytest.fixture(scope="module")
+def under_way() -> pd.DataFrame:
+    """Three synthetic seasons; the newest stops after 30 game days, before its playoffs."""
+    frame = make_game_frame(seasons=SEASONS, games_per_season=300, n_teams=10, seed=3)
+    current = frame["season"] == CURRENT
+    first = frame.loc[current, "game_date"].min()
+    keep = ~current | (
+        (frame["season_type"] == "regular") & (frame["game_date"] < first + pd.Timedelta(days=30))
+    )
+    return frame.loc[keep].reset_index(drop=True)
+
+
+def _info(tags: dict[str, str], train_seasons=SEASONS[:-1]) -> ModelVersionInfo:
+    return ModelVersionInfo(
+        name="game-logistic",
+        version="1",
+        run_id="r1",
+        source="models:/m-1",
+        aliases=("champion",),
+        tags={"task": "game", "train_seasons": ",".join(train_seasons), **tags},
+        metrics={},
+    )
+
+
+class Recorder:
+    """A fitted model that remembers the rows it was asked to score."""
+
+    def __init__(self, model):
+        self.model = model
+        self.rows: list[pd.DataFrame] = []
+
+    def predict_proba(self, frame):
+        self.rows.append(frame)
+        return self.model.predict_proba(frame)
+
+
+@pytest.mark.parametrize("champion_days_in", [None, 20])
+def test_the_window_holds_no_game_the_challenger_or_champion_was_fit_on(
+    under_way, monkeypatch, champion_days_in
+):
+    """Champion fit through the previous season (``None``) or through day 20 of the current
+    one: the window starts after max(D - 14, the champion's fit), the challenger is fit on rows
+    dated up to its start only, and both are scored on exactly the window's rows."""
+    import training.train as train_module
+
+    season_rows = under_way.loc[under_way["season"] == CURRENT]
+    first, last = season_rows["game_date"].min(), season_rows["game_date"].max()
+    if champion_days_in is None:
+        champion_fit = under_way.loc[under_way["season"] == SEASONS[1], "game_date"].max()
+    else:
+        champion_fit = first + pd.Timedelta(days=champion_days_in)
+    window, why = choose_window(
+        under_way, "game", CURRENT, champion_fit_through=champion_fit, days=14, min_games=20
+    )
+    assert window is not None, why
+    assert window.through == last
+    assert window.fit_through == max(last - pd.Timedelta(days=14), champion_fit)
+
+    fitted: list[pd.DataFrame] = []
+
+    def spy(name, train, **kwargs):
+        fitted.append(train)
+        return fit_estimator(name, train, **kwargs)
+
+    monkeypatch.setattr(train_module, "fit_estimator", spy)
+    old = under_way.loc[under_way["season"] != CURRENT]
+    champion = Recorder(fit_estimator("game-logistic", old, feature_names=GAME_FEATURES))
+    scores = score_window("game-logistic", under_way, window, champion, feature_names=GAME_FEATURES)
+
+    (train,) = fitted
+    (scored,) = champion.rows
+    assert train["game_date"].max() <= window.fit_through < scored["game_date"].min()
+    assert scored["game_date"].min() > champion_fit
+    assert not set(train["game_id"]) & set(scored["game_id"])
+    expected = season_rows.loc[season_rows["game_date"] > window.fit_through, "game_id"]
+    assert sorted(scored["game_id"]) == sorted(expected)
+    # the challenger learned from this season's games before the window
+    assert (train["season"] == CURRENT).any()
+    assert scores.n_games == len(expected) == scores.challenger["n"] == scores.champion["n"]
+    assert scores.challenger["log_loss"] != scores.champion["log_loss"]
+
+
+def test_an_empty_window_is_an_error(under_way):
+    """A window with no game after its start is refused, not scored on nothing."""
+    season_rows = under_way.loc[under_way["season"] == CURRENT]
+    last = season_rows["game_date"].max()
+    bad = EvalWindow(season=CURRENT, fit_through=last, through=last)
+    with pytest.raises(ValueError, match="0 scored"):
+        score_window("game-logistic", under_way, bad, None, feature_names=GAME_FEATURES)
+
+
+@pytest.mark.parametrize(
+    ("champion_fit", "days", "min_games", "why"),
+    [
+        ("last", 14, 20, "no game of 2019-20 after the champion's fit"),
+        ("previous", 14, 10_000, "games (< 10000)"),
+        ("previous", 0, 20, "in-season window off"),
+    ],
+)
+def test_no_window_and_why(under_way, champion_fit, days, min_games, why):
+    dates = under_way.groupby("season")["game_date"].max()
+    fit = dates[CURRENT] if champion_fit == "last" else dates[SEASONS[1]]
+    window, reason = choose_window(
+        under_way, "game", CURRENT, champion_fit_through=fit, days=days, min_games=min_games
+    )
+    assert window is None and why in reason
+
+
+def test_a_season_is_under_way_until_its_playoffs_are_stored(under_way):
+    assert season_under_way(under_way, CURRENT)
+    assert not season_under_way(under_way, SEASONS[1])  # not the newest
+    finished = under_way.copy()
+    finished.loc[finished.index[-1], "season_type"] = "playoffs"
+    assert not season_under_way(finished, CURRENT)
+    plan = plan_window("game-logistic", _info({}), finished, finished, CURRENT, 14, 20)
+    assert plan.window is None and "not a season under way" in plan.why
+
+
+def test_the_champions_fit_comes_from_its_tag_or_a_safe_bound(under_way):
+    assert champion_fit_through(_info({"fit_through": "2019-11-20"}), under_way) == pd.Timestamp(
+        "2019-11-20"
+    )
+    # No tag: the last day of any row of its training seasons, playoffs included.
+    bound = champion_fit_through(_info({}), under_way)
+    assert bound == under_way.loc[under_way["season"] == SEASONS[1], "game_date"].max()
+    assert (
+        bound
+        > under_way.loc[
+            (under_way["season"] == SEASONS[1]) & (under_way["season_type"] == "regular"),
+            "game_date",
+        ].max()
+    )
+
+
+# End to end ------------------------------------------------------------------------------------
+def _home_wins_every_game(log: pd.DataFrame) -> pd.DataFrame:
+    """The same games, with the box scores of the two sides swapped wherever the visitors won:
+    a season in which the home team always wins (a real change a retrain can learn)."""
+    from tests.builders import TEAM_COLUMNS
+
+    stats = TEAM_COLUMNS[TEAM_COLUMNS.index("FGM") : TEAM_COLUMNS.index("PTS") + 1]
+    out = log.copy()
+    for _, rows in out.groupby("GAME_ID"):
+        home = rows.index[rows["MATCHUP"].str.contains("vs.")][0]
+        away = rows.index[rows["MATCHUP"].str.contains("@")][0]
+        if out.at[home, "PTS"] < out.at[away, "PTS"]:
+            swapped = out.loc[[away, home], stats].to_numpy()
+            out.loc[[home, away], stats] = swapped
+        margin = int(out.at[home, "PTS"] - out.at[away, "PTS"])
+        out.loc[[home, away], "WL"] = ["W", "L"]
+        out.loc[[home, away], "PLUS_MINUS"] = [margin, -margin]
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("prefect_harness")
+def test_an_in_season_retrain_is_judged_on_the_window_and_can_win(tmp_path):
+    """Champion v1 is fit before the season; in the new season the home team wins every game.
+    The retrain's challenger, fit on the season's games before the window, beats the served
+    champion on the window's games and is promoted, with the games the gate used recorded; the
+    same retrain with the window off is judged on the season (same walk-forward as v1) and
+    refused."""
+    from sqlalchemy import select
+
+    from core.db import ModelMetadata
+    from core.settings import Settings
+    from flows.ingest import ingest_flow
+    from flows.resources import open_store
+    from flows.training import training_flow
+    from registry import get_champion, get_version
+    from tests.builders import team_game_log, write_snapshot
+
+    history = ("2020-21", "2021-22", "2022-23")
+    logs = {s: team_game_log(s, n_days=30, seed=i) for i, s in enumerate(history)}
+    logs["2023-24"] = _home_wins_every_game(team_game_log("2023-24", n_days=30, seed=9))
+    assert (logs["2023-24"].loc[logs["2023-24"]["MATCHUP"].str.contains("vs."), "WL"] == "W").all()
+    before = write_snapshot(tmp_path / "before", {s: logs[s] for s in history}, players=False)
+    full = write_snapshot(tmp_path / "full", logs, players=False)
+    settings = Settings(data_dir=before, state_dir=tmp_path / "state", in_season_min_games=10)
+    ingest_flow(source="snapshot", settings=settings)
+    training_flow(models=["game-logistic"], settings=settings)
+    uri = settings.resolved_mlflow_tracking_uri
+    v1 = get_version(uri, "game-logistic", "1")
+    assert v1.tags["fit_through"] == "2022-12-17"  # the last game day of 2022-23
+
+    settings = settings.model_copy(update={"data_dir": full})
+    ingest_flow(source="snapshot", seasons="2023-24", settings=settings)
+    off = training_flow(models=["game-logistic"], settings=settings, window_days=0)
+    (refused,) = off.models
+    assert (refused["promoted"], refused["basis"]) == (False, "season")
+    # v1 has no score on 2023-24 (nothing scored it there): the season cannot decide either
+    assert "no evaluation season" in refused["reason"] and "window off" in refused["reason"]
+
+    summary = training_flow(models=["game-logistic"], settings=settings, window_days=28)
+    (outcome,) = summary.models
+    v3 = get_version(uri, "game-logistic", outcome["version"])
+    window_first, window_last = v3.tags["eval_window"].split("..")
+    assert outcome["basis"] == "window" and outcome["window"] == v3.tags["eval_window"]
+    assert v3.tags["eval_window_champion_version"] == "1"
+    # no window game was seen by either model: v1 stopped before, the challenger at the start
+    assert v1.tags["fit_through"] < v3.tags["eval_window_fit_through"] < window_first
+    assert window_last == v3.tags["fit_through"] == "2023-12-17"  # the version is refit through D
+    assert int(v3.tags["eval_window_games"]) == 28  # 2 games every other day for 28 days
+    challenger, champion = v3.metrics["window.log_loss"], v3.metrics["window.champion.log_loss"]
+    assert np.isfinite(challenger) and challenger < champion - settings.game_gate_margin
+    assert outcome["promoted"] is True and outcome["reason"].startswith("better: log_loss.window")
+    assert get_champion(uri, "game-logistic").version == outcome["version"]
+    with open_store(settings).connect() as conn:
+        reason = conn.execute(
+            select(ModelMetadata.reason).where(
+                ModelMetadata.version == outcome["version"], ModelMetadata.action == "promote"
+            )
+        ).scalar_one()
+    assert f"in-season window {v3.tags['eval_window']}, 28 games" in reason
