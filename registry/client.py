@@ -6,6 +6,7 @@ Nothing here runs at import time; ``mlflow`` itself is imported inside the funct
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,10 +32,76 @@ class RegistryError(RuntimeError):
     """A registry operation that cannot be done as asked (no champion, nothing to roll back...)."""
 
 
+class RegistryUnavailable(ConnectionError):
+    """The MLflow tracking store cannot be reached (server down, database down)."""
+
+
+# Seconds to wait for the tracking store before calling it unreachable.
+CHECK_TIMEOUT = 3.0
+_SQL_SCHEMES = ("postgresql", "mysql", "mssql")
+_CREDENTIALS = re.compile(r"(?<=://)[^/@]*@")
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` without a ``user:password@`` part (safe to log and to show in health)."""
+    return _CREDENTIALS.sub("***@", uri)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def check_tracking(tracking_uri: str, timeout: float = CHECK_TIMEOUT) -> None:
+    """Raise :class:`RegistryUnavailable` unless the tracking store answers within ``timeout``.
+
+    An ``http(s)://`` server must answer its ``/health`` route; a ``postgresql://`` (or other
+    SQL server) store must accept a connection. A local store (``sqlite:///``, a folder) is
+    always reachable. Without this check an MLflow client retries a dead server for minutes.
+    """
+    scheme = tracking_uri.split(":", 1)[0].lower()
+    shown = redact_uri(tracking_uri)
+    if scheme in ("http", "https"):
+        import requests
+
+        url = tracking_uri.rstrip("/") + "/health"
+        try:
+            response = requests.get(url, timeout=timeout)
+        except requests.RequestException as exc:
+            raise RegistryUnavailable(
+                f"MLflow tracking server {shown} is unreachable ({_first_line(exc)})"
+            ) from exc
+        if response.status_code != 200:
+            raise RegistryUnavailable(
+                f"MLflow tracking server {shown} is not healthy (HTTP {response.status_code})"
+            )
+        return
+    if scheme.split("+", 1)[0] in _SQL_SCHEMES:
+        from sqlalchemy import create_engine
+        from sqlalchemy.exc import SQLAlchemyError
+        from sqlalchemy.pool import NullPool
+
+        seconds = max(1, round(timeout))
+        args = {"connect_timeout": seconds} if not scheme.startswith("mssql") else {}
+        engine = create_engine(tracking_uri, connect_args=args, poolclass=NullPool)
+        try:
+            with engine.connect():
+                pass
+        except SQLAlchemyError as exc:
+            cause = exc.orig if getattr(exc, "orig", None) is not None else exc
+            raise RegistryUnavailable(
+                f"MLflow tracking database {shown} is unreachable ({_first_line(cause)})"
+            ) from exc
+        finally:
+            engine.dispose()
+
+
 def mlflow_client(tracking_uri: str) -> MlflowClient:
-    """A client bound to ``tracking_uri`` for tracking and the model registry alike."""
+    """A client bound to ``tracking_uri`` for tracking and the model registry alike, once the
+    store answers (:class:`RegistryUnavailable` in seconds otherwise, see :func:`check_tracking`)."""
     from mlflow import MlflowClient
 
+    check_tracking(tracking_uri)
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 

@@ -7,6 +7,7 @@ import math
 import re
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -125,6 +126,16 @@ def _check_inputs(
         raise ValueError(f"metrics must be finite numbers: {bad}")
 
 
+def _abandon(client: MlflowClient, run_id: str, model_name: str, version: str | None) -> None:
+    """After a failure: the run marked FAILED and a version registered without its tags deleted
+    (best effort, the store may be what failed), so no half-registered version is left to serve."""
+    with suppress(Exception):
+        client.set_terminated(run_id, status="FAILED")
+    if version is not None:
+        with suppress(Exception):
+            client.delete_model_version(model_name, version)
+
+
 def log_training_run(
     *,
     tracking_uri: str,
@@ -205,13 +216,17 @@ def log_training_run(
                 serialization_format="cloudpickle",
             )
     except BaseException:
-        client.set_terminated(run_id, status="FAILED")
+        _abandon(client, run_id, model_name, None)
         raise
     version = str(info.registered_model_version)
-    for key, value in {**dict(tags or {}), **common_tags}.items():
-        client.set_model_version_tag(model_name, version, key, str(value)[:_MAX_TAG])
     description = describe_version(model_name, task, train_seasons, eval_season, run_id)
-    client.update_model_version(model_name, version, description=description)
+    try:
+        for key, value in {**dict(tags or {}), **common_tags}.items():
+            client.set_model_version_tag(model_name, version, key, str(value)[:_MAX_TAG])
+        client.update_model_version(model_name, version, description=description)
+    except BaseException:
+        _abandon(client, run_id, model_name, version)
+        raise
     if engine is not None:
         record_action(
             engine,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry.client import CHAMPION, RegistryError, fluent_tracking, is_missing, mlflow_client
@@ -130,19 +131,37 @@ def get_champion(tracking_uri: str, name: str) -> ModelVersionInfo | None:
 
 
 def load_model(
-    tracking_uri: str, name: str, alias_or_version: str | int = CHAMPION
+    tracking_uri: str,
+    name: str,
+    alias_or_version: str | int = CHAMPION,
+    dst_path: str | Path | None = None,
 ) -> tuple[Any, ModelVersionInfo]:
     """The scikit-learn model (``predict_proba`` kept) of one version, and that version's info.
 
     The alias is resolved once, so the model and the info are always of the same version even
-    if the alias moves meanwhile.
+    if the alias moves meanwhile. With ``dst_path`` (an existing, empty folder) the model's files
+    are downloaded there and loaded from there, so they can be kept (:func:`load_local_model`).
     """
     import mlflow.sklearn
 
     info = get_version(tracking_uri, name, alias_or_version)
     with fluent_tracking(tracking_uri):
-        model = mlflow.sklearn.load_model(info.model_uri)
+        model = mlflow.sklearn.load_model(
+            info.model_uri, dst_path=str(dst_path) if dst_path is not None else None
+        )
     return model, info
+
+
+def load_local_model(path: str | Path) -> Any:
+    """A model saved by :func:`load_model` with ``dst_path``: the folder holding ``MLmodel``
+    (found below ``path``), read without the tracking store."""
+    import mlflow.sklearn
+
+    root = Path(path)
+    found = sorted(root.rglob("MLmodel"), key=lambda p: len(p.parts))
+    if not found:
+        raise RegistryError(f"no MLflow model under {root}")
+    return mlflow.sklearn.load_model(str(found[0].parent))
 
 
 def _model_versions(client: MlflowClient, name: str) -> list[ModelVersion]:

@@ -144,6 +144,10 @@ class TokenIssuer:
             raise AuthError("signature", "token signature does not verify") from exc
         except jwt.MissingRequiredClaimError as exc:
             raise AuthError("claims", f"token lacks a required claim: {exc.claim}") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise AuthError(
+                "not_yet_valid", "token not yet valid (nbf or iat in the future)"
+            ) from exc
         except jwt.InvalidTokenError as exc:
             raise AuthError("malformed", f"malformed token: {exc}") from exc
         role = claims.get("role") if claims.get("role") in ROLES else "user"

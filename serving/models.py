@@ -6,6 +6,10 @@ serving, then swapped in with one assignment: requests in flight keep the object
 none fails during the switch. If the new version fails to load or to predict, the old one keeps
 serving and ``health`` says why.
 
+``LocalCopies`` keeps the files of every version loaded (``<state_dir>/served-models/``): when
+the registry cannot be reached, the service serves the versions it last answered with from
+there, and follows the aliases again once the registry is back.
+
 ``FastPredictor`` runs a fitted training pipeline (``ColumnTransformer`` selecting named columns,
 then the model) on a numpy row: the same fitted steps, without the per-call DataFrame handling
 (~6 ms -> ~0.3 ms per row). It is checked against the full pipeline when a version is loaded.
@@ -13,13 +17,19 @@ then the model) on a numpy row: the same fitted steps, without the per-call Data
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import re
+import shutil
 import threading
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +43,8 @@ INTERVAL_LEVEL = 0.8
 INTERVAL_Z = 1.2815515655446004
 # A fast path differing from the full pipeline by more than this is not used.
 FAST_PATH_TOLERANCE = 1e-9
+REGISTRY = "registry"
+LOCAL_COPY = "local copy"
 
 warnings.filterwarnings("ignore", message="X does not have valid feature names")
 
@@ -155,6 +167,7 @@ class LoadedModel:
     run_id: str | None = None
     created_at: datetime | None = None
     input_index: np.ndarray | None = None  # positions of ``columns`` in the feature rows
+    source: str = REGISTRY  # or LOCAL_COPY: read from the files kept when the registry was down
 
     @property
     def columns(self) -> list[str]:
@@ -185,6 +198,119 @@ class LoadedModel:
         }
 
 
+def error_text(exc: BaseException) -> str:
+    """``Type: first line of the message`` (at most 300 characters), for health and logs."""
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+
+
+def _write_json(path: Path, doc: dict[str, Any]) -> None:
+    """Write ``doc`` to ``path`` atomically (a temp file beside it, then a rename)."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
+COPY_META = "version.json"
+SERVING_FILE = "serving.json"
+STALE_SECONDS = 3600  # an unfinished download older than this is left over from a crash
+
+
+class LocalCopies:
+    """The files of loaded versions, ``root/<name>/<version>/`` (``model/`` and ``version.json``:
+    name, version, run ID, task, metrics, seasons, features), and the version answering for each
+    name (``root/<name>/serving.json``). Every file appears complete or not at all: a version is
+    downloaded into a hidden folder and renamed into place once it loaded and passed its check.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _dir(self, name: str) -> Path:
+        if not _SAFE_NAME.match(name):
+            raise ValueError(f"model name {name!r} cannot be a folder name")
+        return self.root / name
+
+    def staging(self, name: str) -> Path:
+        """A fresh hidden folder to download a version of ``name`` into (its ``model/``)."""
+        folder = self._dir(name) / f".incoming-{uuid.uuid4().hex}"
+        (folder / "model").mkdir(parents=True)
+        return folder
+
+    def keep(self, staging: Path, meta: dict[str, Any]) -> Path:
+        """Move a downloaded, checked version into place (versions never change: a complete
+        copy already there is kept)."""
+        _write_json(staging / COPY_META, meta)
+        target = self._dir(meta["name"]) / str(meta["version"])
+        if (target / COPY_META).exists():
+            shutil.rmtree(staging, ignore_errors=True)
+            return target
+        shutil.rmtree(target, ignore_errors=True)  # a folder without version.json: incomplete
+        try:
+            os.replace(staging, target)
+        except OSError:  # another worker put the same version in place meanwhile
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    def mark_serving(self, name: str, version: str) -> None:
+        _write_json(
+            self._dir(name) / SERVING_FILE,
+            {"version": version, "since": datetime.now(UTC).isoformat(timespec="seconds")},
+        )
+
+    def serving(self) -> dict[str, str]:
+        """``{name: version}`` of every name whose answering version has a complete copy."""
+        found: dict[str, str] = {}
+        if not self.root.is_dir():
+            return found
+        for folder in sorted(self.root.iterdir()):
+            marker = folder / SERVING_FILE
+            try:
+                version = str(json.loads(marker.read_text())["version"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if (folder / version / COPY_META).exists():
+                found[folder.name] = version
+        return found
+
+    def read(self, name: str, version: str) -> tuple[dict[str, Any], Path]:
+        """(the version's metadata, its model folder)."""
+        folder = self._dir(name) / str(version)
+        return json.loads((folder / COPY_META).read_text()), folder / "model"
+
+    def prune(self, name: str, keep: set[str]) -> None:
+        """Remove the copies of ``name`` not in ``keep`` and downloads left by a crash."""
+        folder = self._dir(name)
+        if not folder.is_dir():
+            return
+        now = time.time()
+        for child in folder.iterdir():
+            if not child.is_dir():
+                continue
+            stale = child.name.startswith(".incoming-") and now - child.stat().st_mtime > (
+                STALE_SECONDS
+            )
+            if stale or (not child.name.startswith(".") and child.name not in keep):
+                shutil.rmtree(child, ignore_errors=True)
+
+
+def _meta(info: Any, task: str) -> dict[str, Any]:
+    """What a local copy keeps of a registered version (all the service shows of it)."""
+    return {
+        "name": info.name,
+        "version": str(info.version),
+        "run_id": info.run_id,
+        "task": task,
+        "metrics": info.summary_metrics(),
+        "eval_season": info.eval_season,
+        "train_seasons": list(info.train_seasons),
+        "features": list(info.feature_names),
+        "aliases": list(info.aliases),
+        "created_at": info.created_at.isoformat() if info.created_at else None,
+        "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
 @dataclass
 class ModelSlot:
     """A model name: the version answering, every version loaded, the last load problem."""
@@ -195,6 +321,7 @@ class ModelSlot:
     champion: str | None = None
     error: str | None = None
     failed_version: str | None = None
+    failed_copy: str | None = None  # the version whose local copy did not load (not retried)
 
 
 Loader = Callable[[str, str], tuple[Any, Any]]  # (name, version) -> (model, ModelVersionInfo)
@@ -210,8 +337,10 @@ class ModelHolder:
         checker: Checker | None = None,
         on_promotion: Callable[[str, str | None, str], None] | None = None,
         on_failure: Callable[[str, str, str], None] | None = None,
+        copies: LocalCopies | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
+        self.copies = copies
         self.slots: dict[str, ModelSlot] = {}
         self._checker = checker
         self._on_promotion = on_promotion or (lambda name, old, new: None)
@@ -222,44 +351,112 @@ class ModelHolder:
 
     # Loading --------------------------------------------------------------------------------------
     def _load(self, name: str, version: str) -> LoadedModel:
+        """Load ``version`` from the registry and check it; its files are kept as a local copy."""
         from registry import load_model
 
-        model, info = load_model(self.tracking_uri, name, version)
-        task = info.task or ("game" if hasattr(model, "predict_proba") else "points")
+        staging = None
+        if self.copies is not None:
+            try:
+                staging = self.copies.staging(name)
+            except (OSError, ValueError) as exc:
+                log.warning("no local copy kept", extra={"model": name, "error": error_text(exc)})
+        try:
+            target = staging / "model" if staging is not None else None
+            model, info = load_model(self.tracking_uri, name, version, dst_path=target)
+            task = info.task or ("game" if hasattr(model, "predict_proba") else "points")
+            meta = _meta(info, task)
+            loaded = self._assemble(model, meta, REGISTRY)
+        except BaseException:
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
+            raise
+        if staging is not None:
+            try:
+                self.copies.keep(staging, meta)
+            except OSError as exc:  # a full disk must not stop a good version from serving
+                shutil.rmtree(staging, ignore_errors=True)
+                log.warning("no local copy kept", extra={"model": name, "error": error_text(exc)})
+        return loaded
+
+    def _assemble(self, model: Any, meta: dict[str, Any], source: str) -> LoadedModel:
+        """A checked :class:`LoadedModel` from a model object and its metadata."""
         _single_threaded(model)
-        predictor = FastPredictor(model, task, info.feature_names or None)
+        created = meta.get("created_at")
         loaded = LoadedModel(
-            name=name,
-            version=str(info.version),
-            task=task,
-            predictor=predictor,
-            metrics=info.summary_metrics(),
-            eval_season=info.eval_season,
-            train_seasons=info.train_seasons,
+            name=meta["name"],
+            version=str(meta["version"]),
+            task=meta["task"],
+            predictor=FastPredictor(model, meta["task"], meta.get("features") or None),
+            metrics=dict(meta.get("metrics") or {}),
+            eval_season=meta.get("eval_season"),
+            train_seasons=list(meta.get("train_seasons") or []),
             loaded_at=datetime.now(UTC),
-            aliases=tuple(info.aliases),
-            run_id=info.run_id,
-            created_at=info.created_at,
+            aliases=tuple(meta.get("aliases") or ()),
+            run_id=meta.get("run_id"),
+            created_at=datetime.fromisoformat(created) if isinstance(created, str) else created,
+            source=source,
         )
         if self._checker is not None:
             self._checker(loaded)
         return loaded
 
+    def _load_copy(self, name: str, version: str) -> LoadedModel:
+        from registry import load_local_model
+
+        meta, folder = self.copies.read(name, version)
+        if meta.get("name") != name or str(meta.get("version")) != version:
+            raise ValueError(f"the local copy of {name} v{version} describes another version")
+        return self._assemble(load_local_model(folder), meta, LOCAL_COPY)
+
+    def restore_copies(self) -> None:
+        """Serve the local copy of each name's last answering version, for the names nothing
+        answers for (the registry could not be read)."""
+        if self.copies is None:
+            return
+        for name, version in self.copies.serving().items():
+            slot = self.slots.get(name)
+            if slot is not None and (slot.serving is not None or slot.failed_copy == version):
+                continue
+            try:
+                loaded = self._load_copy(name, version)
+            except Exception as exc:
+                error = error_text(exc)
+                with self._lock:
+                    slot = self.slots.setdefault(name, ModelSlot(name))
+                    slot.error = f"the local copy of v{version} failed to load ({error})"
+                    slot.failed_copy = version
+                log.error(
+                    "local model copy failed to load",
+                    extra={"model": name, "version": version, "error": error},
+                )
+                self._on_failure(name, version, error)
+                continue
+            with self._lock:
+                slot = self.slots.setdefault(name, ModelSlot(name))
+                slot.loaded[version] = loaded
+                self._swap(slot, loaded)
+            log.warning(
+                "registry unreachable: serving the local copy",
+                extra={"model": name, "version": version},
+            )
+
     def load(self, name: str, version: str) -> LoadedModel:
         """Load ``version`` of ``name`` (kept beside the others); it answers for ``name`` right
         away when it is the champion. Raises what the registry or the check raised."""
-        from registry import RegistryError, get_champion
+        from registry import RegistryError, RegistryUnavailable, get_champion
 
         version = str(version)
         slot = self.slots.get(name)
-        if slot is not None and version in slot.loaded:
-            loaded = slot.loaded[version]
-        else:
-            try:
+        try:
+            if slot is not None and version in slot.loaded:
+                loaded = slot.loaded[version]
+            else:
                 loaded = self._load(name, version)
-            except RegistryError as exc:
-                raise ModelError(str(exc), status=404) from exc
-        champion = get_champion(self.tracking_uri, name)
+            champion = get_champion(self.tracking_uri, name)
+        except RegistryError as exc:
+            raise ModelError(str(exc), status=404) from exc
+        except RegistryUnavailable as exc:
+            raise ModelError(str(exc), status=503) from exc
         with self._lock:
             slot = self.slots.setdefault(name, ModelSlot(name))
             slot.loaded[version] = loaded
@@ -284,9 +481,17 @@ class ModelHolder:
     def _swap(self, slot: ModelSlot, loaded: LoadedModel) -> None:
         old = slot.serving.version if slot.serving is not None else None
         slot.serving = loaded  # one reference assignment: in-flight requests keep theirs
-        if slot.failed_version == loaded.version or slot.failed_version is None:
+        if slot.failed_version in (None, loaded.version) or loaded.version == slot.champion:
             slot.error = None
             slot.failed_version = None
+        if self.copies is not None and loaded.source == REGISTRY:
+            try:
+                self.copies.mark_serving(slot.name, loaded.version)
+                self.copies.prune(slot.name, set(slot.loaded))
+            except (OSError, ValueError) as exc:
+                log.warning(
+                    "local copy not updated", extra={"model": slot.name, "error": error_text(exc)}
+                )
         if old != loaded.version:
             log.info(
                 "model now answering",
@@ -301,8 +506,9 @@ class ModelHolder:
         try:
             registered = list_registered(self.tracking_uri)
         except Exception as exc:
-            self.registry_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+            self.registry_error = error_text(exc)
             log.warning("registry unreachable; models kept", extra={"error": self.registry_error})
+            self.restore_copies()
             return
         self.registry_error = None
         for model in registered:
@@ -311,8 +517,12 @@ class ModelHolder:
                 slot = self.slots.setdefault(name, ModelSlot(name))
                 slot.champion = champion
             if champion is None:
+                if slot.serving is not None:  # the alias was removed, or its version deleted
+                    slot.error = f"no champion alias; v{slot.serving.version} keeps answering"
+                    slot.failed_version = None
                 continue
             if slot.serving is not None and slot.serving.version == champion:
+                slot.error, slot.failed_version = None, None
                 continue
             if slot.failed_version == champion:
                 continue  # already tried; health says why (a new alias move retries)
@@ -323,7 +533,7 @@ class ModelHolder:
         try:
             loaded = slot.loaded.get(version) or self._load(slot.name, version)
         except Exception as exc:
-            error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+            error = error_text(exc)
             serving = (
                 f"v{slot.serving.version} keeps answering"
                 if slot.serving
@@ -345,6 +555,12 @@ class ModelHolder:
     def get(self, name: str, version: str | None = None, task: str | None = None) -> LoadedModel:
         """The version answering for ``name`` (or a loaded ``version``); ModelError otherwise."""
         slot = self.slots.get(name)
+        if slot is None and self.registry_error is not None and not self.serving():
+            raise ModelError(
+                f"model {name!r} is not available: the model registry cannot be reached and no "
+                "local copy of a model is kept yet; see /api/health",
+                status=503,
+            )
         if slot is None:
             known = ", ".join(sorted(self.slots)) or "none"
             raise ModelError(f"unknown model {name!r} (served models: {known})")
@@ -383,6 +599,7 @@ class ModelHolder:
                 "champion": slot.champion,
                 "loaded": sorted(slot.loaded, key=int),
                 "task": slot.serving.task if slot.serving else None,
+                "source": slot.serving.source if slot.serving else None,
             }
             if slot.error:
                 doc[name]["error"] = slot.error

@@ -21,7 +21,8 @@ from serving.auth import TokenIssuer, resolve_secret
 from serving.cache import make_cache
 from serving.logs import configure_logging
 from serving.metrics import ServiceMetrics
-from serving.models import LoadedModel, ModelHolder
+from serving.models import LOCAL_COPY, LoadedModel, LocalCopies, ModelHolder
+from serving.models import error_text as _error_text
 from serving.ratelimit import RateLimits
 from serving.records import RecordWriter
 from serving.state import GAME_OUTPUT, PLAYER_OUTPUT
@@ -43,16 +44,38 @@ def today() -> date:
         return datetime.now(UTC).date()
 
 
-def _error_text(exc: BaseException) -> str:
-    first = str(exc).splitlines()[0][:300] if str(exc) else ""
-    return f"{type(exc).__name__}: {first}"
-
-
 def _without_errors(doc: Any) -> Any:
     """``doc`` without its ``error`` texts (they may name hosts, paths or versions)."""
     if isinstance(doc, dict):
-        return {k: _without_errors(v) for k, v in doc.items() if k not in ("error", "down_since")}
+        return {
+            k: _without_errors(v)
+            for k, v in doc.items()
+            if k not in ("error", "down_since", "reasons")
+        }
     return doc
+
+
+def health_reasons(checks: dict[str, Any], ready: bool) -> list[str]:
+    """One line per thing that makes the service degraded or unavailable (pure)."""
+    reasons = []
+    registry = checks["registry"]
+    if not registry["ok"]:
+        copies = registry.get("local_copies") or []
+        serving = (
+            f"serving the local copies of {', '.join(copies)}"
+            if copies
+            else "no local copy of a model to serve"
+        )
+        reasons.append(f"model registry unreachable ({registry.get('error')}); {serving}")
+    for name, model in checks["models"].items():
+        if "error" in model:
+            reasons.append(f"{name}: {model['error']}")
+    if not ready and not any(m["serving"] and m["task"] == GAME for m in checks["models"].values()):
+        reasons.append("no game model is answering")
+    for check in ("data", "database", "cache"):
+        if not checks[check]["ok"]:
+            reasons.append(f"{check}: {checks[check].get('error', 'not available')}")
+    return reasons
 
 
 class Runtime:
@@ -84,6 +107,7 @@ class Runtime:
             on_error=self.metrics.db_errors.inc,
         )
         self.metrics.records_pending.set_function(lambda: self.records.buffered)
+        self.metrics.watch(self)
         self.models = ModelHolder(
             settings.resolved_mlflow_tracking_uri,
             checker=self._check_model,
@@ -91,6 +115,7 @@ class Runtime:
             on_failure=lambda name, version, error: self.metrics.model_load_failures.labels(
                 model=name
             ).inc(),
+            copies=LocalCopies(settings.state_dir / "served-models"),
         )
         self.data: StoreData | None = None
         self.data_error: str | None = None
@@ -337,9 +362,13 @@ class Runtime:
                     "ok": self.models.registry_error is None,
                     **({"error": self.models.registry_error} if self.models.registry_error else {}),
                     "last_refresh": self.models.last_refresh,
+                    "local_copies": sorted(
+                        name for name, m in models.items() if m.get("source") == LOCAL_COPY
+                    ),
                 },
                 "data": data,
                 "models": models,
             },
         }
+        doc["reasons"] = health_reasons(doc["checks"], ready)
         return doc if detailed else _without_errors(doc)

@@ -147,6 +147,16 @@ def test_a_failing_version_keeps_the_old_one_and_health_says_why(
     refused = swap_service.post(f"/api/models/game-tree/{bad}/load", headers=admin)
     assert refused.status_code == 422 and "mystery_a" in refused.json()["error"]
 
+    # A good champion after the failing one: health is clean from the swap on.
+    good = register_version(registry, stack, by_name(trained, "game-tree"))
+    runtime.poll()
+    tree = swap_service.get("/api/health", headers=headers).json()["checks"]["models"]["game-tree"]
+    assert tree["serving"] == good and tree["champion"] == good
+    assert "error" not in tree, tree
+    assert (
+        runtime.metrics.render().decode().count('nba_model_load_failing{model="game-tree"} 0') == 1
+    )
+
 
 def test_the_load_endpoint_serves_a_new_champion_at_once(swap_service, stack, registry, trained):
     runtime = runtime_of(swap_service)
