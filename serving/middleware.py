@@ -5,8 +5,9 @@ Added in this order (the first is the outermost):
 1. ``RequestContextMiddleware``: the request ID (``X-Request-ID`` in, or a new one; echoed out),
    one JSON access-log line, latency and error metrics.
 2. ``CorsMiddleware``: Starlette's CORS, limited to ``settings.cors_origins``.
-3. ``GuardMiddleware``: on ``/api`` routes, the per-IP rate limit (429 + ``Retry-After``) and the
-   bearer token (401 + ``WWW-Authenticate``) except on the public routes.
+3. ``GuardMiddleware``: on ``/api`` routes, the per-IP rate limit (429 + ``Retry-After``), the
+   bearer token (401 + ``WWW-Authenticate``) except on the public routes, and the body size
+   (413 past ``MAX_BODY_BYTES``, before the route reads it).
 
 The runtime is the current BentoML service instance's (``bentoml.get_current_service()``).
 """
@@ -40,6 +41,8 @@ JSON_ROUTES = frozenset(
     }
 )
 UNLIMITED_PATHS = frozenset({"/api/health"})
+# The largest request body read (a full batch of 100 games is ~10 KB).
+MAX_BODY_BYTES = 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 _ENDPOINTS = (
     "/api/predict/simple",
@@ -53,7 +56,10 @@ _ENDPOINTS = (
     "/api/auth/login",
     "/api/drift/latest",
     "/api/drift",
+    "/api/teams",
+    "/api/players",
 )
+_PREFIXED = ("/api/models", "/api/drift")
 
 
 def current_runtime() -> Runtime | None:
@@ -69,7 +75,7 @@ def current_runtime() -> Runtime | None:
 def endpoint_label(path: str) -> str:
     """A bounded metric label for a path (``/api/models/x/3`` -> ``/api/models``)."""
     for prefix in _ENDPOINTS:
-        if path == prefix or (prefix == "/api/models" and path.startswith("/api/models/")):
+        if path == prefix or (prefix in _PREFIXED and path.startswith(prefix + "/")):
             return prefix
     return "other"
 
@@ -92,6 +98,66 @@ async def send_json(send, status: int, body: dict[str, Any], headers: dict[str, 
     head += [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()]
     await send({"type": "http.response.start", "status": status, "headers": head})
     await send({"type": "http.response.body", "body": raw})
+
+
+async def _too_large(send) -> None:
+    message = f"request body too large: at most {MAX_BODY_BYTES} bytes"
+    await send_json(
+        send,
+        413,
+        {"error": message, "detail": [{"loc": ["body"], "msg": message, "type": "too_large"}]},
+        {},
+    )
+
+
+async def _read_bounded(receive) -> list[dict[str, Any]] | None:
+    """The request's body messages, or None once they pass ``MAX_BODY_BYTES``."""
+    messages, size = [], 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages
+        size += len(message.get("body", b""))
+        if size > MAX_BODY_BYTES:
+            return None
+        if not message.get("more_body", False):
+            return messages
+
+
+def _json_not_found(send):
+    """``send`` with the router's plain-text 404 / 405 (an ``/api`` path no route matches)
+    turned into the API's JSON error body."""
+    replaced: dict[str, Any] = {}
+
+    async def wrapped(message) -> None:
+        if message["type"] == "http.response.start" and message["status"] in (404, 405):
+            headers = dict(message.get("headers", []))
+            if headers.get(b"content-type", b"").startswith(b"text/plain"):
+                replaced["status"] = message["status"]
+                replaced["allow"] = headers.get(b"allow", b"").decode("latin-1")
+                return
+        if "status" in replaced:
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                found = replaced["status"] == 404
+                text = "no such route" if found else "method not allowed on this route"
+                extra = {} if found or not replaced["allow"] else {"Allow": replaced["allow"]}
+                await send_json(
+                    send, replaced["status"], {"error": f"{text}; see /docs.json"}, extra
+                )
+            return
+        await send(message)
+
+    return wrapped
+
+
+def _replay(messages: list[dict[str, Any]], receive):
+    pending = list(messages)
+
+    async def replayed() -> dict[str, Any]:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
 
 
 class RequestContextMiddleware:
@@ -245,4 +311,15 @@ class GuardMiddleware:
                     {},
                 )
                 return
-        await self.app(scope, receive, send)
+        if scope.get("method") in ("POST", "PUT", "PATCH", "DELETE"):
+            length = _header(scope, b"content-length")
+            if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+                await _too_large(send)
+                return
+            if length is None:  # chunked: read it here, bounded, then hand it on
+                messages = await _read_bounded(receive)
+                if messages is None:
+                    await _too_large(send)
+                    return
+                receive = _replay(messages, receive)
+        await self.app(scope, receive, _json_not_found(send))

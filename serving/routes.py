@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from registry.client import RegistryUnavailable
 from serving.logs import REQUEST_ID, USERNAME
 from serving.middleware import client_ip, current_runtime
 from serving.runtime import Runtime
@@ -52,6 +53,15 @@ async def _database_down(_: Request, exc: SQLAlchemyError) -> JSONResponse:
         {"error": f"database unavailable: {type(exc).__name__}"},
         status_code=503,
         headers={"Retry-After": "5"},
+    )
+
+
+@app.exception_handler(RegistryUnavailable)
+async def _registry_down(_: Request, exc: RegistryUnavailable) -> JSONResponse:
+    return JSONResponse(
+        {"error": "model registry unavailable: the models served are listed in /api/health"},
+        status_code=503,
+        headers={"Retry-After": "30"},
     )
 
 
@@ -325,3 +335,92 @@ def drift_latest(rt: RuntimeDep) -> Any:
         rows = [_drift_row(r) for r in conn.execute(stmt).all()]
     rows.sort(key=lambda r: (r["created_at"] or "", r["id"]), reverse=True)
     return {"latest": rows[0] if rows else None, "by_kind": {r["kind"]: r for r in rows}}
+
+
+@app.get(
+    "/drift/{report_id}/html",
+    tags=["monitoring"],
+    summary="A drift report's HTML page (Evidently's, self-contained), as a download",
+)
+def drift_html(
+    report_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="The report's id")],
+    rt: RuntimeDep,
+) -> Any:
+    """Read-only: only a file inside the reports folder (``<state_dir>/reports``) is sent."""
+    from fastapi.responses import FileResponse
+    from sqlalchemy import select
+
+    from core.db import DriftReport
+    from serving.ui import REPORT_SECURITY_HEADERS, report_file
+
+    with rt.engine().connect() as conn:
+        stored = conn.execute(
+            select(DriftReport.html_path).where(DriftReport.id == report_id)
+        ).scalar_one_or_none()
+    path = report_file(rt.settings.reports_dir, stored) if stored else None
+    if path is None:
+        return error(404, f"drift report {report_id} has no HTML file", ["path", "report_id"])
+    return FileResponse(
+        path,
+        media_type="text/html; charset=utf-8",
+        filename=path.name,
+        headers=REPORT_SECURITY_HEADERS,
+    )
+
+
+# Teams and players (the names the prediction routes take) ----------------------------------------
+SearchQuery = Annotated[
+    str,
+    Query(max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$", description="Part of the player's name"),
+]
+
+
+def _store(rt: Runtime):
+    if rt.data is None:
+        return None, error(503, f"the game store is not loaded yet ({rt.data_error})")
+    return rt.data, None
+
+
+@app.get("/teams", tags=["reference"], summary="The teams the prediction routes know")
+def teams(rt: RuntimeDep) -> Any:
+    data, failed = _store(rt)
+    if failed:
+        return failed
+    rows = [
+        {"team_id": t.team_id, "abbreviation": t.abbreviation, "name": t.name}
+        for t in sorted(data.teams.values(), key=lambda t: t.abbreviation)
+    ]
+    return {"teams": rows, "count": len(rows)}
+
+
+@app.get("/players", tags=["reference"], summary="Stored players whose name contains a text")
+def players(
+    rt: RuntimeDep,
+    search: SearchQuery = "",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Any:
+    """Names containing ``search`` (any case); those starting with it first, then the most
+    recently seen. Each carries the team of his last stored game."""
+    data, failed = _store(rt)
+    if failed:
+        return failed
+    found = match_players(data.state.players.values(), search)
+    rows = [
+        {
+            "player_id": p.player_id,
+            "name": p.name,
+            "team": data.teams[p.team_id].abbreviation if p.team_id in data.teams else None,
+            "last_game_date": p.last_date.date().isoformat(),
+        }
+        for p in found[:limit]
+    ]
+    return {"players": rows, "count": len(rows), "matches": len(found)}
+
+
+def match_players(histories, search: str) -> list:
+    """The histories whose name contains ``search`` (casefolded), best first."""
+    needle = search.strip().casefold()
+    hits = [p for p in histories if needle in p.name.casefold()]
+    hits.sort(key=lambda p: (p.last_date, -p.player_id), reverse=True)
+    hits.sort(key=lambda p: not p.name.casefold().startswith(needle))
+    return hits

@@ -3,8 +3,9 @@
 ``bentoml serve serving.service:PredictionService`` (or ``nba-mlops serve``) runs it. The
 settings are read from the environment (``NBA_*``) when the service starts, never at import.
 POST prediction routes are BentoML APIs; the GET / DELETE routes and the login are a FastAPI app
-mounted at ``/api`` (``serving.routes``); the middleware (``serving.middleware``) adds request
-IDs, access logs, metrics, CORS, rate limits and authentication to all of them.
+mounted at ``/api`` (``serving.routes``); the web page is mounted at ``/ui`` (``serving.ui``).
+The middleware (``serving.middleware``) adds request IDs, access logs, metrics, CORS, rate
+limits and authentication (on ``/api``) to all of them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import bentoml
 from starlette.responses import JSONResponse
 
 from serving import predict as work
-from serving import routes
+from serving import routes, ui
 from serving.logs import REQUEST_ID, USERNAME
 from serving.middleware import CorsMiddleware, GuardMiddleware, RequestContextMiddleware
 from serving.predict import BadRequest, Call, game_dates
@@ -42,6 +43,7 @@ def _answer(body: dict[str, Any], status: int = 200) -> JSONResponse:
 
 
 @bentoml.asgi_app(routes.app, path="/api")
+@bentoml.asgi_app(ui.app, path="/ui")
 @bentoml.service(
     name=SERVICE_NAME,
     workers=1,
