@@ -271,7 +271,9 @@ def cache_counts(base: str, token: str) -> dict[str, float]:
     return out
 
 
-def setup_store(env: dict) -> tuple[list[str], str, list[str]]:
+def setup_store(
+    env: dict, models: str = "game-logistic,player-ridge"
+) -> tuple[list[str], str, list[str]]:
     """Ingest and train; returns the team abbreviations, the day after the last game and player
     requests for that day (the 20 best scorers of the last season)."""
     from sqlalchemy import create_engine, func, select
@@ -280,7 +282,7 @@ def setup_store(env: dict) -> tuple[list[str], str, list[str]]:
     from ingest.storage import read_player_games
 
     cli(env, "ingest")
-    cli(env, "train", "--models", "game-logistic,player-ridge")
+    cli(env, "train", "--models", models)
     cli(env, "users", "add", USER, "--password-stdin", stdin=PASSWORD + "\n")
     engine = create_engine(env["NBA_DATABASE_URL"])
     with engine.connect() as conn:

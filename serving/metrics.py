@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -12,7 +15,11 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+if TYPE_CHECKING:
+    from serving.runtime import Runtime
 
 LATENCY_BUCKETS = (
     0.001,
@@ -106,6 +113,10 @@ class ServiceMetrics:
         self.uptime = Gauge("nba_uptime_seconds", "Seconds since the service started.", registry=r)
         self.uptime.set_function(lambda: time.time() - self.started)
 
+    def watch(self, runtime: Runtime) -> None:
+        """Export the runtime's live state, read at each scrape (see :class:`LiveState`)."""
+        self.registry.register(LiveState(runtime))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -115,3 +126,77 @@ class ServiceMetrics:
         for name, version in serving.items():
             self.model_serving.labels(model=name, version=version).set(1)
         self.models_loaded.set(loaded)
+
+
+def pool_usage(pool: Any) -> tuple[int, float] | None:
+    """(connections checked out, most connections it may open) of a SQLAlchemy queue pool;
+    None for pools without a bound (NullPool, StaticPool, SingletonThreadPool)."""
+    checkedout = getattr(pool, "checkedout", None)
+    size = getattr(pool, "size", None)
+    if not callable(checkedout) or not callable(size):
+        return None
+    overflow = getattr(pool, "_max_overflow", 0)  # SQLAlchemy keeps it private; -1: no bound
+    capacity = math.inf if overflow < 0 else float(size() + overflow)
+    return int(checkedout()), capacity
+
+
+class LiveState:
+    """A collector of what the alert rules watch, read from the runtime at scrape time.
+
+    - ``nba_ready``: 1 when ``/api/health`` answers 200 (store loaded, a game model answering).
+    - ``nba_backend_up{component,backend}``: 1 while the cache or the rate-limit storage answers
+      (the in-process backend is always up; a Redis outage shows as 0 until it answers again).
+    - ``nba_database_pool_checked_out`` and ``nba_database_pool_capacity``: connections in use
+      and the pool's bound (``pool_size + max_overflow``); equal means the pool is exhausted.
+    - ``nba_model_load_failing{model}``: 1 while a model name's champion failed to load (the
+      previous version, if any, keeps answering), 0 once a version of it loads.
+    """
+
+    NAMES = (
+        ("nba_ready", "1 when the service is ready (store loaded, a game model answering)."),
+        ("nba_backend_up", "1 while the backend of a component answers (cache, rate limits)."),
+        ("nba_database_pool_checked_out", "Database connections checked out of the pool."),
+        ("nba_database_pool_capacity", "Most connections the pool opens (size + overflow)."),
+        ("nba_model_load_failing", "1 while the champion of a model name failed to load."),
+    )
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        for name, doc in self.NAMES:
+            yield GaugeMetricFamily(name, doc)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        rt = self.runtime
+        docs = dict(self.NAMES)
+        yield GaugeMetricFamily("nba_ready", docs["nba_ready"], value=float(rt.ready))
+        up = GaugeMetricFamily(
+            "nba_backend_up", docs["nba_backend_up"], labels=["component", "backend"]
+        )
+        for component, status in (
+            ("cache", rt.cache.status()),
+            ("rate_limits", rt.limits.status()),
+        ):
+            up.add_metric([component, status["backend"]], float(bool(status["ok"])))
+        yield up
+        try:
+            usage = pool_usage(rt.engine().pool)
+        except Exception:  # no engine (a bad URL): health reports the database
+            usage = None
+        if usage is not None:
+            checked_out, capacity = usage
+            yield GaugeMetricFamily(
+                "nba_database_pool_checked_out",
+                docs["nba_database_pool_checked_out"],
+                value=checked_out,
+            )
+            yield GaugeMetricFamily(
+                "nba_database_pool_capacity", docs["nba_database_pool_capacity"], value=capacity
+            )
+        failing = GaugeMetricFamily(
+            "nba_model_load_failing", docs["nba_model_load_failing"], labels=["model"]
+        )
+        for name, doc in rt.models.status().items():
+            failing.add_metric([name], float("error" in doc))
+        yield failing
