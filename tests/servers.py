@@ -87,3 +87,74 @@ def own_postgres() -> Iterator[OwnPostgres]:
         with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def http_ok(url: str) -> bool:
+    """Whether GET ``url`` answers 200 (a refused or failed connection is False)."""
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def stop_process_group(proc: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM the process group of ``proc`` (started with ``start_new_session``), then SIGKILL."""
+    import signal
+
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+@contextmanager
+def bentoml_servers(
+    envs: list[dict[str, str]], log_dir: Path, timeout: float = 180
+) -> Iterator[list[str]]:
+    """One ``bentoml serve`` process of the prediction service per environment in ``envs``
+    (``NBA_*`` settings, merged into the caller's environment less its own ``NBA_*``), each on a
+    free 127.0.0.1 port, started together and waited for until ``/api/health`` answers 200.
+    Yields their base URLs; every process group is stopped on exit."""
+    import time
+
+    from serving.cli import serve_command
+
+    base_env = {
+        k: v for k, v in os.environ.items() if not k.startswith("NBA_") or k == "NBA_DATA_DIR"
+    }
+    started: list[tuple[subprocess.Popen, str, Path]] = []
+    try:
+        for i, env in enumerate(envs):
+            port = free_port()
+            log_path = log_dir / f"serve-{i}.log"
+            with log_path.open("w") as log:
+                proc = subprocess.Popen(
+                    serve_command("127.0.0.1", port),
+                    env={**base_env, "BENTOML_HOME": str(log_dir / f"bentoml-{i}"), **env},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            started.append((proc, f"http://127.0.0.1:{port}", log_path))
+        deadline = time.monotonic() + timeout
+        waiting = list(started)
+        while waiting:
+            for item in list(waiting):
+                proc, base, log_path = item
+                if proc.poll() is not None:
+                    pytest.fail(f"bentoml serve exited with {proc.returncode}: see {log_path}")
+                if http_ok(f"{base}/api/health"):
+                    waiting.remove(item)
+            if waiting and time.monotonic() > deadline:
+                pytest.fail(f"bentoml serve not ready within {timeout} s: see {log_dir}")
+            time.sleep(0.5)
+        yield [base for _, base, _ in started]
+    finally:
+        for proc, _, _ in started:
+            stop_process_group(proc)
