@@ -20,8 +20,25 @@ SECRET_PATTERNS = {
     "AWS access key": re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
     "GitHub token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
     "Slack token": re.compile(r"\bxox[abpr]-[A-Za-z0-9-]{10,}\b"),
-    "password in a URL": re.compile(r"://[^/\s:@]+:[^/\s:@]{3,}@(?!127\.0\.0\.1|localhost)"),
+    # A placeholder (`PASSWORD`, `${VAR}`, `$VAR`) in an example URL is not a secret.
+    "password in a URL": re.compile(
+        r"://[^/\s:@]+:(?!PASSWORD@|\$\{?[A-Z_]+\}?@)[^/\s:@]{3,}@(?!127\.0\.0\.1|localhost)"
+    ),
 }
+
+
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        ("postgresql://nba:s3cr3t-pw@db.internal:5432/nba", True),
+        ("redis://:hunter22@cache:6379/0", False),  # no user: not this pattern's shape
+        ("postgresql://nba:PASSWORD@db.internal:5432/nba", False),
+        ("postgresql://nba:${DB_PASSWORD}@db:5432/nba", False),
+        ("postgresql://postgres:pw12@127.0.0.1:5432/test", False),
+    ],
+)
+def test_the_url_password_pattern(text, flagged):
+    assert bool(SECRET_PATTERNS["password in a URL"].search(text)) is flagged
 
 
 def tracked_files() -> list[Path]:
