@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +36,12 @@ ADMIN, ADMIN_PASSWORD = "root-admin", "admin-password-1"
 JWT_SECRET = "test-secret-" + "x" * 40
 # A date inside the last stored season, after most of its games.
 GAME_DAY = "2022-12-01"
+
+
+def user_claims(**overrides) -> dict:
+    """The claims of a valid 5-minute token of ``USER``, with ``overrides`` applied."""
+    now = datetime.now(UTC)
+    return {"sub": USER, "role": "user", "iat": now, "exp": now + timedelta(minutes=5)} | overrides
 
 
 @dataclass(frozen=True)

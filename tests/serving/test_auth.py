@@ -29,18 +29,14 @@ from tests.serving.conftest import (
     login,
     running_service,
     runtime_of,
+    user_claims,
 )
 
 MATCHUP = {"home_team": "BOS", "away_team": "LAL", "game_date": GAME_DAY}
 
 
-def _claims(**overrides) -> dict:
-    now = datetime.now(UTC)
-    return {"sub": USER, "role": "user", "iat": now, "exp": now + timedelta(minutes=5)} | overrides
-
-
 def _none_token() -> str:
-    return jwt.encode(_claims(), key=None, algorithm="none")
+    return jwt.encode(user_claims(), key=None, algorithm="none")
 
 
 @pytest.mark.parametrize(
@@ -52,24 +48,31 @@ def _none_token() -> str:
         ("Basic YWxpY2U6c2VjcmV0", "malformed"),
         ("Bearer not-a-jwt", "malformed"),
         ("Bearer a.b.c", "malformed"),
-        ("Bearer " + jwt.encode(_claims(), JWT_SECRET, algorithm="HS256") + " extra", "malformed"),
+        (
+            "Bearer " + jwt.encode(user_claims(), JWT_SECRET, algorithm="HS256") + " extra",
+            "malformed",
+        ),
         (
             "Bearer "
             + jwt.encode(
-                _claims(exp=datetime.now(UTC) - timedelta(seconds=5)), JWT_SECRET, algorithm="HS256"
+                user_claims(exp=datetime.now(UTC) - timedelta(seconds=5)),
+                JWT_SECRET,
+                algorithm="HS256",
             ),
             "expired",
         ),
         (
-            "Bearer " + jwt.encode(_claims(), "another-secret-" + "y" * 40, algorithm="HS256"),
+            "Bearer " + jwt.encode(user_claims(), "another-secret-" + "y" * 40, algorithm="HS256"),
             "signature",
         ),
         ("Bearer " + _none_token(), "algorithm"),
-        ("Bearer " + jwt.encode(_claims(), JWT_SECRET, algorithm="HS512"), "algorithm"),
+        ("Bearer " + jwt.encode(user_claims(), JWT_SECRET, algorithm="HS512"), "algorithm"),
         (
             "Bearer "
             + jwt.encode(
-                {k: v for k, v in _claims().items() if k != "exp"}, JWT_SECRET, algorithm="HS256"
+                {k: v for k, v in user_claims().items() if k != "exp"},
+                JWT_SECRET,
+                algorithm="HS256",
             ),
             "claims",
         ),

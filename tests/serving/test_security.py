@@ -33,6 +33,7 @@ from tests.serving.conftest import (
     login,
     running_service,
     runtime_of,
+    user_claims,
 )
 
 MATCHUP = {"home_team": "BOS", "away_team": "LAL", "game_date": GAME_DAY}
@@ -54,11 +55,6 @@ def secure(stack, state_dir):
 @pytest.fixture(scope="module")
 def headers(secure) -> dict[str, str]:
     return login(secure)
-
-
-def _claims(**overrides) -> dict:
-    now = datetime.now(UTC)
-    return {"sub": USER, "role": "user", "iat": now, "exp": now + timedelta(minutes=5)} | overrides
 
 
 def _b64(raw: bytes) -> str:
@@ -97,27 +93,27 @@ def _tampered(token: str, **changes) -> str:
 def _forged_tokens() -> list[tuple[str, str, str]]:
     now = datetime.now(UTC)
     rsa_private = _rsa_key()
-    valid_user = jwt.encode(_claims(), JWT_SECRET, algorithm="HS256")
+    valid_user = jwt.encode(user_claims(), JWT_SECRET, algorithm="HS256")
     return [
         (
             "nbf in the future",
-            jwt.encode(_claims(nbf=now + timedelta(minutes=10)), JWT_SECRET),
+            jwt.encode(user_claims(nbf=now + timedelta(minutes=10)), JWT_SECRET),
             "not_yet_valid",
         ),
         (
             "iat in the future",
-            jwt.encode(_claims(iat=now + timedelta(minutes=10)), JWT_SECRET),
+            jwt.encode(user_claims(iat=now + timedelta(minutes=10)), JWT_SECRET),
             "not_yet_valid",
         ),
-        ("RS256", jwt.encode(_claims(), rsa_private, algorithm="RS256"), "algorithm"),
+        ("RS256", jwt.encode(user_claims(), rsa_private, algorithm="RS256"), "algorithm"),
         (
             "ES256",
-            jwt.encode(_claims(), ec.generate_private_key(ec.SECP256R1()), algorithm="ES256"),
+            jwt.encode(user_claims(), ec.generate_private_key(ec.SECP256R1()), algorithm="ES256"),
             "algorithm",
         ),
         (
             "HS256 keyed with a public key",
-            _hs256_by_hand(_claims(), _public_pem(rsa_private)),
+            _hs256_by_hand(user_claims(), _public_pem(rsa_private)),
             "signature",
         ),
         ("role user -> admin", _tampered(valid_user, role="admin"), "signature"),
