@@ -140,9 +140,9 @@ def validate_batches(batches: list[Batch], validation_dir) -> list:
     """Great Expectations gate over all batches at once (one team and one player validation:
     every expectation is per row, per game or per season, so concatenating loses nothing).
     The results are saved whatever the outcome."""
-    from ingest.validation import BatchValidator
+    from ingest.validation import shared_validator
 
-    validator = BatchValidator()
+    validator = shared_validator()
     seasons = sorted({b.season for b in batches})
     label = seasons[0] if len(seasons) == 1 else f"{seasons[0]}_to_{seasons[-1]}"
     types = "_".join(sorted({b.season_type for b in batches}))

@@ -69,11 +69,11 @@ def load_store(engine) -> StoreFrames:
 @task(name="validate-store", cache_policy=NO_CACHE)
 def validate_store(frames: StoreFrames, validation_dir: Path) -> None:
     """The same Great Expectations suites as ingestion, over what training is about to read."""
-    from ingest.validation import BatchValidator, raise_for_failures
+    from ingest.validation import raise_for_failures, shared_validator
 
     if frames.team_games.empty:
         raise ValueError("the store holds no games: run `nba-mlops ingest` first")
-    validator = BatchValidator()
+    validator = shared_validator()
     reports = [validator.validate_team_games(frames.team_games, batch_name="training_team")]
     if not frames.player_games.empty:
         reports.append(

@@ -97,3 +97,32 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+# Modules that take the longest (tens of seconds to minutes: whole flows, servers, the README's
+# commands). Under pytest-xdist (``--dist loadscope``: a module runs on one worker, its module
+# fixtures built once) they are handed out first, so no long module starts last and the two
+# workers finish together.
+LONG_MODULES = (
+    "tests/flows/test_replay.py",
+    "tests/test_readme.py",
+    "tests/flows/test_ingest_flow.py",
+    "tests/flows/test_training_flow.py",
+    "tests/flows/test_drift_flow.py",
+    "tests/ingest/test_validation.py",
+    "tests/faults/test_ingest_faults.py",
+    "tests/flows/test_training_window.py",
+    "tests/serving/test_degraded_mode.py",
+    "tests/serving/test_replicas.py",
+    "tests/monitoring/test_deployments.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: i for i, name in enumerate(LONG_MODULES)}
+
+    def key(item) -> int:
+        path = Path(str(item.path)).resolve().relative_to(REPO).as_posix()
+        return rank.get(path, len(rank))
+
+    items.sort(key=key)  # stable: the order inside a module, and of the others, is kept
