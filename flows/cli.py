@@ -91,7 +91,7 @@ def _setup(settings: Settings) -> None:
 def _fail(exc: BaseException) -> typer.Exit:
     for kind, code in _expected_errors().items():
         if isinstance(exc, kind):
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)  # one line: greppable
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             return typer.Exit(code)
     raise exc
 
