@@ -36,7 +36,7 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/bandit --quiet --recursive --severity-level medium $(PACKAGES)
-	$(VENV)/bin/python -m pytest -n 2 --dist loadscope --durations=20 --cov --cov-report=term:skip-covered --cov-report=xml:.cache/coverage.xml
+	$(VENV)/bin/python -m pytest --durations=20 --cov --cov-report=term:skip-covered --cov-report=xml:.cache/coverage.xml
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

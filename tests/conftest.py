@@ -100,9 +100,9 @@ def prefect_harness():
 
 
 # Modules that take the longest (tens of seconds to minutes: whole flows, servers, the README's
-# commands). Under pytest-xdist (``--dist loadscope``: a module runs on one worker, its module
-# fixtures built once) they are handed out first, so no long module starts last and the two
-# workers finish together.
+# commands) run first: a failure in them shows early, and under pytest-xdist (``--dist
+# loadscope``: a module runs on one worker, its module fixtures built once) they are handed out
+# first, so no long module starts last.
 LONG_MODULES = (
     "tests/flows/test_replay.py",
     "tests/test_readme.py",
