@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -93,25 +94,30 @@ class StoreData:
     games: pd.DataFrame
     team_games: pd.DataFrame | None = None
     player_games: pd.DataFrame | None = None
-    _features: dict[str, pd.DataFrame] = field(default_factory=dict)
+    _features: dict[tuple[str, tuple[str, ...] | None], pd.DataFrame] = field(default_factory=dict)
 
-    def features(self, task_name: str) -> pd.DataFrame:
-        if task_name not in self._features:
+    def features(self, task_name: str, seasons: Sequence[str] | None = None) -> pd.DataFrame:
+        """The feature table of ``task_name``; for the games of ``seasons`` only when given
+        (game features: every stored game still feeds the histories, the rows of the other
+        seasons are just not computed)."""
+        if self.team_games is None:
+            raise RuntimeError("team games not loaded: call load_history first")
+        key = (task_name, None if seasons is None or task_name != GAME else tuple(seasons))
+        if key not in self._features:
             from features import build_game_features, build_player_features
 
-            if self.team_games is None:
-                raise RuntimeError("team games not loaded: call load_history first")
             if task_name == GAME:
+                games = self.games
+                if seasons is not None:
+                    games = games.loc[games["season"].astype(str).isin(list(seasons))]
                 # the roster features need the player rows, as in training and serving
-                frame = build_game_features(
-                    self.games, self.team_games, player_games=self.player_games
-                )
+                frame = build_game_features(games, self.team_games, player_games=self.player_games)
             else:
                 if self.player_games is None or self.player_games.empty:
                     raise ValueError("the store holds no player games")
                 frame = build_player_features(self.player_games, self.team_games, self.games)
-            self._features[task_name] = frame
-        return self._features[task_name]
+            self._features[key] = frame
+        return self._features[key]
 
     def starts(self) -> dict[str, pd.Timestamp]:
         regular = self.games.loc[self.games["season_type"] == "regular"]
@@ -216,7 +222,7 @@ def save_reference(path, frame: pd.DataFrame) -> None:
 @task(name="build-reference", cache_policy=NO_CACHE)
 def build_reference(data: StoreData, model, task_name: str, seasons: list[str]) -> pd.DataFrame:
     """The champion's reference rows with its predictions (pure)."""
-    rows = reference_rows(data.features(task_name), task_name, seasons, data.starts())
+    rows = reference_rows(data.features(task_name, seasons), task_name, seasons, data.starts())
     if rows.empty:
         raise ValueError(f"no played regular-season rows of {', '.join(seasons)} in the store")
     return with_predictions(rows, model, task_name)
@@ -281,9 +287,11 @@ def build_reports(
     settings: Settings,
     min_current_rows: int,
     min_performance_rows: int,
+    html: bool = True,
 ) -> tuple[list[ReportResult], Any, str, PredictionShift | None]:
     """Feature drift, prediction drift and performance of one champion, and how far its
-    predictions moved (pure)."""
+    predictions moved (pure). Without ``html`` the drift reports skip the figures of the HTML
+    pages (same results)."""
     columns = [c for c in info.feature_names if c in reference.columns]
     if not columns:
         from features import GAME_FEATURES, PLAYER_FEATURES
@@ -307,12 +315,14 @@ def build_reports(
     if len(current) >= 2:
         results.append(
             feature_drift_report(
-                ref_rows, current, columns, settings.drift_share_threshold, **common
+                ref_rows, current, columns, settings.drift_share_threshold, widgets=html, **common
             )
         )
         preds = current_predictions(logged, current, source, model, task_name, window)
         if len(preds) >= 2:
-            results.append(prediction_drift_report(ref_rows[PREDICTION], preds, **common))
+            results.append(
+                prediction_drift_report(ref_rows[PREDICTION], preds, widgets=html, **common)
+            )
             shift = PredictionShift(
                 model_name=info.name,
                 distance=normed_wasserstein(ref_rows[PREDICTION], preds),
@@ -427,7 +437,7 @@ def score_champion_on_season(
     if info is None or season in info.train_seasons:
         return None
     task_name = task_of(name)
-    frame = data.features(task_name)
+    frame = data.features(task_name, [season])
     rows = frame.loc[eval_rows(frame, task_name, season)]
     if rows.empty:
         return None
@@ -552,6 +562,7 @@ def drift_flow(
             settings=settings,
             min_current_rows=min_current_rows,
             min_performance_rows=min_performance_rows,
+            html=html,
         )
         check.current_source = source
         check.performance = performance.as_dict()

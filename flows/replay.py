@@ -91,16 +91,16 @@ def player_requests(day_players: pd.DataFrame) -> pd.DataFrame:
 @task(name="predict-games", cache_policy=NO_CACHE)
 def predict_games(mirror: Mirror, day_games: pd.DataFrame, model, columns: list[str]):
     """Features of the day's games from the stored games (all dated before the day) and the
-    champion's P(home win)."""
+    champion's P(home win).
+
+    ``build_game_features`` builds the team, head-to-head and roster histories from the team
+    (and player) rows and returns a row per game it is given: the day's requests alone are
+    passed, so the features of the stored games, which nothing here uses, are not recomputed.
+    """
     from features import build_game_features
 
     requests = game_requests(day_games)
-    feats = build_game_features(
-        pd.concat([mirror.games, requests], ignore_index=True),
-        mirror.team_games,
-        player_games=mirror.player_games,
-    )
-    feats = feats.loc[feats["game_id"].isin(set(requests["game_id"]))].reset_index(drop=True)
+    feats = build_game_features(requests, mirror.team_games, player_games=mirror.player_games)
     p = np.asarray(model.predict_proba(feats))[:, 1]
     return feats, p
 

@@ -9,12 +9,25 @@ Kolmogorov-Smirnov p < 0.05 up to 1,000 reference rows, normed Wasserstein dista
 above; columns with at most five values: chi-square / Jensen-Shannon). Drift is *declared* when
 the share of drifted columns reaches the threshold (Evidently's "Share of Drifted Columns" test
 fails).
+
+Evidently draws the plotly figures of the HTML page while it computes (a drift report over 79
+columns spends about three quarters of its time on them), and the JSON result holds none of
+them. The drift builders take ``widgets``: with ``widgets=False`` (no HTML page to write) they
+run the metrics ``DataDriftPreset`` is made of (``DriftedColumnsCount`` and one ``ValueDrift``
+per column, the preset's defaults), without the figures: the metrics, the tests and
+``snapshot.dict()`` are the same, and the snapshot has no page (``ReportResult.widgets``).
+Evidently 0.7 has no switch for a ``ValueDrift``'s own figures: while such a run lasts, its
+private ``ValueDriftCalculation._render`` is replaced by one drawing nothing (runs are
+serialized). ``tests/monitoring/test_drift_reports.py`` checks that both ways give the same
+results, so an Evidently upgrade that moves this shows up there.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +45,9 @@ TOP_DRIFTED = 10
 # Fewer scored rows than this give no performance report (Evidently needs both classes, and a
 # handful of games says nothing).
 MIN_PERFORMANCE_ROWS = 20
+# Evidently runs one at a time: a run without figures changes how ValueDrift renders while it
+# lasts (``_figures_skipped``), which must not reach a run that draws them.
+_RUN_LOCK = threading.Lock()
 
 
 @dataclass
@@ -51,6 +67,8 @@ class ReportResult:
     failed_tests: int
     details: dict[str, Any] = field(default_factory=dict)
     snapshot: Any = None
+    # False when built without Evidently's figures: the snapshot then has no HTML page.
+    widgets: bool = True
 
     @property
     def name(self) -> str:
@@ -74,10 +92,35 @@ class ReportResult:
         }
 
 
-def _run(metrics: list, current: pd.DataFrame, reference: pd.DataFrame | None, definition):
+def _no_figures(self, *args, **kwargs) -> list:
+    return []
+
+
+@contextmanager
+def _figures_skipped() -> Iterator[None]:
+    """``ValueDrift`` computed without its two plotly figures (its ``_render``, the only place
+    it draws them), restored afterwards."""
+    from evidently.metrics.column_statistics import ValueDriftCalculation
+
+    render = ValueDriftCalculation.__dict__["_render"]
+    ValueDriftCalculation._render = _no_figures
+    try:
+        yield
+    finally:
+        ValueDriftCalculation._render = render
+
+
+def _run(
+    metrics: list,
+    current: pd.DataFrame,
+    reference: pd.DataFrame | None,
+    definition,
+    widgets: bool = True,
+):
     from evidently import Dataset, Report
 
-    with warnings.catch_warnings():
+    figures = nullcontext() if widgets else _figures_skipped()
+    with _RUN_LOCK, figures, warnings.catch_warnings():
         # Evidently's correlation widgets divide by a zero std for constant columns.
         warnings.simplefilter("ignore", RuntimeWarning)
         return Report(metrics, include_tests=True).run(
@@ -86,6 +129,22 @@ def _run(metrics: list, current: pd.DataFrame, reference: pd.DataFrame | None, d
             if reference is None
             else Dataset.from_pandas(reference, data_definition=definition),
         )
+
+
+def drift_metrics(columns: Sequence[str], drift_share: float, widgets: bool = True) -> list:
+    """Evidently's ``DataDriftPreset`` over ``columns``; without ``widgets``, the metrics it
+    generates (the share of drifted columns, then each column's drift) and not its summary
+    table, which only the HTML page shows."""
+    from evidently.presets import DataDriftPreset
+
+    if widgets:
+        return [DataDriftPreset(columns=list(columns), drift_share=drift_share)]
+    from evidently.metrics import DriftedColumnsCount, ValueDrift
+
+    return [
+        DriftedColumnsCount(columns=list(columns), drift_share=drift_share),
+        *(ValueDrift(column=c) for c in columns),
+    ]
 
 
 def _status(test: dict) -> str:
@@ -145,20 +204,22 @@ def feature_drift_report(
     model_version: str,
     reference_window: str,
     current_window: str,
+    widgets: bool = True,
 ) -> ReportResult:
-    """Evidently data drift of the model's feature ``columns``, current window vs reference."""
+    """Evidently data drift of the model's feature ``columns``, current window vs reference
+    (``widgets=False``: without the figures of the HTML page, see the module)."""
     from evidently import DataDefinition
-    from evidently.presets import DataDriftPreset
 
     cols = [c for c in columns if c in reference.columns and c in current.columns]
     if not cols:
         raise ValueError("no feature column in both the reference and the current data")
     definition = DataDefinition(numerical_columns=cols)
     snapshot = _run(
-        [DataDriftPreset(columns=cols, drift_share=drift_share)],
+        drift_metrics(cols, drift_share, widgets),
         current.loc[:, cols].astype(float),
         reference.loc[:, cols].astype(float),
         definition,
+        widgets,
     )
     doc = snapshot.dict()
     per_column = column_drift(doc)
@@ -184,6 +245,7 @@ def feature_drift_report(
             "top_drifted": _top_drifted(per_column),
         },
         snapshot=snapshot,
+        widgets=widgets,
     )
 
 
@@ -211,16 +273,17 @@ def prediction_drift_report(
     model_version: str,
     reference_window: str,
     current_window: str,
+    widgets: bool = True,
 ) -> ReportResult:
-    """Evidently drift of the predicted values (P(home win) or points), current vs reference."""
+    """Evidently drift of the predicted values (P(home win) or points), current vs reference
+    (``widgets=False``: without the figures of the HTML page)."""
     from evidently import DataDefinition
-    from evidently.presets import DataDriftPreset
 
     column = "home_win_probability" if task == GAME else "predicted_points"
     ref = pd.DataFrame({column: reference.astype(float).to_numpy()})
     cur = pd.DataFrame({column: current.astype(float).to_numpy()})
     definition = DataDefinition(numerical_columns=[column])
-    snapshot = _run([DataDriftPreset(columns=[column], drift_share=0.5)], cur, ref, definition)
+    snapshot = _run(drift_metrics([column], 0.5, widgets), cur, ref, definition, widgets)
     doc = snapshot.dict()
     per_column = column_drift(doc)
     drifted = bool(per_column and per_column[0]["drifted"])
@@ -243,6 +306,7 @@ def prediction_drift_report(
             "current": _describe(cur[column]),
         },
         snapshot=snapshot,
+        widgets=widgets,
     )
 
 

@@ -70,6 +70,8 @@ def save_report(
 ) -> tuple[Path | None, Path]:
     """Write ``<name>.html`` (Evidently's self-contained page) and ``<name>.json`` (the summary,
     the check's context and Evidently's own result) into ``folder``."""
+    if html_report and result.snapshot is not None and not result.widgets:
+        raise ValueError(f"{result.name} was built without its figures: it has no HTML page")
     folder.mkdir(parents=True, exist_ok=True)
     html_path = None
     if html_report and result.snapshot is not None:

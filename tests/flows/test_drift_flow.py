@@ -255,3 +255,18 @@ def test_prediction_drift_over_its_threshold_starts_a_retrain(trained):
     assert outcome["basis"] == version.tags["gate_basis"] == "window"
     assert f"in-season window {version.tags['eval_window']}, 28 games" in outcome["reason"]
     assert get_champion(uri, MODEL).version == (outcome["version"] if outcome["promoted"] else "1")
+
+
+def test_the_features_of_some_seasons_are_those_rows_of_the_whole_table(trained):
+    """A check computes the rows of the seasons it needs (reference, season scores) from every
+    stored game: the same values as the whole table's rows."""
+    from flows.drift import StoreData
+
+    _, engine, *_ = trained
+    data = StoreData(read_games(engine), read_team_games(engine))
+    whole = data.features("game")
+    part = data.features("game", [CURRENT])
+    assert len(part) == (whole["season"] == CURRENT).sum() < len(whole)
+    expected = whole.loc[whole["season"] == CURRENT].reset_index(drop=True)
+    pd.testing.assert_frame_equal(part.reset_index(drop=True), expected, check_exact=True)
+    assert data.features("game", [CURRENT]) is part  # computed once per check

@@ -3,6 +3,8 @@ and not found between two halves of the same window."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +16,7 @@ from monitoring.reports import (
     performance_report,
     prediction_drift_report,
 )
+from monitoring.store import save_report
 
 THRESHOLD = 0.3
 COMMON = dict(
@@ -92,3 +95,45 @@ def test_performance_report_fails_its_test_only_past_the_threshold(halves):
     assert (fine.failed_tests, fine.drift_detected) == (0, False)
     assert (worse.failed_tests, worse.drift_detected) == (1, True)
     assert worse.details["performance"]["live"]["log_loss"] == pytest.approx(live)
+
+
+def _result(report) -> str:
+    """What a check keeps of a report: its summary and Evidently's metrics and tests."""
+    return json.dumps(
+        {"summary": report.summary(), "evidently": report.snapshot.dict()},
+        sort_keys=True,
+        default=str,
+    )
+
+
+def _figures(report) -> int:
+    return sum(len(m.get_widgets()) for m in report.snapshot.metric_results.values())
+
+
+def test_reports_without_figures_find_the_same_drift(halves, tmp_path):
+    """Without an HTML page the drift reports skip Evidently's figures: same metrics, tests
+    and summary; a later report with figures still has them."""
+    first, second = halves
+    shifted = second.copy()
+    for column in SHIFTED:
+        shifted[column] = shifted[column] + first[column].std()
+    full = feature_drift_report(first, shifted, GAME_FEATURES, THRESHOLD, **COMMON)
+    bare = feature_drift_report(first, shifted, GAME_FEATURES, THRESHOLD, widgets=False, **COMMON)
+    again = feature_drift_report(first, shifted, GAME_FEATURES, THRESHOLD, **COMMON)
+    assert full.drift_detected is True and 0 < full.details["drifted_columns"] < len(GAME_FEATURES)
+    assert _result(bare) == _result(full) == _result(again)
+    # each column's drift draws its figures (two per column) only in the reports with a page
+    assert _figures(full) == _figures(again) >= 2 * len(GAME_FEATURES) > _figures(bare)
+    assert (full.widgets, bare.widgets) == (True, False)
+
+    moved = (second["elo_home_prob"] + 0.15).clip(0, 1)
+    kept = prediction_drift_report(first["elo_home_prob"], moved, **COMMON)
+    lean = prediction_drift_report(first["elo_home_prob"], moved, widgets=False, **COMMON)
+    assert _result(lean) == _result(kept) and kept.drift_detected is True
+
+    folder = tmp_path / "check"
+    html_path, json_path = save_report(bare, folder, {"check_id": "x"}, html_report=False)
+    assert html_path is None
+    assert json.loads(json_path.read_text())["evidently"] == full.snapshot.dict()
+    with pytest.raises(ValueError, match="without its figures"):
+        save_report(bare, folder, {"check_id": "x"}, html_report=True)
