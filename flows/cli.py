@@ -298,13 +298,13 @@ def backtest(
     out_dir: Annotated[str, typer.Option("--out", help="Where backtest.md/.json go.")] = "backtest",
 ) -> None:
     """Walk-forward backtest: for each test season, train on the seasons before it, score on it."""
-    _settings()
-    from flows.training import backtest_flow
+    settings = _settings()
+    from flows.training import run_backtest
     from ingest.schema import parse_seasons
 
     try:
         seasons = parse_seasons(test_seasons, [])
-        doc = backtest_flow(data_dir=data_dir, test_seasons=seasons, out=out_dir)
+        doc = run_backtest(settings, data_dir=data_dir, test_seasons=seasons, out=out_dir)
     except Exception as exc:
         raise _fail(exc) from None
     table = Table(title=f"backtest {', '.join(seasons)} (means over test seasons)")

@@ -383,6 +383,177 @@ def _require_columns(frame: pd.DataFrame, task: str, feature_names: Sequence[str
         raise ValueError(f"the {task} frame lacks columns {missing}")
 
 
+@dataclass(frozen=True)
+class BacktestPlan:
+    """What a walk-forward runs: the test seasons, the models of each task, their features and
+    parameters, and the training window. Small: it is sent along with every fold."""
+
+    test_seasons: tuple[str, ...]
+    models: dict[str, tuple[str, ...]]
+    feature_names: dict[str, tuple[str, ...]]
+    params: dict[str, ModelParams]
+    train_playoffs: bool = False
+    max_train_seasons: int | None = None
+
+    def estimators(self, task: str) -> tuple[str, ...]:
+        """The task's models, then its baselines."""
+        return (*self.models[task], *BASELINES[task])
+
+    def folds(self) -> list[tuple[str, str, str]]:
+        """Every ``(task, test season, model or baseline)``: the independent units of work."""
+        return [
+            (task, season, name)
+            for task in self.models
+            for season in self.test_seasons
+            for name in self.estimators(task)
+        ]
+
+
+def plan_backtest(
+    game_frame: pd.DataFrame | None,
+    player_frame: pd.DataFrame | None,
+    test_seasons: Sequence[str],
+    *,
+    params: Mapping[str, ModelParams] = DEFAULT_PARAMS,
+    models: Sequence[str] | None = None,
+    game_features: Sequence[str] | None = None,
+    player_features: Sequence[str] | None = None,
+    train_playoffs: bool = False,
+    max_train_seasons: int | None = None,
+) -> BacktestPlan:
+    """The plan of ``walk_forward`` (same arguments); raises ValueError on no test season, an
+    unknown model, a missing frame or missing columns."""
+    if not test_seasons:
+        raise ValueError("no test seasons")
+    seasons = tuple(sorted(dict.fromkeys(test_seasons), key=season_start_year))
+    frames = {GAME: game_frame, POINTS: player_frame}
+    chosen = _resolve_models(models, frames)
+    feature_names = {
+        task: tuple(
+            (game_features if task == GAME else player_features) or default_feature_names(task)
+        )
+        for task in chosen
+    }
+    for task in chosen:
+        _require_columns(frames[task], task, feature_names[task])
+    return BacktestPlan(
+        test_seasons=seasons,
+        models=chosen,
+        feature_names=feature_names,
+        params={**DEFAULT_PARAMS, **params},
+        train_playoffs=train_playoffs,
+        max_train_seasons=max_train_seasons,
+    )
+
+
+def scored_rows(frame: pd.DataFrame, task: str, test_season: str) -> pd.DataFrame:
+    """The rows scored for ``test_season``, in time order."""
+    return time_order(frame.loc[eval_rows(frame, task, test_season)])
+
+
+def season_split(
+    frame: pd.DataFrame, task: str, test_season: str, plan: BacktestPlan
+) -> tuple[SeasonSplit, pd.DataFrame, pd.DataFrame]:
+    """The split of one test season and its training and test rows, in time order; raises
+    ValueError when either is empty."""
+    train = time_order(
+        frame.loc[
+            train_rows(
+                frame,
+                task,
+                test_season,
+                train_playoffs=plan.train_playoffs,
+                max_train_seasons=plan.max_train_seasons,
+            )
+        ]
+    )
+    test = scored_rows(frame, task, test_season)
+    if train.empty or test.empty:
+        which = "training" if train.empty else "test"
+        raise ValueError(f"{task}: no {which} rows for test season {test_season}")
+    train_seasons = tuple(sorted(train["season"].astype(str).unique(), key=season_start_year))
+    return SeasonSplit(task, test_season, train_seasons, len(train), len(test)), train, test
+
+
+@dataclass(frozen=True)
+class FoldScore:
+    """One model or baseline fitted on a split's training rows and scored on its test rows."""
+
+    name: str
+    split: SeasonSplit
+    metrics: dict[str, float | int]
+    predicted: np.ndarray
+    fit_seconds: float
+
+
+def score_fold(
+    name: str, split: SeasonSplit, train: pd.DataFrame, test: pd.DataFrame, plan: BacktestPlan
+) -> FoldScore:
+    """Fit ``name`` on ``train``, predict and score ``test`` (the work of one fold)."""
+    started = time.perf_counter()
+    fitted = fit_estimator(
+        name, train, params=plan.params.get(name), feature_names=plan.feature_names[split.task]
+    )
+    seconds = time.perf_counter() - started
+    predicted = predict(fitted, test, split.task)
+    return FoldScore(name, split, score(split.task, test, predicted), predicted, seconds)
+
+
+def run_fold(
+    frame: pd.DataFrame, task: str, test_season: str, name: str, plan: BacktestPlan
+) -> FoldScore:
+    """One fold on its own, from the task's whole frame: split, fit, score."""
+    split, train, test = season_split(frame, task, test_season, plan)
+    return score_fold(name, split, train, test, plan)
+
+
+def collect_backtest(
+    plan: BacktestPlan,
+    tests: Mapping[tuple[str, str], pd.DataFrame],
+    scores: Sequence[FoldScore],
+) -> BacktestResult:
+    """The result of every fold of ``plan``; ``tests[(task, season)]`` holds the test rows."""
+    by_fold = {(s.split.task, s.split.test_season, s.name): s for s in scores}
+    missing = [fold for fold in plan.folds() if fold not in by_fold]
+    if missing:
+        raise ValueError(f"no score for folds {missing}")
+    metrics: dict[str, dict[str, dict[str, dict[str, float | int]]]] = {}
+    predictions: dict[str, pd.DataFrame] = {}
+    splits: list[SeasonSplit] = []
+    fit_seconds: dict[str, float] = {}
+    for task in plan.models:
+        estimators = plan.estimators(task)
+        metrics[task] = {name: {} for name in estimators}
+        pieces = []
+        for season in plan.test_seasons:
+            test = tests[(task, season)]
+            splits.append(by_fold[(task, season, estimators[0])].split)
+            out = test.loc[:, [c for c in _ID_COLUMNS[task] if c in test.columns]].copy()
+            out[TARGET[task]] = test[TARGET[task]].astype(float)
+            if task == POINTS:
+                out["rotation"] = rotation_mask(test)
+            for name in estimators:
+                fold = by_fold[(task, season, name)]
+                out[name] = fold.predicted
+                metrics[task][name][season] = fold.metrics
+                fit_seconds[f"{name}.{season}"] = fold.fit_seconds
+            pieces.append(out)
+        predictions[task] = pd.concat(pieces, ignore_index=True)
+    used = [n for names in plan.models.values() for n in names]
+    return BacktestResult(
+        test_seasons=plan.test_seasons,
+        metrics=metrics,
+        splits=splits,
+        predictions=predictions,
+        feature_names=plan.feature_names,
+        params={n: plan.params[n].as_dict() for n in used},
+        calibrated={n: is_calibrated(n, plan.params[n]) for n in used if n in GAME_MODELS},
+        train_playoffs=plan.train_playoffs,
+        max_train_seasons=plan.max_train_seasons,
+        fit_seconds=fit_seconds,
+    )
+
+
 def walk_forward(
     game_frame: pd.DataFrame | None,
     player_frame: pd.DataFrame | None,
@@ -397,81 +568,34 @@ def walk_forward(
     max_train_seasons: int | None = None,
 ) -> BacktestResult:
     """Walk-forward evaluation of the models (default: all models of every task whose frame is
-    given) and every baseline of those tasks on ``test_seasons``.
+    given) and every baseline of those tasks on ``test_seasons``, in this process.
 
     ``params`` may be partial: missing names take ``DEFAULT_PARAMS``. ``game_features`` /
     ``player_features`` default to ``features.GAME_FEATURES`` / ``PLAYER_FEATURES``. Inputs are
     not modified. Raises ValueError when a test season has no training or no test rows.
+    Each season is split once and every fold of it scored with ``score_fold``; a flow can run
+    the folds elsewhere with ``run_fold`` and assemble them with ``collect_backtest``.
     """
-    if not test_seasons:
-        raise ValueError("no test seasons")
-    seasons = tuple(sorted(dict.fromkeys(test_seasons), key=season_start_year))
-    frames = {GAME: game_frame, POINTS: player_frame}
-    chosen = _resolve_models(models, frames)
-    feature_names = {
-        task: tuple(
-            (game_features if task == GAME else player_features) or default_feature_names(task)
-        )
-        for task in chosen
-    }
-    all_params = {**DEFAULT_PARAMS, **params}
-    metrics: dict[str, dict[str, dict[str, dict[str, float | int]]]] = {}
-    predictions: dict[str, pd.DataFrame] = {}
-    splits: list[SeasonSplit] = []
-    fit_seconds: dict[str, float] = {}
-    for task, names in chosen.items():
-        frame = frames[task]
-        _require_columns(frame, task, feature_names[task])
-        estimators = (*names, *BASELINES[task])
-        metrics[task] = {name: {} for name in estimators}
-        pieces = []
-        for season in seasons:
-            train = time_order(
-                frame.loc[
-                    train_rows(
-                        frame,
-                        task,
-                        season,
-                        train_playoffs=train_playoffs,
-                        max_train_seasons=max_train_seasons,
-                    )
-                ]
-            )
-            test = time_order(frame.loc[eval_rows(frame, task, season)])
-            if train.empty or test.empty:
-                which = "training" if train.empty else "test"
-                raise ValueError(f"{task}: no {which} rows for test season {season}")
-            train_seasons = tuple(
-                sorted(train["season"].astype(str).unique(), key=season_start_year)
-            )
-            splits.append(SeasonSplit(task, season, train_seasons, len(train), len(test)))
-            out = test.loc[:, [c for c in _ID_COLUMNS[task] if c in test.columns]].copy()
-            out[TARGET[task]] = test[TARGET[task]].astype(float)
-            if task == POINTS:
-                out["rotation"] = rotation_mask(test)
-            for name in estimators:
-                if progress is not None:
-                    progress(f"{task} {season}: fitting {name} on {len(train):,} rows")
-                started = time.perf_counter()
-                fitted = fit_estimator(
-                    name, train, params=all_params.get(name), feature_names=feature_names[task]
-                )
-                fit_seconds[f"{name}.{season}"] = time.perf_counter() - started
-                predicted = predict(fitted, test, task)
-                out[name] = predicted
-                metrics[task][name][season] = score(task, test, predicted)
-            pieces.append(out)
-        predictions[task] = pd.concat(pieces, ignore_index=True)
-    used = [n for names in chosen.values() for n in names]
-    return BacktestResult(
-        test_seasons=seasons,
-        metrics=metrics,
-        splits=splits,
-        predictions=predictions,
-        feature_names=feature_names,
-        params={n: all_params[n].as_dict() for n in used},
-        calibrated={n: is_calibrated(n, all_params[n]) for n in used if n in GAME_MODELS},
+    plan = plan_backtest(
+        game_frame,
+        player_frame,
+        test_seasons,
+        params=params,
+        models=models,
+        game_features=game_features,
+        player_features=player_features,
         train_playoffs=train_playoffs,
         max_train_seasons=max_train_seasons,
-        fit_seconds=fit_seconds,
     )
+    frames = {GAME: game_frame, POINTS: player_frame}
+    tests: dict[tuple[str, str], pd.DataFrame] = {}
+    scores: list[FoldScore] = []
+    for task in plan.models:
+        for season in plan.test_seasons:
+            split, train, test = season_split(frames[task], task, season, plan)
+            tests[(task, season)] = test
+            for name in plan.estimators(task):
+                if progress is not None:
+                    progress(f"{task} {season}: fitting {name} on {len(train):,} rows")
+                scores.append(score_fold(name, split, train, test, plan))
+    return collect_backtest(plan, tests, scores)

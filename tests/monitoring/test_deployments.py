@@ -18,7 +18,7 @@ PREFECT_YAML = REPO / "prefect.yaml"
 EXPECTED = {
     "daily-ingest": ("ingest", "0 10 * * *"),
     "daily-drift-check": ("drift-check", "0 11 * * *"),
-    "weekly-retrain": ("training", "0 12 * * 1"),
+    "weekly-retrain": ("retrain", "0 12 * * 1"),
 }
 POOL = "nba-process"
 
@@ -50,6 +50,9 @@ def test_every_entrypoint_loads_and_accepts_its_parameters(config):
         flow.validate_parameters(dict(deployment.parameters))
     ingest = next(d for d in config.deployments if d.name == "daily-ingest")
     assert ingest.parameters["source"] == "nba_api"
+    # The scheduled retrain applies the worker's NBA_TASK_RUNNER (training_flow alone would not).
+    retrain = next(d for d in config.deployments if d.name == "weekly-retrain")
+    assert retrain.entrypoint == "flows.training:retrain_flow"
 
 
 @pytest.mark.usefixtures("prefect_harness")
