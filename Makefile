@@ -10,6 +10,10 @@ UV_VERSION := 0.13.9
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Installed packages get their bytecode at install time: where PYTHONDONTWRITEBYTECODE is set,
+# every process (each test server, each CLI run) would otherwise compile its imports again
+# (importing the stack: 24 s from source, 10 s from bytecode).
+export UV_COMPILE_BYTECODE := 1
 export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
@@ -31,12 +35,14 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/nba-mlops demo
 
 PACKAGES := core ingest features training registry serving monitoring flows
+# pytest-xdist processes; a module runs on one of them with its module fixtures built once.
+TEST_WORKERS ?= 2
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/bandit --quiet --recursive --severity-level medium $(PACKAGES)
-	$(VENV)/bin/python -m pytest --durations=20 --cov --cov-report=term:skip-covered --cov-report=xml:.cache/coverage.xml
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=20 --cov --cov-report=term:skip-covered --cov-report=xml:.cache/coverage.xml
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -96,8 +96,9 @@ class Settings(BaseSettings):
 
     task_runner: str = Field(
         default="threads",
-        description="Prefect task runner of the training flow: threads (in the flow's process) or "
-        "dask (prefect-dask: a local cluster, or the scheduler at NBA_DASK_ADDRESS).",
+        description="Prefect task runner of the flows that train (training_flow, retrain_flow, "
+        "the drift flow's retrains) and of backtest_flow's folds: threads (in the flow's process) "
+        "or dask (prefect-dask: a local cluster, or the scheduler at NBA_DASK_ADDRESS).",
     )
     dask_address: str | None = Field(
         default=None,
