@@ -6,9 +6,11 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,6 +22,20 @@ def _uv_dir() -> str | None:
         return str(Path(found).parent)
     local = REPO / ".cache/tools/bin/uv"
     return str(local.parent) if local.exists() else None
+
+
+# What a model pickled by training needs to load and to predict the same way.
+MODEL_RUNTIME = ("scikit-learn", "scipy", "numpy", "pandas", "cloudpickle", "mlflow")
+
+
+def test_the_image_pins_the_training_versions_of_what_models_unpickle_with():
+    bento = yaml.safe_load((REPO / "bentofile.yaml").read_text())
+    pins = dict(spec.split("==", 1) for spec in bento["python"]["packages"] if "==" in spec)
+    locked = {
+        p["name"]: p["version"] for p in tomllib.loads((REPO / "uv.lock").read_text())["package"]
+    }
+    assert set(MODEL_RUNTIME) <= set(pins), set(MODEL_RUNTIME) - set(pins)
+    assert pins == {name: locked[name] for name in pins}
 
 
 @pytest.mark.slow
