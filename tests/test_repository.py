@@ -1,5 +1,6 @@
 """What the repository must never hold: secrets, credentials, environment files, copies of the
-shared NBA data, large binaries; and the docs must name every setting."""
+shared NBA data, large binaries; the docs must name every setting, and the README's diagram the
+flows, tables and packages of the code."""
 
 from __future__ import annotations
 
@@ -104,3 +105,31 @@ def test_readme_names_every_setting():
     missing = [f"NBA_{name.upper()}" for name in Settings.model_fields]
     missing = [env for env in missing if f"`{env}`" not in readme]
     assert not missing, f"settings missing from the README's table: {missing}"
+
+
+def _architecture_diagram() -> str:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    (diagram,) = re.findall(r"```mermaid\n(.*?)```", readme, flags=re.DOTALL)
+    return diagram.replace("<br/>", " ")
+
+
+def test_the_architecture_diagram_names_every_flow_table_and_package():
+    """The README's Mermaid diagram matches the code: each Prefect flow, each table of the
+    schema and each package appears in it, and each ``name/`` it shows is a folder here."""
+    from core.db import Base
+
+    diagram = _architecture_diagram()
+    flows = {
+        match.group(1)
+        for path in (REPO / "flows").glob("*.py")
+        for match in re.finditer(r"^@flow\(.*\n(?:@.*\n)*def (\w+)", path.read_text(), re.M)
+    }
+    assert len(flows) >= 7
+    assert not [name for name in flows if not re.search(rf"\b{name}\b", diagram)]
+    tables = set(Base.metadata.tables)
+    assert not [name for name in tables if not re.search(rf"\b{name}\b", diagram)]
+    packages = ("core", "ingest", "features", "training", "registry", "serving", "monitoring")
+    assert not [name for name in (*packages, "flows") if f"{name}/" not in diagram]
+    shown = set(re.findall(r"(?<![\w./])(\w+)/(?![\w/])", diagram))
+    assert not [name for name in shown if not (REPO / name).is_dir()]
+    assert "prefect.yaml" in diagram and (REPO / "prefect.yaml").is_file()
