@@ -1,4 +1,5 @@
-"""Quick model experiments on the validation seasons (the second round of model_selection.md).
+"""Quick model experiments on the validation seasons (second and third rounds of
+model_selection.md).
 
     .venv/bin/python benchmarks/model_experiments.py games     # roster-strength variants
     .venv/bin/python benchmarks/model_experiments.py points    # target transforms, weights, ...
@@ -149,7 +150,8 @@ def with_sides(frame: pd.DataFrame, state: pd.DataFrame, columns: Sequence[str])
 
 
 def run_games(frames: dict[str, pd.DataFrame]) -> None:
-    roster = set(features.catalog.GAME_ROSTER_FEATURES)
+    catalog = features.catalog
+    roster = {*catalog.GAME_ROSTER_FEATURES, *catalog.GAME_INTERACTION_FEATURES}
     base = [c for c in features.GAME_FEATURES if c not in roster]
     game_frame = frames["game_features"]
     logistic = {"task": "game", "name": "game-logistic"}
@@ -169,9 +171,28 @@ def run_games(frames: dict[str, pd.DataFrame]) -> None:
             result = validate(frame=wide, feature_names=[*base, *cols, *known], **logistic)
             report(f"N={window}: {label}", result)
     product = list(features.GAME_FEATURES)
+    interactions = set(catalog.GAME_INTERACTION_FEATURES)
     report(
-        "product roster features (N=60)",
-        validate(frame=game_frame, feature_names=product, **logistic),
+        "product roster features (N=60), no Elo interaction",
+        validate(
+            frame=game_frame,
+            feature_names=[c for c in product if c not in interactions],
+            **logistic,
+        ),
+    )
+    report("product features", validate(frame=game_frame, feature_names=product, **logistic))
+    known = game_frame["roster_known"].to_numpy()
+    pairs = [c for c in product if c.startswith("diff_") and c not in roster]
+    wide = game_frame.assign(
+        **{f"known_x_{c}": known * game_frame[c].fillna(game_frame[c].mean()) for c in pairs}
+    )
+    report(
+        "product + roster_known x every other diff_ feature",
+        validate(
+            frame=wide,
+            feature_names=[*product, *(f"known_x_{c}" for c in pairs if c != "diff_elo")],
+            **logistic,
+        ),
     )
     for c in (0.003, 0.03):
         result = validate(

@@ -74,12 +74,16 @@ GAME_PAIR_FEATURES = (
 )
 # From the player logs (features.roster): who played each team's previous game.
 GAME_ROSTER_FEATURES = ("home_roster_gs", "away_roster_gs", "diff_roster_gs", "roster_known")
+# The Elo difference again where the rosters are known: lets the models weigh Elo differently
+# when the roster features carry part of the teams' strength (player logs start in 2015-16).
+GAME_INTERACTION_FEATURES = ("diff_elo_roster_known",)
 GAME_FEATURES = (
     *(f"home_{n}" for n in GAME_SIDE_FEATURES),
     *(f"away_{n}" for n in GAME_SIDE_FEATURES),
     *(f"diff_{n}" for n in GAME_DIFF_FEATURES),
     *GAME_PAIR_FEATURES,
     *GAME_ROSTER_FEATURES,
+    *GAME_INTERACTION_FEATURES,
 )
 
 PLAYER_ID_COLUMNS = (
@@ -267,6 +271,14 @@ _ROSTER_DOCS = {
         "previous game of each team",
     ),
 }
+_INTERACTION_DOCS = {
+    "diff_elo_roster_known": (
+        "diff_elo x roster_known: the Elo difference where both rosters are known, else 0 (so "
+        "a linear model weighs Elo on its own for games without roster strengths and alongside "
+        "it for games with them)",
+        "as diff_elo",
+    ),
+}
 
 _PLAYER_STAT_DOCS = {
     "pts": "points",
@@ -411,6 +423,7 @@ def _game_docs() -> list[tuple[str, str, str]]:
         definition, window = _PAIR_DOCS[name]
         rows.append((name, definition, window))
     rows.extend((name, *_ROSTER_DOCS[name]) for name in GAME_ROSTER_FEATURES)
+    rows.extend((name, *_INTERACTION_DOCS[name]) for name in GAME_INTERACTION_FEATURES)
     return rows
 
 

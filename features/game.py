@@ -155,7 +155,11 @@ def game_features_from_state(
     venue["elo_home_prob"] = win_probability(
         sides["home"]["elo"].to_numpy() - sides["away"]["elo"].to_numpy() + hfa
     )
-    parts += [diffs, venue, h2h_features(target, h2h_state), roster_features(target, roster_state)]
+    roster = roster_features(target, roster_state)
+    interactions = pd.DataFrame(
+        {"diff_elo_roster_known": diffs["diff_elo"] * roster["roster_known"]}, index=target.index
+    )
+    parts += [diffs, venue, h2h_features(target, h2h_state), roster, interactions]
     return pd.concat(parts, axis=1)
 
 

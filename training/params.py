@@ -6,17 +6,18 @@ seasons: validation seasons 2018-19, 2019-20 and 2020-21, each trained on every 
 anything. The full log of what was tried is ``benchmarks/results/model_selection.md``. Mean
 validation numbers (regular seasons of the shared snapshot, features of this commit):
 
-- game-logistic, ``C=0.01``, no extra calibrator: log loss 0.6199, accuracy 65.7%, Brier 0.2154
-  with the roster features; C 0.003 / 0.03 gave 0.6198 / 0.6195. Before them (0.6229 / 65.3% /
-  0.2169) C from 0.003 to 1 was all within 0.0003: the inputs are standardised and the small C
-  keeps ~80 correlated rolling-form features from trading large opposite coefficients. There, a
+- game-logistic, ``C=0.01``, no extra calibrator: log loss 0.6185, accuracy 65.7%, Brier 0.2148
+  with the roster features and the Elo interaction; C 0.003 / 0.03 gave 0.6188 / 0.6185. Before
+  them (0.6229 / 65.3% / 0.2169) C from 0.003 to 1 was all within 0.0003: the inputs are
+  standardised and the small C keeps ~80 correlated rolling-form features from trading large
+  opposite coefficients. There, a
   sigmoid calibrator on top gave 0.6228, isotonic 0.6235: the logistic model stays uncalibrated
   (its ECE is in every backtest report), and training on the last 8/12/16 seasons only gave
   0.6248/0.6239/0.6233: every earlier season is used.
 - game-tree, ``max_depth=4, min_samples_leaf=50``: log loss 0.6298. A single tree is the readable
   reference model.
 - game-forest, 100 trees, ``max_depth=10, min_samples_leaf=20, max_features=0.1``, sigmoid on 5
-  folds: log loss 0.6267.
+  folds: log loss 0.6257.
 - player-ridge ``alpha=10``: MAE 4.490, rotation MAE 5.064, flat from 1 to 100 (300: 5.067).
   player-lasso ``alpha=0.001``: MAE 4.491, rotation 5.064 (0.003: 5.066; 0.01: 5.071). All three
   linear models end within 0.01 points of each other; a gradient-boosted regressor (absolute

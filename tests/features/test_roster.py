@@ -7,13 +7,14 @@ import pandas as pd
 import pytest
 
 from features import GAME_FEATURES
-from features.catalog import GAME_ROSTER_FEATURES
+from features.catalog import GAME_INTERACTION_FEATURES, GAME_ROSTER_FEATURES
 from features.game import build_game_features
 from features.roster import ROSTER_WINDOW, build_roster_state, game_scores, roster_features
 from tests.features.frames import games_from, player_games_from, team_games_from
 
 TOL = {"check_exact": False, "rtol": 1e-9, "atol": 1e-9}
 ROSTER = list(GAME_ROSTER_FEATURES)
+FROM_ROSTER = [*ROSTER, *GAME_INTERACTION_FEATURES]
 
 # Teams 1 and 2 meet three times in one season, then once in the next.
 SPECS = [
@@ -131,10 +132,22 @@ def test_without_player_logs_every_roster_is_unknown(league, league_players, giv
     games, team_games = league
     players = None if given == "none" else league_players.iloc[0:0]
     f = build_game_features(games, team_games, player_games=players)
-    assert (f[ROSTER].to_numpy() == 0.0).all()
+    assert (f[FROM_ROSTER].to_numpy() == 0.0).all()
     with_logs = build_game_features(games, team_games, player_games=league_players)
-    others = [c for c in f.columns if c not in ROSTER]
+    others = [c for c in f.columns if c not in FROM_ROSTER]
     pd.testing.assert_frame_equal(with_logs[others], f[others])
+
+
+def test_the_elo_interaction_is_the_elo_difference_where_rosters_are_known(league, league_players):
+    games, team_games = league
+    f = build_game_features(games, team_games, player_games=league_players)
+    known = f["roster_known"] == 1.0
+    assert 0 < known.sum() < len(f), "the slice needs games with and without known rosters"
+    assert (f.loc[~known, "diff_elo_roster_known"] == 0.0).all()
+    np.testing.assert_array_equal(
+        f.loc[known, "diff_elo_roster_known"].to_numpy(), f.loc[known, "diff_elo"].to_numpy()
+    )
+    assert (f.loc[known, "diff_elo"] != 0.0).any()
 
 
 def test_requests_and_rows_without_minutes_feed_no_state(hand):
