@@ -278,6 +278,18 @@ def admin_headers(service) -> dict[str, str]:
     return login(service, ADMIN, ADMIN_PASSWORD)
 
 
+def start_of_a_limit_window(needed: float, period: float = 60.0) -> None:
+    """Sleep, if need be, until the current rate-limit window has ``needed`` seconds left.
+
+    The limits library's sliding-window counters use windows aligned to multiples of the period
+    since the epoch and weigh the previous window's count by the share of it still inside the
+    sliding window: hits just before a boundary count a little less just after it. A test that
+    counts hits up to a limit runs within one window, so its counts are exact."""
+    left = period - time.time() % period
+    if left < needed:
+        time.sleep(left + 0.05)
+
+
 def wait_until(predicate, timeout: float = 15.0, interval: float = 0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -29,6 +29,7 @@ from tests.serving.conftest import (
     login,
     running_service,
     runtime_of,
+    start_of_a_limit_window,
     user_claims,
 )
 
@@ -155,6 +156,7 @@ def test_a_disabled_user_is_refused_at_login_and_with_its_token(stack):
 
 def test_failed_logins_are_throttled_per_client(stack):
     with running_service(stack.env(NBA_LOGIN_RATE_LIMIT="3/minute")) as client:
+        start_of_a_limit_window(needed=15)
         for _ in range(3):
             wrong = client.post("/api/auth/login", json={"username": USER, "password": "nope"})
             assert wrong.status_code == 401

@@ -8,7 +8,14 @@ import json
 import pytest
 
 from serving.ratelimit import RateLimits
-from tests.serving.conftest import GAME_DAY, login, redis_server, running_service, runtime_of
+from tests.serving.conftest import (
+    GAME_DAY,
+    login,
+    redis_server,
+    running_service,
+    runtime_of,
+    start_of_a_limit_window,
+)
 
 MATCHUP = {"home_team": "BOS", "away_team": "LAL", "game_date": GAME_DAY}
 ALLOWED = "https://app.example.org"
@@ -22,6 +29,7 @@ def limited(stack):
 
 
 def test_the_request_limit_answers_429_with_retry_after(limited):
+    start_of_a_limit_window(needed=15)
     headers = login(limited)  # the login counts too: 1 of 6
     answers = [
         limited.post("/api/predict/simple", json=MATCHUP, headers=headers).status_code
@@ -86,6 +94,7 @@ def test_limits_are_shared_in_redis_and_survive_its_outage():
         assert first.status() == {"backend": "redis", "ok": False}
 
     with redis_server() as (url, _port, _start, procs):
+        start_of_a_limit_window(needed=20)
         asyncio.run(scenario(url, procs))
 
 
