@@ -171,20 +171,19 @@ def run_games(frames: dict[str, pd.DataFrame]) -> None:
             result = validate(frame=wide, feature_names=[*base, *cols, *known], **logistic)
             report(f"N={window}: {label}", result)
     product = list(features.GAME_FEATURES)
-    interactions = set(catalog.GAME_INTERACTION_FEATURES)
     report(
         "product roster features (N=60), no Elo interaction",
         validate(
             frame=game_frame,
-            feature_names=[c for c in product if c not in interactions],
+            feature_names=[c for c in product if c not in catalog.GAME_INTERACTION_FEATURES],
             **logistic,
         ),
     )
     report("product features", validate(frame=game_frame, feature_names=product, **logistic))
-    known = game_frame["roster_known"].to_numpy()
+    flag = game_frame["roster_known"].to_numpy()
     pairs = [c for c in product if c.startswith("diff_") and c not in roster]
     wide = game_frame.assign(
-        **{f"known_x_{c}": known * game_frame[c].fillna(game_frame[c].mean()) for c in pairs}
+        **{f"known_x_{c}": flag * game_frame[c].fillna(game_frame[c].mean()) for c in pairs}
     )
     report(
         "product + roster_known x every other diff_ feature",

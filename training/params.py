@@ -10,10 +10,9 @@ validation numbers (regular seasons of the shared snapshot, features of this com
   with the roster features and the Elo interaction; C 0.003 / 0.03 gave 0.6188 / 0.6185. Before
   them (0.6229 / 65.3% / 0.2169) C from 0.003 to 1 was all within 0.0003: the inputs are
   standardised and the small C keeps ~80 correlated rolling-form features from trading large
-  opposite coefficients. There, a
-  sigmoid calibrator on top gave 0.6228, isotonic 0.6235: the logistic model stays uncalibrated
-  (its ECE is in every backtest report), and training on the last 8/12/16 seasons only gave
-  0.6248/0.6239/0.6233: every earlier season is used.
+  opposite coefficients. There, a sigmoid calibrator on top gave 0.6228, isotonic 0.6235: the
+  logistic model stays uncalibrated (its ECE is in every backtest report), and training on the
+  last 8/12/16 seasons only gave 0.6248/0.6239/0.6233: every earlier season is used.
 - game-tree, ``max_depth=4, min_samples_leaf=50``: log loss 0.6298. A single tree is the readable
   reference model.
 - game-forest, 100 trees, ``max_depth=10, min_samples_leaf=20, max_features=0.1``, sigmoid on 5
