@@ -74,8 +74,9 @@ DEFAULT_PLAYER_MEANS = {
 _SUMMED = ("pts", "min", "fga", "fta", "fg3a", "usage_num", "team_fga", "share_fga")
 
 
-def _targets(player_games: pd.DataFrame) -> pd.DataFrame:
-    """Player rows in time order with clean dtypes (a copy: the input is never touched)."""
+def clean_player_rows(player_games: pd.DataFrame) -> pd.DataFrame:
+    """Player rows in time order with clean dtypes (a copy: the input is never touched); the
+    optional ``opponent_team_id`` / ``is_home`` columns are kept when present."""
     extra = [c for c in ("opponent_team_id", "is_home") if c in player_games.columns]
     target = player_games.loc[:, [*PLAYER_GAMES_REQUIRED, *extra]].copy()
     target["game_id"] = target["game_id"].astype(str)
@@ -473,7 +474,7 @@ def build_player_features(
     require_columns(team_games, TEAM_GAMES_REQUIRED, "team_games")
     require_columns(games, GAMES_REQUIRED, "games")
     params = elo_params or EloParams()
-    target = _targets(player_games)
+    target = clean_player_rows(player_games)
     side = opponents(target, team_games, games)
     target = target.drop(columns=[c for c in ("opponent_team_id", "is_home") if c in target])
     target = pd.concat([target, side], axis=1)

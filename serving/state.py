@@ -36,11 +36,11 @@ from features.game import build_h2h_state
 from features.game import game_features_from_state as assemble_game_features
 from features.player import (
     MISSED_CAP,
-    PLAYER_GAMES_REQUIRED,
     build_lineup_state,
     build_player_league_state,
     build_player_log,
     build_player_state,
+    clean_player_rows,
     history_features_from_state,
     player_context_features,
     team_side,
@@ -399,18 +399,3 @@ class FeatureState:
         same_season = found["season"].to_numpy() == target["season"].to_numpy()
         gap = np.where(same_season, found["scoring_gap"].to_numpy(), 0.0)
         return pd.Series(np.nan_to_num(gap), index=target.index, name="team_scoring_gap")
-
-
-def clean_player_rows(player_games: pd.DataFrame) -> pd.DataFrame:
-    """Stored player rows with the dtypes ``build_player_features`` gives them."""
-    target = player_games.loc[:, list(PLAYER_GAMES_REQUIRED)].copy()
-    target["game_id"] = target["game_id"].astype(str)
-    target["player_id"] = target["player_id"].astype("int64")
-    target["team_id"] = target["team_id"].astype("int64")
-    target["season"] = target["season"].astype(str)
-    target["game_date"] = as_dates(target["game_date"])
-    for col in ("minutes", "pts", "fga", "fta", "fg3a", "tov"):
-        target[col] = target[col].astype(float)
-    return target.sort_values(
-        ["game_date", "game_id", "player_id"], kind="stable", ignore_index=True
-    )
