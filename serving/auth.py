@@ -151,7 +151,11 @@ class TokenIssuer:
         except jwt.InvalidTokenError as exc:
             raise AuthError("malformed", f"malformed token: {exc}") from exc
         role = claims.get("role") if claims.get("role") in ROLES else "user"
-        return Principal(str(claims["sub"]), role, datetime.fromtimestamp(claims["exp"], UTC))
+        try:
+            expires = datetime.fromtimestamp(claims["exp"], UTC)
+        except (OverflowError, ValueError, OSError) as exc:
+            raise AuthError("claims", f"token expiry out of range: {claims['exp']!r}") from exc
+        return Principal(str(claims["sub"]), role, expires)
 
 
 # Users in the database ---------------------------------------------------------------------------
@@ -173,6 +177,16 @@ def _valid_username(name: str) -> str:
     return name
 
 
+def _valid_password(password: str) -> str:
+    """The password as the login endpoint will accept it: long enough and without control
+    characters (with a tab in it, no login could ever succeed)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in password):
+        raise UserError("password must not contain control characters (tab, newline, ...)")
+    return password
+
+
 def add_user(engine: Engine, username: str, password: str, role: str = "user") -> UserRow:
     """Create a user with a bcrypt (cost 12) hash; UserError if the name is taken."""
     from sqlalchemy import select
@@ -182,9 +196,7 @@ def add_user(engine: Engine, username: str, password: str, role: str = "user") -
     username = _valid_username(username)
     if role not in ROLES:
         raise UserError(f"role must be one of {ROLES}, got {role!r}")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
-    hashed = hash_password(password)
+    hashed = hash_password(_valid_password(password))
     with session_scope(engine) as session:
         if session.scalar(select(User).where(User.username == username)) is not None:
             raise UserError(f"user {username!r} already exists")

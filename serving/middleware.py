@@ -125,17 +125,50 @@ async def _read_bounded(receive) -> list[dict[str, Any]] | None:
             return messages
 
 
-def _json_not_found(send):
-    """``send`` with the router's plain-text 404 / 405 (an ``/api`` path no route matches)
-    turned into the API's JSON error body."""
+def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """The API's 400 body for pydantic errors: ``{"error": "N validation error(s): loc: msg",
+    "detail": [{"loc", "msg", "type"}]}`` (no documentation links, no echoed input)."""
+    detail = [
+        {"loc": list(e.get("loc") or ()), "msg": e.get("msg"), "type": e.get("type")}
+        for e in errors
+    ]
+    where = ", ".join(".".join(str(p) for p in d["loc"]) + f": {d['msg']}" for d in detail)
+    return {"error": f"{len(detail)} validation error(s): {where}", "detail": detail}
+
+
+# The title of a pydantic ValidationError, as BentoML puts it in the "error" of its 400s.
+_PYDANTIC_TITLE = re.compile(r"^\d+ validation errors? for \w+$")
+
+
+def _api_error(body: Any) -> dict[str, Any] | None:
+    """``body`` in the API's error shape, or None when it already has it."""
+    if not isinstance(body, dict):
+        return None
+    detail = body.get("detail")
+    if "error" not in body and isinstance(detail, str):  # FastAPI's {"detail": "..."}
+        return {"error": detail}
+    if isinstance(detail, list) and _PYDANTIC_TITLE.match(str(body.get("error", ""))):
+        return validation_body([d for d in detail if isinstance(d, dict)])
+    return None
+
+
+def _api_errors(send):
+    """``send`` with every 4xx in the API's JSON error shape: the router's plain-text 404 / 405
+    (an ``/api`` path no route matches), FastAPI's ``{"detail": "..."}`` and BentoML's
+    validation errors."""
     replaced: dict[str, Any] = {}
+    held: dict[str, Any] = {}
 
     async def wrapped(message) -> None:
-        if message["type"] == "http.response.start" and message["status"] in (404, 405):
+        if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
             headers = dict(message.get("headers", []))
-            if headers.get(b"content-type", b"").startswith(b"text/plain"):
+            media = headers.get(b"content-type", b"")
+            if message["status"] in (404, 405) and media.startswith(b"text/plain"):
                 replaced["status"] = message["status"]
                 replaced["allow"] = headers.get(b"allow", b"").decode("latin-1")
+                return
+            if media.startswith(b"application/json"):
+                held["start"], held["body"] = message, b""
                 return
         if "status" in replaced:
             if message["type"] == "http.response.body" and not message.get("more_body"):
@@ -145,6 +178,25 @@ def _json_not_found(send):
                 await send_json(
                     send, replaced["status"], {"error": f"{text}; see /docs.json"}, extra
                 )
+            return
+        if "start" in held and message["type"] == "http.response.body":
+            held["body"] += message.get("body", b"")
+            if message.get("more_body"):
+                return
+            start, raw = held.pop("start"), held.pop("body")
+            try:
+                body = _api_error(json.loads(raw))
+            except ValueError:
+                body = None
+            if body is not None:
+                raw = json.dumps(body).encode()
+                headers = [h for h in start.get("headers", []) if h[0].lower() != b"content-length"]
+                start = {
+                    **start,
+                    "headers": [*headers, (b"content-length", str(len(raw)).encode())],
+                }
+            await send(start)
+            await send({"type": "http.response.body", "body": raw})
             return
         await send(message)
 
@@ -322,4 +374,4 @@ class GuardMiddleware:
                     await _too_large(send)
                     return
                 receive = _replay(messages, receive)
-        await self.app(scope, receive, _json_not_found(send))
+        await self.app(scope, receive, _api_errors(send))

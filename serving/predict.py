@@ -368,7 +368,8 @@ def predict_features(rt: Runtime, request: Any, call: Call) -> dict[str, Any]:
 # Players -----------------------------------------------------------------------------------------
 def _player_id(data: StoreData, value: int | str) -> int:
     players = data.state.players
-    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+    text = value.strip() if isinstance(value, str) else ""
+    if isinstance(value, int) or (text.isascii() and text.isdigit()):
         player_id = int(value)
         if player_id not in players:
             raise BadRequest(["player"], f"unknown player id {player_id}")

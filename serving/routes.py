@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from registry.client import RegistryUnavailable
 from serving.logs import REQUEST_ID, USERNAME
-from serving.middleware import client_ip, current_runtime
+from serving.middleware import client_ip, current_runtime, validation_body
 from serving.runtime import Runtime
 from serving.schemas import LoginRequest, Token
 
@@ -25,7 +25,7 @@ app = FastAPI(title="nba-mlops API routes", docs_url=None, redoc_url=None, opena
 ModelNamePath = Annotated[
     str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._\-]+$", description="Model name")
 ]
-VersionPath = Annotated[str, Path(pattern=r"^[0-9]{1,9}$", description="Version number")]
+VersionPath = Annotated[str, Path(pattern=r"^[1-9][0-9]{0,8}$", description="Version number")]
 
 
 def error(status: int, message: str, loc: list[Any] | None = None, headers=None) -> JSONResponse:
@@ -37,14 +37,7 @@ def error(status: int, message: str, loc: list[Any] | None = None, headers=None)
 
 @app.exception_handler(RequestValidationError)
 async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-    detail = [
-        {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
-        for e in exc.errors()
-    ]
-    where = ", ".join(".".join(str(p) for p in d["loc"]) + f": {d['msg']}" for d in detail)
-    return JSONResponse(
-        {"error": f"{len(detail)} validation error(s): {where}", "detail": detail}, status_code=400
-    )
+    return JSONResponse(validation_body(exc.errors()), status_code=400)
 
 
 @app.exception_handler(SQLAlchemyError)
@@ -155,12 +148,12 @@ async def _credentials(request: Request) -> LoginRequest:
 def health(request: Request, rt: RuntimeDep) -> Any:
     """200 when ready (store loaded, a game model answering), 503 otherwise, with every check
     (database, cache, registry, data, each model's versions). The error texts saying why are
-    given to callers with a valid token only."""
+    given to callers with a valid token of an active user only."""
     from serving.auth import AuthError
 
     try:
-        rt.tokens.verify(request.headers.get("authorization"))
-        detailed = True
+        principal = rt.tokens.verify(request.headers.get("authorization"))
+        detailed = rt.user_active(principal.username)
     except AuthError:
         detailed = False
     doc = rt.health(detailed)

@@ -42,7 +42,7 @@ ModelVersion = Annotated[
     str | None,
     Field(
         default=None,
-        pattern=r"^[0-9]{1,9}$",
+        pattern=r"^[1-9][0-9]{0,8}$",
         description="A loaded version of the model; default: its champion.",
     ),
 ]
@@ -58,7 +58,9 @@ class Matchup(_Body):
     home_team: TeamCode
     away_team: TeamCode
     game_date: GameDate = None
-    neutral_site: bool = Field(default=False, description="No home-court advantage.")
+    neutral_site: Annotated[bool, Strict()] = Field(
+        default=False, description="No home-court advantage."
+    )
 
 
 class SimpleRequest(Matchup):
@@ -79,11 +81,12 @@ class BatchRequest(_Body):
 
 
 class PlayerRequest(_Body):
-    player: int | Annotated[str, Field(min_length=1, max_length=128, pattern=PRINTABLE)] = Field(
-        description="Player ID, or the exact full name as stored", examples=["LeBron James"]
-    )
+    player: (
+        Annotated[int, Strict()]
+        | Annotated[str, Field(min_length=1, max_length=128, pattern=PRINTABLE)]
+    ) = Field(description="Player ID, or the exact full name as stored", examples=["LeBron James"])
     opponent: TeamCode
-    home: bool = Field(description="True when the player's team is at home.")
+    home: Annotated[bool, Strict()] = Field(description="True when the player's team is at home.")
     game_date: GameDate = None
     team: TeamCode | None = Field(
         default=None, description="The player's team; default: the team of his last game."

@@ -46,10 +46,16 @@ class StoreData:
         return self.game_ids.get((day, home, away))
 
 
+# Row hashes are summed modulo this prime: the sum of a few hundred thousand rows fits in 64 bits
+# on every backend (SQLite's sum() raises on overflow), and a corrected row changes it.
+_HASH_MODULUS = 1_000_000_007
+
+
 def fingerprint(engine: Engine) -> str:
-    """A short digest of what the store holds (row counts and latest dates): a change of it
-    means new games, players or schedule rows to load."""
-    from sqlalchemy import func, select
+    """A short digest of what the store holds (row counts, latest dates and the sum of the game
+    rows' content hashes): a change of it means new or corrected games, players or schedule rows
+    to load."""
+    from sqlalchemy import func, literal, select
 
     from core.db import Game, PlayerGame, ScheduledGame, Team, TeamGame
 
@@ -61,8 +67,13 @@ def fingerprint(engine: Engine) -> str:
             (Game.__table__, "game_date"),
             (ScheduledGame.__table__, "updated_at"),
         ):
-            count, latest = conn.execute(select(func.count(), func.max(table.c[column]))).one()
-            parts.append(f"{table.name}:{count}:{latest}")
+            content = (
+                func.sum(table.c.row_hash % _HASH_MODULUS) if "row_hash" in table.c else literal(0)
+            )
+            count, latest, total = conn.execute(
+                select(func.count(), func.max(table.c[column]), content)
+            ).one()
+            parts.append(f"{table.name}:{count}:{latest}:{total}")
         parts.append(
             f"teams:{conn.execute(select(func.count()).select_from(Team.__table__)).scalar()}"
         )

@@ -77,6 +77,10 @@ def _none_token() -> str:
             ),
             "claims",
         ),
+        (
+            "Bearer " + jwt.encode(user_claims(exp=10**15), JWT_SECRET, algorithm="HS256"),
+            "claims",
+        ),
     ],
 )
 def test_bad_tokens_get_401_with_www_authenticate(service, authorization, reason):
@@ -143,10 +147,12 @@ def test_a_disabled_user_is_refused_at_login_and_with_its_token(stack):
     with running_service(stack.env()) as client:
         headers = login(client, "carol", "carol-password-1")
         assert client.post("/api/predict/simple", json=MATCHUP, headers=headers).status_code == 200
+        assert "reasons" in client.get("/api/health", headers=headers).json()  # the detailed one
         assert disable_user(engine, "carol")
         runtime_of(client).refresh_users()  # the poller's job, done now
         refused = client.post("/api/predict/simple", json=MATCHUP, headers=headers)
         assert refused.status_code == 401 and refused.json()["reason"] == "disabled"
+        assert "reasons" not in client.get("/api/health", headers=headers).json()
         again = client.post(
             "/api/auth/login", json={"username": "carol", "password": "carol-password-1"}
         )
@@ -187,6 +193,8 @@ def test_user_rules(stack):
         add_user(engine, USER, "another-password")
     with pytest.raises(UserError, match="at least 8"):
         add_user(engine, "dave", "short")
+    with pytest.raises(UserError, match="control characters"):
+        add_user(engine, "dave", "tab\tpassword1")
     with pytest.raises(UserError, match="72 bytes"):
         add_user(engine, "dave", "p" * 73)
     with pytest.raises(UserError, match="letters"):

@@ -56,6 +56,7 @@ def test_users_add_list_disable(cli_env, stack):
     [
         (["users", "add", "gina"], None, "--password-stdin"),
         (["users", "add", "gina", "--password-stdin"], "short\n", "at least 8"),
+        (["users", "add", "gina", "--password-stdin"], "tab\tpassword1\n", "control characters"),
         (["users", "add", "alice", "--password-stdin"], "long-enough-1\n", "already exists"),
         (["users", "disable", "nobody-at-all"], None, "no user named"),
     ],

@@ -1,0 +1,59 @@
+"""The store's fingerprint: the service reloads when the stored games change, and only then."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.db import make_engine
+from ingest.storage import Batch, write_batches
+from serving.store import fingerprint
+from tests.serving.conftest import SEASONS, pg_database, write_store
+
+
+def _season(frames, season: str) -> Batch:
+    return Batch(
+        season=season,
+        season_type="regular",
+        team_games=frames.team_games.loc[frames.team_games["season"] == season],
+        games=frames.games.loc[frames.games["season"] == season],
+        player_games=frames.player_games.loc[frames.player_games["season"] == season],
+    )
+
+
+def _corrected(batch: Batch) -> Batch:
+    """The batch with its first game's home score raised by 10 points (as a stats correction
+    would arrive): same games, same counts, same dates."""
+    games = batch.games.copy()
+    team_games = batch.team_games.copy()
+    game_id = games["game_id"].iloc[0]
+    games.loc[games.index[0], "home_pts"] += 10
+    home = (team_games["game_id"] == game_id) & (
+        team_games["team_id"] == games["home_team_id"].iloc[0]
+    )
+    team_games.loc[home, ["pts", "plus_minus"]] += 10
+    return Batch(batch.season, batch.season_type, team_games, games, batch.player_games)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path, frames):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'nba.db'}"
+        write_store(url, frames)
+        yield url
+    else:
+        with pg_database("nba_fingerprint") as url:
+            write_store(url, frames)
+            yield url
+
+
+def test_a_corrected_score_changes_the_fingerprint_and_a_rerun_does_not(store_url, frames):
+    engine = make_engine(store_url)
+    before = fingerprint(engine)
+    batch = _season(frames, SEASONS[-1])
+    write_batches(engine, [batch])  # the same rows again: nothing changes
+    assert fingerprint(engine) == before
+
+    counts = write_batches(engine, [_corrected(batch)])
+    assert counts["games"].updated == 1  # corrected in place: no new row, no new date
+    assert fingerprint(engine) != before  # the poller reloads (serving/runtime.py refresh_data)
+    engine.dispose()
