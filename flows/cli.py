@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -44,14 +45,25 @@ _TELEMETRY_OFF = {
 }
 
 
+def _login_name() -> str:
+    """The name recorded for a person's promotion or rollback."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name and no USER/LOGNAME (some containers)
+        return "cli"
+
+
 def _expected_errors() -> dict[type[BaseException], int]:
     from sqlalchemy.exc import OperationalError
 
     from ingest.errors import NBAApiError
     from ingest.validation import BatchValidationError
-    from registry.client import RegistryUnavailable
+    from registry.client import RegistryError, RegistryUnavailable
 
     return {
+        RegistryError: EXIT_BAD_INPUT,
         DataDirError: EXIT_BAD_INPUT,
         ValueError: EXIT_BAD_INPUT,
         BatchValidationError: EXIT_BAD_DATA,
@@ -303,6 +315,8 @@ def backtest(
     from ingest.schema import parse_seasons
 
     try:
+        if not Path(data_dir).expanduser().is_dir():
+            raise DataDirError(f"--data-dir {data_dir} is not a folder")
         seasons = parse_seasons(test_seasons, [])
         doc = run_backtest(settings, data_dir=data_dir, test_seasons=seasons, out=out_dir)
     except Exception as exc:
@@ -361,13 +375,21 @@ def models(
 def promote(
     name: Annotated[str, typer.Argument(help="Registered model, e.g. game-logistic.")],
     version: Annotated[str, typer.Argument(help="Version to make champion.")],
-    reason: Annotated[str, typer.Option(help="Why (recorded with the promotion).")] = "manual",
-    actor: Annotated[str, typer.Option(help="Who (recorded).")] = os.environ.get("USER", "cli"),
+    reason: Annotated[
+        str | None, typer.Option(help="Why (recorded with the promotion; required with --force).")
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option(help="Who (recorded); default: the login name.")
+    ] = None,
     gate: Annotated[
         bool, typer.Option("--gate/--force", help="Pass the metric gate (default) or force.")
     ] = True,
 ) -> None:
-    """Make a version the champion: through the metric gate, or forced by a person."""
+    """Make a version the champion: through the metric gate, or forced by a person. Exit code 1
+    when the gate refuses it."""
+    if not gate and not (reason or "").strip():
+        raise _fail(ValueError("--force needs --reason TEXT: say why the gate is overridden"))
+    actor = actor or _login_name()
     settings = _settings()
     from flows.resources import open_store
     from flows.training import gate_policy
@@ -397,9 +419,12 @@ def promote(
 @app.command()
 def rollback(
     name: Annotated[str, typer.Argument(help="Registered model, e.g. game-logistic.")],
-    actor: Annotated[str, typer.Option(help="Who (recorded).")] = os.environ.get("USER", "cli"),
+    actor: Annotated[
+        str | None, typer.Option(help="Who (recorded); default: the login name.")
+    ] = None,
 ) -> None:
     """Move the champion alias back to the version it replaced."""
+    actor = actor or _login_name()
     settings = _settings()
     from flows.resources import open_store
     from registry import rollback as do_rollback

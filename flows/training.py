@@ -466,7 +466,14 @@ def backtest_flow(data_dir: str, test_seasons: list[str], out: str) -> dict[str,
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="nba-backtest-") as tmp:
-        settings = Settings(data_dir=Path(data_dir), state_dir=Path(tmp))
+        # Its own store and MLflow store, whatever NBA_DATABASE_URL / NBA_MLFLOW_TRACKING_URI
+        # point at: the backtest reads and writes nothing of the user's.
+        settings = Settings(
+            data_dir=Path(data_dir),
+            state_dir=Path(tmp),
+            database_url=None,
+            mlflow_tracking_uri=None,
+        )
         ingest_flow(source="snapshot", settings=settings)
         frames = load_store(open_store(settings))
         game_frame, player_frame = build_features(frames)

@@ -118,8 +118,13 @@ def test_unknown_model_is_a_clear_error(trained):
         training_flow(models=["game-xgboost"], settings=settings)
 
 
-def test_backtest_writes_the_documented_json(league, tmp_path):
+def test_backtest_writes_the_documented_json(league, tmp_path, monkeypatch):
+    # The user's own store and MLflow store: the backtest must neither read nor write them.
+    mine = tmp_path / "mine"
+    monkeypatch.setenv("NBA_DATABASE_URL", f"sqlite:///{mine / 'nba.db'}")
+    monkeypatch.setenv("NBA_MLFLOW_TRACKING_URI", f"sqlite:///{mine / 'mlflow.db'}")
     doc = backtest_flow(data_dir=str(league), test_seasons=["2022-23"], out=str(tmp_path / "bt"))
+    assert not mine.exists() or not any(mine.iterdir())
     saved = json.loads((tmp_path / "bt" / "backtest.json").read_text())
     assert saved == doc
     assert set(doc) == {"game", "points"}
@@ -220,6 +225,7 @@ def test_models_promote_and_rollback_commands(trained, monkeypatch):
     settings, _, _ = trained
     monkeypatch.setenv("NBA_STATE_DIR", str(settings.state_dir))
     monkeypatch.setenv("NBA_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("LOGNAME", "dana")  # the login name getpass finds first
     runner = CliRunner()
     listed = runner.invoke(app, ["models", "--json"])
     assert listed.exit_code == 0, listed.output
@@ -239,5 +245,21 @@ def test_models_promote_and_rollback_commands(trained, monkeypatch):
     back = runner.invoke(app, ["rollback", "game-logistic"])
     assert back.exit_code == 0 and "v1" in back.output
     assert get_champion(uri, "game-logistic").version == "1"
-    missing = runner.invoke(app, ["promote", "game-logistic", "99", "--force"])
-    assert missing.exit_code != 0
+    no_reason = runner.invoke(app, ["promote", "game-logistic", "2", "--force"])
+    assert no_reason.exit_code == EXIT_BAD_INPUT and "--reason" in no_reason.output
+    nothing_left = runner.invoke(app, ["rollback", "game-logistic"])
+    assert nothing_left.exit_code == EXIT_BAD_INPUT, nothing_left.output
+    assert "Traceback" not in nothing_left.output and "previous champion" in nothing_left.output
+    for args in (["promote", "game-logistic", "99", "--force", "--reason", "r"], ["rollback", "x"]):
+        missing = runner.invoke(app, args)
+        assert missing.exit_code == EXIT_BAD_INPUT, (args, missing.output)
+        assert "Traceback" not in missing.output
+    with open_store(settings).connect() as conn:
+        actors = conn.execute(
+            select(ModelMetadata.action, ModelMetadata.actor).where(
+                ModelMetadata.model_name == "game-logistic",
+                ModelMetadata.action.in_(["promote", "rollback"]),
+                ModelMetadata.version == "2",
+            )
+        ).all()
+    assert ("promote", "dana") in actors
