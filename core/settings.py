@@ -7,12 +7,20 @@ state folder, an in-process cache. Setting ``NBA_DATABASE_URL``, ``NBA_MLFLOW_TR
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_serializer, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+_CREDENTIALS = re.compile(r"(?<=://)[^/@]*@")
+HIDDEN = "***"
+
+
+def redact_uri(uri: str) -> str:
+    """``uri`` without a ``user:password@`` part (safe to log and to show in health)."""
+    return _CREDENTIALS.sub(f"{HIDDEN}@", uri)
 
 
 class DataDirError(RuntimeError):
@@ -155,6 +163,25 @@ class Settings(BaseSettings):
     webhook_url: str | None = Field(
         default=None, description="Optional URL notified (JSON POST) when monitoring alerts."
     )
+
+    # The JSON form of the settings (what Prefect stores as a flow run's parameters and shows in
+    # its UI) carries no secret: no passwords in URLs, no JWT secret, no webhook path (webhook
+    # URLs are tokens themselves). In Python the values are untouched.
+    @field_serializer("database_url", "mlflow_tracking_uri", "redis_url", when_used="json")
+    def _url_without_credentials(self, value: str | None) -> str | None:
+        return None if value is None else redact_uri(value)
+
+    @field_serializer("jwt_secret", when_used="json")
+    def _hidden_secret(self, value: str | None) -> str | None:
+        return None if value is None else HIDDEN
+
+    @field_serializer("webhook_url", when_used="json")
+    def _webhook_host_only(self, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, _, rest = value.partition("://")
+        host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+        return f"{scheme}://{host}/{HIDDEN}"
 
     @field_validator("task_runner")
     @classmethod

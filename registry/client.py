@@ -6,12 +6,13 @@ Nothing here runs at import time; ``mlflow`` itself is imported inside the funct
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from typing import TYPE_CHECKING
+
+from core.settings import redact_uri
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -39,12 +40,6 @@ class RegistryUnavailable(ConnectionError):
 # Seconds to wait for the tracking store before calling it unreachable.
 CHECK_TIMEOUT = 3.0
 _SQL_SCHEMES = ("postgresql", "mysql", "mssql")
-_CREDENTIALS = re.compile(r"(?<=://)[^/@]*@")
-
-
-def redact_uri(uri: str) -> str:
-    """``uri`` without a ``user:password@`` part (safe to log and to show in health)."""
-    return _CREDENTIALS.sub("***@", uri)
 
 
 def _first_line(exc: BaseException) -> str:

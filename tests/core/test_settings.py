@@ -51,3 +51,42 @@ def test_bad_values_are_refused(clean_env, monkeypatch):
     monkeypatch.setenv("NBA_NBA_API_TIMEOUT", "-1")
     with pytest.raises(ValueError, match="nba_api_timeout"):
         Settings()
+
+
+SECRETS = {
+    "database_url": "postgresql+psycopg2://nba:db-pass-1@db.internal:5432/nba",
+    "mlflow_tracking_uri": "https://ml:ml-pass-2@mlflow.internal",
+    "redis_url": "redis://:redis-pass-3@cache.internal:6379/0",
+    "jwt_secret": "jwt-secret-4-" + "x" * 32,
+    "webhook_url": "https://hooks.example.com/services/T0/B0/webhook-token-5",
+}
+
+
+@pytest.mark.parametrize(
+    "flow_path",
+    [
+        "flows.ingest:ingest_flow",
+        "flows.ingest:schedule_flow",
+        "flows.training:training_flow",
+        "flows.drift:drift_flow",
+        "flows.replay:replay_flow",
+    ],
+)
+def test_flow_run_parameters_carry_no_secret(clean_env, flow_path):
+    """Prefect stores a flow run's parameters (and shows them in its UI) as their JSON form: the
+    settings passed to a flow leave their secrets out; in Python they are intact."""
+    import importlib
+    import json
+
+    module, name = flow_path.split(":")
+    flow = getattr(importlib.import_module(module), name)
+    settings = Settings(**SECRETS)
+    stored = json.dumps(flow.serialize_parameters({"settings": settings}))
+    for secret in ("db-pass-1", "ml-pass-2", "redis-pass-3", "jwt-secret-4", "webhook-token-5"):
+        assert secret not in stored
+    shown = json.loads(stored)["settings"]
+    assert shown["database_url"] == "postgresql+psycopg2://***@db.internal:5432/nba"
+    assert shown["webhook_url"] == "https://hooks.example.com/***"
+    assert shown["jwt_secret"] == "***"
+    assert settings.database_url == SECRETS["database_url"]
+    assert settings.model_dump()["jwt_secret"] == SECRETS["jwt_secret"]
