@@ -267,7 +267,13 @@ def make_engine(url: str, **kwargs) -> Engine:
         db_path = url.removeprefix("sqlite:///")
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    try:
+        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    except ImportError as exc:  # a dialect whose driver is not installed (mysql://, ...)
+        raise ValueError(
+            f"no database driver for {url.split(':', 1)[0]}:// ({exc.name} is not installed); "
+            "the platform ships SQLite and PostgreSQL (postgresql+psycopg2://)"
+        ) from exc
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")

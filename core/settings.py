@@ -183,6 +183,14 @@ class Settings(BaseSettings):
         host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
         return f"{scheme}://{host}/{HIDDEN}"
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        levels = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+        if value.upper() not in levels:
+            raise ValueError(f"log_level must be one of {', '.join(levels)}, got {value!r}")
+        return value.upper()
+
     @field_validator("task_runner")
     @classmethod
     def _known_task_runner(cls, value: str) -> str:

@@ -56,7 +56,7 @@ def _login_name() -> str:
 
 
 def _expected_errors() -> dict[type[BaseException], int]:
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import ArgumentError, OperationalError
 
     from ingest.errors import NBAApiError
     from ingest.validation import BatchValidationError
@@ -66,6 +66,7 @@ def _expected_errors() -> dict[type[BaseException], int]:
         RegistryError: EXIT_BAD_INPUT,
         DataDirError: EXIT_BAD_INPUT,
         ValueError: EXIT_BAD_INPUT,
+        ArgumentError: EXIT_BAD_INPUT,  # a database URL SQLAlchemy cannot read (or no driver)
         BatchValidationError: EXIT_BAD_DATA,
         NBAApiError: EXIT_UNAVAILABLE,
         OperationalError: EXIT_UNAVAILABLE,
@@ -109,7 +110,15 @@ def _fail(exc: BaseException) -> typer.Exit:
 
 
 def _settings() -> Settings:
-    settings = Settings()
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        wrong = "; ".join(
+            f"NBA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise _fail(ValueError(f"invalid setting: {wrong}")) from None
     _setup(settings)
     return settings
 

@@ -57,6 +57,22 @@ def test_bad_season_spec_exits_with_a_reason(env):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("NBA_NBA_API_TIMEOUT", "-1", "NBA_NBA_API_TIMEOUT: Input should be greater than 0"),
+        ("NBA_LOG_LEVEL", "LOUD", "NBA_LOG_LEVEL"),
+        ("NBA_DATABASE_URL", "foo", "Could not parse SQLAlchemy URL"),
+        ("NBA_DATABASE_URL", "mysql://nba@127.0.0.1/nba", "no database driver for mysql://"),
+    ],
+)
+def test_a_bad_setting_exits_2_with_one_line(env, monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
 def test_refused_batch_exits_with_the_failed_expectation(env):
     good = team_game_log("2023-24", n_days=2)
     write_snapshot(env, {"2023-24": pd.concat([good, good.iloc[[0]]])})  # a duplicated row
