@@ -90,10 +90,10 @@ class Settings(BaseSettings):
     in_season_window_days: int = Field(
         default=28,
         ge=0,
-        description="In-season evaluation window of a retrain, in days: while the newest season "
-        "is under way, the challenger is fit through day D - k and it and the served champion "
-        "are scored on the games of (D - k, D], D the last played day. 0 turns it off "
-        "(season-level comparison only).",
+        description="In-season evaluation window of a retrain, in days: when the evaluation "
+        "season has games the champion was not fit on, the challenger is fit through day D - k "
+        "and it and the served champion are scored on the games of (D - k, D], D the season's "
+        "last played regular-season day. 0 turns it off (season-level comparison only).",
     )
     in_season_min_games: int = Field(
         default=100,

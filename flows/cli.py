@@ -270,8 +270,9 @@ def train(
         int | None,
         typer.Option(
             min=0,
-            help="Days of the in-season window the gate compares on while the newest season is "
-            "under way (0: the season decides; default NBA_IN_SEASON_WINDOW_DAYS).",
+            help="Days of the in-season window the gate compares on when the season has games "
+            "the champion was not fit on (0: the season decides; default "
+            "NBA_IN_SEASON_WINDOW_DAYS).",
         ),
     ] = None,
     min_window_games: Annotated[

@@ -3,12 +3,13 @@ gate and promote; ``retrain_flow`` (the scheduled retrain) runs it on the task r
 environment's settings. ``backtest_flow``: walk-forward evaluation of a snapshot folder on its
 own, one task per model and test season.
 
-While the newest season is under way (played games after the champion's fit, no playoff game
-stored yet), each model is also judged on an in-season window: the same estimator fit through
-day D - k (k = ``window_days``, D the last played day) and the served champion, as it is, are
-scored on the games of (D - k, D]; the gate compares on those games. The registered version is
-that estimator refit on every played game through D. A window too short (``min_window_games``)
-or impossible is recorded on the version, and the gate compares on the season as before.
+Whenever the evaluation season has regular-season games played after the champion's fit (while
+it is under way, or after it when the champion is older), each model is also judged on an
+in-season window: the same estimator fit through day D - k (k = ``window_days``, D the season's
+last played regular-season day) and the served champion, as it is, are scored on the games of
+(D - k, D]; the gate compares on those games. The registered version is that estimator refit on
+every played game through D. A window too short (``min_window_games``) or impossible is recorded
+on the version, and the gate compares on the season as before.
 """
 
 from __future__ import annotations
@@ -147,17 +148,6 @@ def load_champion_model(tracking_uri: str, name: str, version: str):
     return model
 
 
-def season_under_way(games: pd.DataFrame, season: str) -> bool:
-    """Whether ``season`` is the newest stored season and none of its playoff games is stored
-    (between seasons, the gate compares walk-forward on the complete season)."""
-    from ingest.schema import PLAYOFFS
-
-    seasons = games["season"].astype(str)
-    newest = max(seasons.unique(), key=season_start_year)
-    playoffs = (seasons == season) & (games["season_type"] == PLAYOFFS)
-    return season == newest and not playoffs.any()
-
-
 def champion_fit_through(info, frame: pd.DataFrame) -> pd.Timestamp:
     """The newest day the champion may have been fit on: its ``fit_through`` tag, or, for a
     version without one, the last day of any stored row of its training seasons (later than
@@ -174,7 +164,6 @@ def plan_window(
     name: str,
     info,
     frame: pd.DataFrame,
-    games: pd.DataFrame,
     eval_season: str,
     days: int,
     min_games: int,
@@ -185,8 +174,6 @@ def plan_window(
 
     if info is None:
         return WindowPlan(None, "no champion yet")
-    if days > 0 and not season_under_way(games, eval_season):
-        return WindowPlan(None, f"{eval_season} is not a season under way", info)
     window, why = choose_window(
         frame,
         task_of(name),
@@ -326,8 +313,8 @@ def training_flow(
 
     ``eval_season`` (default: the newest played regular season) is where the gate's metrics come
     from: each model is trained on the seasons before it, scored on it, then refit on all seasons
-    through it for serving. While that season is under way, the gate compares on the in-season
-    window instead (``window_days``, ``min_window_games``: default
+    through it for serving. When that season has games the champion was not fit on, the gate
+    compares on the in-season window instead (``window_days``, ``min_window_games``: default
     ``settings.in_season_window_days`` and ``settings.in_season_min_games``; see the module).
     """
     from registry import check_tracking
@@ -360,9 +347,7 @@ def training_flow(
         frame = game_frame if task_of(name) == GAME else player_frame
         if frame is None:
             continue
-        plan = plan_window(
-            name, read_champion(uri, name), frame, frames.games, eval_season, days, min_games
-        )
+        plan = plan_window(name, read_champion(uri, name), frame, eval_season, days, min_games)
         logger.info("%s: %s", name, plan.why)
         if plan.window is not None:
             model = load_champion_model(uri, name, plan.champion.version)

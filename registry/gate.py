@@ -4,10 +4,10 @@ The comparison itself (:func:`compare_metrics`) is pure; :func:`evaluate_gate` r
 versions' run metrics from MLflow. Metric keys follow docs/CONTRACTS.md: ``"{metric}.{season}"``
 per evaluation season and the plain ``"{metric}"`` for the version's own evaluation season.
 
-A version trained while its season is under way may carry an *in-season window*: its tag
-``eval_window`` names the days, ``window.{metric}`` are the scores of the same estimator fit on
-the games before the window, and ``window.champion.{metric}`` those of the champion version in
-``eval_window_champion_version``, served as it is, on the same games. When that version is still
+A version whose evaluation season has games its champion was not fit on may carry an
+*in-season window*: its tag ``eval_window`` names the days, ``window.{metric}`` are the scores of
+the same estimator fit on the games before the window, and ``window.champion.{metric}`` those of
+the champion version in ``eval_window_champion_version``, served as it is, on the same games. When that version is still
 the champion the gate compares on the window; otherwise (or without a window) on the season, and
 the reason says why.
 """

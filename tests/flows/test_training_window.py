@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.training import champion_fit_through, plan_window, season_under_way
+from flows.training import champion_fit_through, plan_window
 from registry.versions import ModelVersionInfo
 from tests.training.training_synthetic import GAME_FEATURES, make_game_frame
 from training.backtest import fit_estimator
@@ -126,14 +126,20 @@ def test_no_window_and_why(under_way, champion_fit, days, min_games, why):
     assert window is None and why in reason
 
 
-def test_a_season_is_under_way_until_its_playoffs_are_stored(under_way):
-    assert season_under_way(under_way, CURRENT)
-    assert not season_under_way(under_way, SEASONS[1])  # not the newest
+def test_a_finished_season_still_has_its_window_against_an_older_champion(under_way):
+    """Stored playoffs (the season is over) change nothing: a champion fit on the previous
+    season is judged against the refit on the season's last regular-season games, not on a
+    season it never saw; a champion fit through the season's last day gets no window."""
     finished = under_way.copy()
     finished.loc[finished.index[-1], "season_type"] = "playoffs"
-    assert not season_under_way(finished, CURRENT)
-    plan = plan_window("game-logistic", _info({}), finished, finished, CURRENT, 14, 20)
-    assert plan.window is None and "not a season under way" in plan.why
+    plan = plan_window("game-logistic", _info({}), finished, CURRENT, 14, 20)
+    regular = finished.loc[
+        (finished["season"] == CURRENT) & (finished["season_type"] == "regular"), "game_date"
+    ]
+    assert plan.window is not None and plan.window.through == regular.max()
+    last = regular.max().date().isoformat()
+    plan = plan_window("game-logistic", _info({"fit_through": last}), finished, CURRENT, 14, 20)
+    assert plan.window is None and "after the champion's fit" in plan.why
 
 
 def test_the_champions_fit_comes_from_its_tag_or_a_safe_bound(under_way):
