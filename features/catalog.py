@@ -159,8 +159,11 @@ _SIDE_DOCS = {
         "all earlier games",
     ),
     "adj_margin_avg_10": (
-        "Mean opponent- and venue-adjusted margin: margin - venue x 100/28 + "
-        "(opponent pre-game Elo - 1505)/28 (venue +1 home, -1 away, 0 neutral)",
+        "Mean opponent- and venue-adjusted margin: margin - venue x H/28 + "
+        "(opponent pre-game Elo - 1505)/28 (venue +1 home, -1 away, 0 neutral; H = the league "
+        "Elo home advantage in effect for that game, as in elo_home_adv: learned online from "
+        "league-wide home results, 100 Elo points at the first game of the history, about 65-90 "
+        "in 2000-2020 and 40-55 since 2020-21, i.e. about 1.5-3.5 points of margin)",
         _WINDOW[10] + _ANY,
     ),
     "adj_margin_ewm": (

@@ -1,5 +1,8 @@
 """``replay_flow``: replay a real season day by day on the offline snapshot, in its own state.
 
+0. Every argument is checked before anything is written or ingested (the seasons against the
+   snapshot's files, ``until`` / ``max_days`` against the season's game days, read from the
+   season's own file): a bad one fails in about a second and leaves the state folder unused.
 1. A state folder of its own (SQLite store, MLflow store, reports): the user's registry is never
    touched.
 2. Ingest the snapshot's seasons through ``trained_through`` (``ingest_flow``), train the chosen
@@ -269,15 +272,21 @@ def read_replay_log(engine, names: list[str], start: date, end: date) -> pd.Data
 
 
 # Setup -----------------------------------------------------------------------------------------
-def replay_settings(base: Settings, state_dir: Path) -> Settings:
-    """The user's settings (thresholds, data folder) on a state folder of the replay's own:
-    local SQLite store and MLflow store, whatever the environment points at."""
+def check_state_dir(state_dir: Path) -> Path:
+    """The resolved state folder, refused if it already holds a store."""
     state = state_dir.expanduser().resolve()
     for name in ("nba.db", "mlflow.db"):
         if (state / name).exists():
             raise ValueError(
                 f"{state} already holds a store ({name}): give the replay a new --state-dir"
             )
+    return state
+
+
+def replay_settings(base: Settings, state_dir: Path) -> Settings:
+    """The user's settings (thresholds, data folder) on a state folder of the replay's own:
+    local SQLite store and MLflow store, whatever the environment points at."""
+    state = check_state_dir(state_dir)
     state.mkdir(parents=True, exist_ok=True)
     return base.model_copy(
         update={
@@ -309,15 +318,97 @@ def team_logs_view(data_dir: Path, state_dir: Path) -> Path:
     return view
 
 
+def season_year(value: str, option: str) -> int:
+    """The start year of a season option, or a ValueError naming the option."""
+    try:
+        return season_start_year(value)
+    except ValueError as exc:
+        raise ValueError(f"{option}: {exc}") from None
+
+
 def history_spec(available: list[str], first: str | None, last: str) -> str:
     """The ``ingest`` season range from ``first`` (default: the oldest available) to ``last``."""
     if last not in available:
-        raise ValueError(f"--trained-through {last} is not in the snapshot ({available[0]}..)")
+        held = f"{available[0]}..{available[-1]}" if available else "no team game log"
+        raise ValueError(f"--trained-through {last} is not in the snapshot ({held})")
     older = [s for s in available if season_start_year(s) <= season_start_year(last)]
     start = first or older[0]
-    if season_start_year(start) > season_start_year(last):
+    if season_year(start, "--first-season") > season_start_year(last):
         raise ValueError(f"--first-season {start} is after --trained-through {last}")
     return f"{start}:{last}"
+
+
+def check_arguments(
+    season: str,
+    trained_through: str,
+    season_type: str,
+    models: list[str],
+    points: bool,
+    drift_every_days: int,
+    window_days: int,
+    cooldown_days: int,
+) -> None:
+    """The checks that need no data: season order, choices and counts. Raises ValueError."""
+    from training.models import GAME_MODELS, POINTS_MODELS
+
+    if season_year(trained_through, "--trained-through") >= season_year(season, "--season"):
+        raise ValueError(f"--trained-through {trained_through} must be before --season {season}")
+    if season_type not in SEASON_TYPE_CHOICES:
+        raise ValueError(f"--season-type must be regular or all, got {season_type!r}")
+    if drift_every_days < 1:
+        raise ValueError(f"--drift-every must be >= 1, got {drift_every_days}")
+    if window_days < 1:
+        raise ValueError(f"--window-days must be >= 1, got {window_days}")
+    if cooldown_days < 0:
+        raise ValueError(f"--cooldown-days must be >= 0, got {cooldown_days}")
+    unknown = [m for m in models if m not in GAME_MODELS + POINTS_MODELS]
+    if unknown:
+        raise ValueError(f"--models: unknown {unknown}; choose from {GAME_MODELS + POINTS_MODELS}")
+    if not points and any(m in POINTS_MODELS for m in models):
+        raise ValueError("--models names a points model: add --points (the store gets players)")
+
+
+def replay_days(
+    batches: list, season: str, until: date | None, max_days: int | None
+) -> list[pd.Timestamp]:
+    """The game days to replay: the season's, through ``until``, the first ``max_days``.
+    ``until`` must fall within the season's game days and ``max_days`` within their number."""
+    all_days = sorted(
+        pd.Timestamp(d) for d in pd.concat([b.games["game_date"] for b in batches]).unique()
+    )
+    first, last = all_days[0].date(), all_days[-1].date()
+    span = f"{season} {'/'.join(b.season_type for b in batches)} runs {first}..{last}"
+    if until is not None and not first <= until <= last:
+        raise ValueError(f"--until {until} is outside the season: {span}")
+    days = [d for d in all_days if until is None or d.date() <= until]
+    if max_days is not None:
+        if max_days < 1:
+            raise ValueError(f"--days must be >= 1, got {max_days}")
+        if max_days > len(days):
+            through = f" through {until}" if until is not None else ""
+            raise ValueError(
+                f"--days {max_days} is more than the {len(days)} game days{through}: {span}"
+            )
+        days = days[:max_days]
+    return days
+
+
+@task(name="read-season", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def read_season(data_dir: Path, season: str, season_type: str, points: bool) -> dict:
+    """The season's raw logs from the snapshot, as the replay's store gets them: with
+    ``points`` whatever ``SnapshotSource`` reads (the CSVs, else a recorded response); without,
+    the team CSVs alone (what ``team_logs_view`` shows)."""
+    from ingest.snapshot import SnapshotSource
+
+    source = SnapshotSource(data_dir)
+    if points:
+        return {
+            "team": source.team_game_log(season, season_type),
+            "player": source.player_game_log(season, season_type),
+        }
+    if season not in source.team_seasons(season_type):
+        return {"team": None, "player": None}
+    return {"team": source.team_game_log(season, season_type), "player": None}
 
 
 # The flow --------------------------------------------------------------------------------------
@@ -348,12 +439,7 @@ def replay_flow(
     ``points``).
     """
     from flows.drift import drift_flow
-    from flows.ingest import (
-        fetch_season,
-        ingest_flow,
-        normalize_season,
-        validate_batches,
-    )
+    from flows.ingest import ingest_flow, normalize_season, validate_batches
     from flows.training import training_flow
     from ingest.snapshot import SnapshotSource
     from ingest.validation import raise_for_failures
@@ -369,32 +455,52 @@ def replay_flow(
 
     logger = get_run_logger()
     t_start = time.perf_counter()
-    if season_start_year(trained_through) >= season_start_year(season):
-        raise ValueError(f"--trained-through {trained_through} must be before --season {season}")
-    if season_type not in SEASON_TYPE_CHOICES:
-        raise ValueError(f"season type must be regular or all, got {season_type!r}")
-    if drift_every_days < 1:
-        raise ValueError("drift_every_days must be >= 1")
     base = settings or Settings()
-    out_dir = Path(out or f"replay-{season}").expanduser().resolve()
-    rs = replay_settings(base, Path(state_dir) if state_dir else out_dir / "state")
-    game_model = rs.default_game_model
-    points_model = rs.default_points_model
+    game_model = base.default_game_model
+    points_model = base.default_points_model
     models = list(models or ([game_model, points_model] if points else [game_model]))
+    check_arguments(
+        season,
+        trained_through,
+        season_type,
+        models,
+        points,
+        drift_every_days,
+        window_days,
+        cooldown_days,
+    )
     if game_model not in models or (points and points_model not in models):
         raise ValueError(
             f"--models must include the game model {game_model}"
             + (f" and the points model {points_model}" if points else "")
         )
+    out_dir = Path(out or f"replay-{season}").expanduser().resolve()
+    state = check_state_dir(Path(state_dir) if state_dir else out_dir / "state")
+    # Everything is checked against the snapshot's files before the state folder is made.
     timings: dict[str, float] = {}
+    t = time.perf_counter()
+    data_dir = base.resolved_data_dir()
+    available = SnapshotSource(data_dir).team_seasons(REGULAR)
+    spec = history_spec(available, first_season, trained_through)
+    batches = []
+    for stype in SEASON_TYPE_CHOICES[season_type]:
+        batch = normalize_season(read_season(data_dir, season, stype, points), season, stype)
+        if batch is not None:
+            batches.append(batch)
+    if not batches:
+        held = f"{available[0]}..{available[-1]}"  # not empty: trained_through is in it
+        raise ValueError(f"season {season} is not in the snapshot {data_dir} ({held})")
+    days = replay_days(batches, season, until, max_days)
+    timings["load season"] = time.perf_counter() - t
+
+    rs = replay_settings(base, state)
+    t = time.perf_counter()
+    raise_for_failures(validate_batches(batches, rs.validation_dir))
+    timings["load season"] += time.perf_counter() - t
     if not points:
-        rs = rs.model_copy(
-            update={"data_dir": team_logs_view(rs.resolved_data_dir(), rs.state_dir)}
-        )
-    source = SnapshotSource(rs.resolved_data_dir())
+        rs = rs.model_copy(update={"data_dir": team_logs_view(data_dir, rs.state_dir)})
 
     t = time.perf_counter()
-    spec = history_spec(source.team_seasons(REGULAR), first_season, trained_through)
     logger.info("replay state in %s; ingesting %s", rs.state_dir, spec)
     ingest_flow(source="snapshot", seasons=spec, season_type="all", settings=rs)
     timings["ingest history"] = time.perf_counter() - t
@@ -404,27 +510,13 @@ def replay_flow(
     timings["initial training"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    batches = []
-    for stype in SEASON_TYPE_CHOICES[season_type]:
-        batch = normalize_season(fetch_season(source, season, stype), season, stype)
-        if batch is not None:
-            batches.append(batch)
-    if not batches:
-        raise ValueError(f"season {season} is not in the snapshot")
-    raise_for_failures(validate_batches(batches, rs.validation_dir))
     engine = open_store(rs)
     uri = rs.resolved_mlflow_tracking_uri
     mirror = read_store(engine, with_players=points)
     model, info = load_champion(uri, game_model)
     p_model, p_info = load_champion(uri, points_model) if points else (None, None)
-    timings["load season"] = time.perf_counter() - t
+    timings["load champions"] = time.perf_counter() - t
 
-    all_days = sorted(pd.concat([b.games["game_date"] for b in batches]).unique())
-    days = [pd.Timestamp(d) for d in all_days if until is None or pd.Timestamp(d).date() <= until]
-    if max_days is not None:
-        days = days[:max_days]
-    if not days:
-        raise ValueError("no game day to replay (check --until / --days)")
     first_day = days[0].date()
     champions = [
         {

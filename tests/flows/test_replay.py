@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -28,20 +30,27 @@ def replay(data_dir, tmp_path_factory):
         database_url=f"sqlite:///{user / 'nba.db'}",
         mlflow_tracking_uri=f"sqlite:///{user / 'mlflow.db'}",
     )
-    summary = replay_flow(
-        season="2022-23",
-        trained_through="2021-22",
-        first_season="2020-21",
-        max_days=DAYS,
-        points=False,
-        out=str(root / "out"),
-        settings=settings,
-    )
-    return summary, root, user
+    state = root / "state"
+    run = {
+        "season": "2022-23",
+        "trained_through": "2021-22",
+        "first_season": "2020-21",
+        "points": False,
+        "state_dir": str(state),
+        "out": str(root / "out"),
+        "settings": settings,
+    }
+    # A replay stopping before the season's first day is refused before it ingests anything,
+    # so the same state folder takes the corrected run.
+    with pytest.raises(ValueError, match="--until 2022-09-30 is outside the season") as refused:
+        replay_flow(**run, until=date(2022, 9, 30))
+    left = sorted(p.name for p in state.iterdir()) if state.exists() else None
+    summary = replay_flow(**run, max_days=DAYS)
+    return summary, root, user, (str(refused.value), left)
 
 
 def test_the_replay_predicts_every_game_once_then_stores_it(replay):
-    summary, _, user = replay
+    summary, _, user, _ = replay
     doc = summary.as_dict()
     engine = make_engine(f"sqlite:///{summary.state_dir}/nba.db")
     games = read_games(engine)
@@ -94,7 +103,7 @@ def test_logged_features_only_used_earlier_games(replay):
 
 
 def test_weekly_checks_and_the_summary(replay):
-    summary, root, _ = replay
+    summary, root, *_ = replay
     doc = json.loads((root / "out" / "summary.json").read_text())
     assert [c["as_of"] for c in doc["checks"]] == ["2022-10-25", "2022-11-01"]
     games = doc["games"]
@@ -109,6 +118,13 @@ def test_weekly_checks_and_the_summary(replay):
     assert as_of == {"2022-10-25", "2022-11-01"}
     md = (root / "out" / "summary.md").read_text()
     assert "| baseline-elo |" in md and "## Retrains and promotions" in md
+
+
+def test_a_refused_replay_leaves_the_state_folder_to_the_corrected_run(replay):
+    summary, root, _, (reason, left) = replay
+    assert "2022-23 regular runs 2022-10-18..2023-04-09" in reason
+    assert left is None  # the refused run made nothing, not even the folder
+    assert summary.state_dir == str(root / "state") and summary.doc["days"] == DAYS
 
 
 def test_player_points_are_predicted_from_earlier_games_only(tmp_path):
@@ -159,19 +175,92 @@ def test_player_points_are_predicted_from_earlier_games_only(tmp_path):
     assert all(r["outputs"]["predicted_points"] >= 0 for r in rows)
 
 
-def test_replay_command_refuses_bad_input(tmp_path, monkeypatch):
+def test_replay_command_refuses_a_state_folder_holding_a_store(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     from flows.cli import EXIT_BAD_INPUT, app
 
     monkeypatch.setenv("NBA_STATE_DIR", str(tmp_path / "user"))
-    runner = CliRunner()
-    late = runner.invoke(
-        app,
-        ["replay", "--season", "2022-23", "--trained-through", "2022-23", "--out", str(tmp_path)],
-    )
-    assert late.exit_code == EXIT_BAD_INPUT and "must be before" in late.output
     (tmp_path / "used").mkdir()
     (tmp_path / "used" / "nba.db").write_text("")
-    reused = runner.invoke(app, ["replay", "--state-dir", str(tmp_path / "used")])
+    reused = CliRunner().invoke(app, ["replay", "--state-dir", str(tmp_path / "used")])
     assert reused.exit_code == EXIT_BAD_INPUT and "already holds a store" in reused.output
+
+
+# Each bad argument is refused in about a second, before the state folder is made or anything is
+# ingested (ingesting and training the history alone take 30 s to minutes).
+GOOD = ["--season", "2023-24", "--trained-through", "2022-23"]
+BAD_ARGUMENTS = {
+    "season-not-in-snapshot": (
+        ["--season", "2024-25", "--trained-through", "2023-24", "--first-season", "2022-23"],
+        "season 2024-25 is not in the snapshot",
+    ),
+    "season-malformed": (["--season", "2024", "--trained-through", "2023-24"], "--season: season"),
+    "trained-through-not-before": (
+        ["--season", "2022-23", "--trained-through", "2023-24"],
+        "--trained-through 2023-24 must be before --season 2022-23",
+    ),
+    "trained-through-not-in-snapshot": (
+        ["--season", "2023-24", "--trained-through", "1999-00"],
+        "--trained-through 1999-00 is not in the snapshot (2000-01..",
+    ),
+    "first-season-after-trained-through": (
+        ["--season", "2023-24", "--trained-through", "2021-22", "--first-season", "2022-23"],
+        "--first-season 2022-23 is after --trained-through 2021-22",
+    ),
+    "until-before-the-season": (
+        [*GOOD, "--until", "2023-10-01"],
+        "--until 2023-10-01 is outside the season: 2023-24 regular runs 2023-10-24..2024-04-14",
+    ),
+    "until-after-the-regular-season": (
+        [*GOOD, "--until", "2024-05-01"],
+        "--until 2024-05-01 is outside the season",
+    ),
+    "until-after-the-playoffs": (
+        [*GOOD, "--season-type", "all", "--until", "2024-07-01"],
+        "2023-24 regular/playoffs runs 2023-10-24..2024-06-17",
+    ),
+    "no-day": ([*GOOD, "--days", "0"], "--days must be >= 1, got 0"),
+    "more-days-than-the-season": (
+        [*GOOD, "--days", "400"],
+        "--days 400 is more than the 160 game days",
+    ),
+    "more-days-than-until-leaves": (
+        [*GOOD, "--until", "2023-10-25", "--days", "3"],
+        "--days 3 is more than the 2 game days through 2023-10-25",
+    ),
+    "points-model-without-points": (
+        [*GOOD, "--models", "game-logistic,player-ridge"],
+        "add --points",
+    ),
+    "unknown-model": (
+        [*GOOD, "--models", "game-logistic,xgb"],
+        "--models: unknown ['xgb']",
+    ),
+    "no-drift-check": (
+        [*GOOD, "--drift-every", "0"],
+        "--drift-every must be >= 1, got 0",
+    ),
+}
+
+
+@pytest.mark.parametrize(("args", "reason"), BAD_ARGUMENTS.values(), ids=BAD_ARGUMENTS)
+def test_bad_replay_arguments_fail_before_anything_is_made(
+    args, reason, data_dir, tmp_path, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from flows.cli import EXIT_BAD_INPUT, app
+
+    monkeypatch.setenv("NBA_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("NBA_STATE_DIR", str(tmp_path / "user"))
+    state, out = tmp_path / "state", tmp_path / "out"
+    started = time.perf_counter()
+    result = CliRunner().invoke(
+        app, ["replay", *args, "--state-dir", str(state), "--out", str(out)]
+    )
+    seconds = time.perf_counter() - started
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert reason in result.output and len(result.output.strip().splitlines()) == 1
+    assert not state.exists() and not out.exists()
+    assert seconds < 5, f"refused after {seconds:.1f} s"
