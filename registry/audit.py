@@ -51,3 +51,23 @@ def record_action(
                 reason=reason,
             )
         )
+
+
+def last_recorded_champion(engine: Engine, model_name: str, other_than: str) -> str | None:
+    """The newest version the platform made champion (a promotion or a rollback recorded in
+    ``model_metadata``) other than ``other_than``, or None."""
+    from sqlalchemy import select
+
+    from core.db import ModelMetadata, session_scope
+
+    with session_scope(engine) as session:
+        return session.scalar(
+            select(ModelMetadata.version)
+            .where(
+                ModelMetadata.model_name == model_name,
+                ModelMetadata.action.in_(("promote", "rollback")),
+                ModelMetadata.version != str(other_than),
+            )
+            .order_by(ModelMetadata.id.desc())
+            .limit(1)
+        )

@@ -12,7 +12,7 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from registry.audit import record_action
+from registry.audit import last_recorded_champion, record_action
 from registry.client import CHALLENGER, CHAMPION, RegistryError, mlflow_client
 from registry.gate import GateDecision, GatePolicy, decide, policy_for
 from registry.versions import ModelVersionInfo, get_champion, get_version
@@ -195,6 +195,10 @@ def rollback(
     if current is None:
         raise RegistryError(f"model {name!r} has no champion to roll back")
     previous_version = current.tags.get(PREVIOUS_CHAMPION_TAG)
+    if not previous_version and engine is not None and not current.tags.get("champion_action"):
+        # The alias was set outside the platform (the MLflow UI): back to the last champion the
+        # platform itself recorded.
+        previous_version = last_recorded_champion(engine, name, current.version)
     if not previous_version:
         raise RegistryError(
             f"cannot roll back {name!r}: champion v{current.version} has no previous champion "

@@ -210,6 +210,22 @@ def test_alias_set_by_hand_is_the_champion(store, register, game_metrics):
     assert info.version == "2"
 
 
+def test_rollback_after_a_promotion_in_the_mlflow_ui(store, register, game_metrics, app_engine):
+    """The alias moved by hand in the UI carries no platform record: rollback goes back to the
+    last champion the platform recorded, and says so in model_metadata."""
+    register(game_metrics(log_loss=0.65), engine=app_engine)
+    gate_and_promote(store.tracking_uri, NAME, "1", engine=app_engine)
+    register(game_metrics(log_loss=0.66), engine=app_engine)
+    register(game_metrics(log_loss=0.67), engine=app_engine)
+    _client(store).set_registered_model_alias(NAME, "champion", "3")  # the UI's move
+
+    assert rollback(store.tracking_uri, NAME, actor="alice", engine=app_engine) == "1"
+    assert get_champion(store.tracking_uri, NAME).version == "1"
+    assert _audit(app_engine)[-1] == ("1", "rollback", "champion", "alice")
+    with pytest.raises(RegistryError, match="no previous champion"):
+        rollback(store.tracking_uri, NAME, actor="alice")  # without the audit trail: no guess
+
+
 def test_every_action_is_recorded_in_model_metadata(store, register, game_metrics, app_engine):
     from sqlalchemy import select
 
