@@ -225,20 +225,20 @@ def window_record(trained, plan: WindowPlan | None, scores) -> tuple[dict, dict]
     return metrics, tags
 
 
-@task(name="register-and-gate", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def register_and_gate(
+@task(name="register-model", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def register_model(
     trained,
     settings: Settings,
     lineage: dict,
     engine,
     window: tuple[dict, dict] = ({}, {}),
-) -> dict[str, Any]:
-    """Log the run (with the in-season ``window`` metrics and tags, if any), register a new
-    version, then let the gate decide on ``champion`` (I/O)."""
-    from registry import gate_and_promote, log_training_run
+):
+    """Log the run (with the in-season ``window`` metrics and tags, if any) and register a new
+    version (I/O; a failed attempt deletes the version it created, so a retry registers one)."""
+    from registry import log_training_run
 
     window_metrics, window_tags = window
-    version = log_training_run(
+    return log_training_run(
         tracking_uri=settings.resolved_mlflow_tracking_uri,
         artifact_location=settings.mlflow_artifact_location,
         experiment=EXPERIMENT,
@@ -256,13 +256,35 @@ def register_and_gate(
         tags=window_tags,
         engine=engine,
     )
-    decision = gate_and_promote(
+
+
+@task(name="gate-and-promote", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def gate_version(name: str, version: str, task_name: str, settings: Settings, engine):
+    """The gate's decision on ``champion`` for a registered version (I/O; a failed attempt
+    leaves the aliases as they were, so a retry decides once)."""
+    from registry import gate_and_promote
+
+    return gate_and_promote(
         settings.resolved_mlflow_tracking_uri,
-        trained.name,
-        version.version,
-        gate_policy(trained.task, settings),
+        name,
+        version,
+        gate_policy(task_name, settings),
         engine=engine,
     )
+
+
+def register_and_gate(
+    trained,
+    settings: Settings,
+    lineage: dict,
+    engine,
+    window: tuple[dict, dict] = ({}, {}),
+) -> dict[str, Any]:
+    """Register a new version, then let the gate decide on ``champion``: two tasks, each retried
+    on its own, so a failure of the gate never registers the model twice."""
+    version = register_model(trained, settings, lineage, engine, window)
+    decision = gate_version(trained.name, str(version.version), trained.task, settings, engine)
+    window_metrics, _ = window
     primary = "log_loss" if trained.task == "game" else "mae"
     return {
         "name": trained.name,
@@ -322,6 +344,14 @@ def training_flow(
 
     logger = get_run_logger()
     settings = settings or Settings()
+    names = list(models or (*GAME_MODELS, *POINTS_MODELS))
+    unknown = set(names) - set(GAME_MODELS) - set(POINTS_MODELS)
+    if unknown:
+        raise ValueError(
+            f"unknown model(s) {sorted(unknown)}: choose from {GAME_MODELS + POINTS_MODELS}"
+        )
+    if eval_season is not None:
+        season_start_year(eval_season)  # a malformed season fails before the store is read
     check_tracking(settings.resolved_mlflow_tracking_uri)  # fail now, not after training
     t0 = time.perf_counter()
     engine = open_store(settings)
@@ -331,12 +361,6 @@ def training_flow(
     eval_season = eval_season or latest_complete_season(game_frame)
     season_start_year(eval_season)
     lineage = _lineage(frames, eval_season)
-    names = list(models or (*GAME_MODELS, *POINTS_MODELS))
-    unknown = set(names) - set(GAME_MODELS) - set(POINTS_MODELS)
-    if unknown:
-        raise ValueError(
-            f"unknown model(s) {sorted(unknown)}: choose from {GAME_MODELS + POINTS_MODELS}"
-        )
     logger.info("training %s, evaluated on %s", ", ".join(names), eval_season)
     days = settings.in_season_window_days if window_days is None else window_days
     min_games = settings.in_season_min_games if min_window_games is None else min_window_games

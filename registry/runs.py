@@ -204,7 +204,10 @@ def log_training_run(
         client.log_dict(run_id, json.loads(json.dumps(lineage, default=str)), "lineage.json")
         for figure_name, figure in (figures or {}).items():
             client.log_figure(run_id, figure, f"figures/{figure_name}.png")
-        signature = infer_signature(example, model.predict(example))
+        # What the platform serves: P(home win) for a game model, points for a points model;
+        # MLflow's generic loader (pyfunc, `mlflow models serve`) answers the same.
+        predict_fn = "predict_proba" if task == "game" else "predict"
+        signature = infer_signature(example, getattr(model, predict_fn)(example))
         with fluent_tracking(tracking_uri), mlflow.start_run(run_id=run_id):
             info = mlflow.sklearn.log_model(
                 model,
@@ -212,6 +215,7 @@ def log_training_run(
                 registered_model_name=model_name,
                 signature=signature,
                 input_example=example,
+                pyfunc_predict_fn=predict_fn,
                 pip_requirements=list(pip_requirements or pinned_requirements()),
                 serialization_format="cloudpickle",
             )

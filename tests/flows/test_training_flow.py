@@ -112,10 +112,14 @@ def test_the_gate_margin_comes_from_the_settings():
     assert gate_policy("game", settings).primary_metric == "log_loss"
 
 
-def test_unknown_model_is_a_clear_error(trained):
-    settings, _, _ = trained
+def test_unknown_model_is_a_clear_error_before_anything_is_read(tmp_path):
+    """Checked first: an empty state folder (no store, no MLflow) gives the same error."""
+    settings = Settings(state_dir=tmp_path / "nothing-here")
     with pytest.raises(ValueError, match="unknown model"):
         training_flow(models=["game-xgboost"], settings=settings)
+    with pytest.raises(ValueError, match="season"):
+        training_flow(eval_season="2023-2024", settings=settings)
+    assert not (tmp_path / "nothing-here" / "nba.db").exists()
 
 
 def test_backtest_writes_the_documented_json(league, tmp_path, monkeypatch):

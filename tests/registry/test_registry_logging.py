@@ -20,6 +20,7 @@ from registry import (
     load_model,
     log_training_run,
 )
+from registry.client import fluent_tracking
 
 
 def _artifact_dir(uri: str) -> Path:
@@ -98,6 +99,23 @@ def test_tree_model_is_saved_with_cloudpickle(store, register, game_metrics, gam
     model, _ = load_model(store.tracking_uri, "game-tree", registered.version)
     assert isinstance(model, DecisionTreeClassifier)
     np.testing.assert_array_equal(model.predict_proba(frame), tree.predict_proba(frame))
+
+
+def test_mlflow_generic_loader_answers_what_the_platform_serves(
+    store, register, game_metrics, games_frame, logistic
+):
+    """A game model's signature and pyfunc answer are P(home win) (``predict_proba``), not the
+    0/1 class: `mlflow models serve` on a registered version gives the service's numbers."""
+    import mlflow
+
+    frame, _ = games_frame
+    version = register(game_metrics())
+    with fluent_tracking(store.tracking_uri):
+        loaded = mlflow.pyfunc.load_model(f"models:/game-logistic/{version.version}")
+    answer = np.asarray(loaded.predict(frame.head(4)))
+    np.testing.assert_allclose(answer, logistic.predict_proba(frame.head(4)))
+    (output,) = loaded.metadata.get_output_schema().inputs
+    assert str(output.type) == "float64" and output.shape == (-1, 2)  # the class was int64
 
 
 def test_second_run_of_same_name_is_version_two(store, register, game_metrics):
