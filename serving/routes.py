@@ -98,6 +98,7 @@ async def login(request: Request, rt: RuntimeDep) -> Any:
     allowed = await rt.limits.login_allowed(client)
     if not allowed.allowed:
         rt.metrics.rate_limited.labels(limit="login").inc()
+        rt.audit("login", success=False, client_ip=client, details={"error": "throttled"})
         return error(
             429,
             f"too many failed logins; retry in {allowed.retry_after} s",
@@ -219,6 +220,7 @@ def load_model(name: ModelNamePath, version: VersionPath, request: Request, rt: 
     from serving.models import ModelError
 
     if not _is_admin(request):
+        _audit_model(rt, request, "model_load", name, version, False, "not an admin")
         return error(403, "loading models needs the admin role")
     try:
         loaded = rt.models.load(name, version)
@@ -249,6 +251,7 @@ def unload_model(
     from serving.models import ModelError
 
     if not _is_admin(request):
+        _audit_model(rt, request, "model_unload", name, version, False, "not an admin")
         return error(403, "unloading models needs the admin role")
     try:
         rt.models.unload(name, version)

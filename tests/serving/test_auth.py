@@ -9,7 +9,7 @@ import jwt
 import pytest
 from sqlalchemy import create_engine, select
 
-from core.db import User
+from core.db import AuditLog, User
 from core.settings import Settings
 from serving.auth import (
     AuthError,
@@ -175,6 +175,13 @@ def test_failed_logins_are_throttled_per_client(stack):
             'nba_rate_limited_total{limit="login"} 1.0'
             in runtime_of(client).metrics.render().decode()
         )
+        assert runtime_of(client).records.flush()
+    engine = create_engine(stack.database_url)
+    with engine.connect() as conn:
+        request_id = throttled.headers["x-request-id"]
+        (row,) = conn.execute(select(AuditLog).where(AuditLog.request_id == request_id)).all()
+    engine.dispose()
+    assert (row.action, row.success, row.details) == ("login", False, {"error": "throttled"})
 
 
 def test_passwords_are_bcrypt_cost_12_never_plaintext(stack):

@@ -245,7 +245,9 @@ def test_models_list_and_one_version(service, user_headers, stack):
 
 
 def test_load_and_unload_need_an_admin_and_are_audited(service, user_headers, admin_headers, stack):
-    forbidden = service.post("/api/models/game-tree/1/load", headers=user_headers)
+    forbidden = service.post(
+        "/api/models/game-tree/1/load", headers={**user_headers, "X-Request-ID": "load-0"}
+    )
     assert forbidden.status_code == 403
     loaded = service.post(
         "/api/models/game-tree/1/load", headers={**admin_headers, "X-Request-ID": "load-1"}
@@ -267,6 +269,8 @@ def test_load_and_unload_need_an_admin_and_are_audited(service, user_headers, ad
         "game-tree:v1",
         True,
     )
+    (refused,) = rows_for(stack, AuditLog, "load-0")
+    assert (refused.action, refused.username, refused.success) == ("model_load", USER, False)
 
 
 def test_logins_are_audited(service, stack):
