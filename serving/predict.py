@@ -181,8 +181,24 @@ def _cached(rt: Runtime, call: Call, key: str) -> dict[str, Any] | None:
 
 
 # Games -------------------------------------------------------------------------------------------
+def _history(data: StoreData, day: date) -> dict[str, Any]:
+    """How recent the games behind a prediction are: the last stored game day before ``day``
+    and the days between (a date far past the stored games gets features of old data)."""
+    through = data.state.history_through(day)
+    return {
+        "history_through": through.isoformat() if through else None,
+        "history_gap_days": (day - through).days if through else None,
+    }
+
+
 def _game_answer(
-    model: LoadedModel, game: Game, season: str, x: np.ndarray, p: float, call: Call
+    model: LoadedModel,
+    game: Game,
+    season: str,
+    x: np.ndarray,
+    p: float,
+    call: Call,
+    data: StoreData,
 ) -> dict[str, Any]:
     home_wins = p >= 0.5
     return {
@@ -190,6 +206,7 @@ def _game_answer(
         "away_team": game.away.abbreviation,
         "game_date": game.day.isoformat(),
         "season": season,
+        **_history(data, game.day),
         "neutral_site": game.neutral,
         "predicted_winner": game.home.abbreviation if home_wins else game.away.abbreviation,
         "home_win_probability": p,
@@ -236,7 +253,7 @@ def predict_simple(rt: Runtime, request: Any, call: Call) -> dict[str, Any]:
         return hit
     season, x = _features_of(data, model, game)
     p = float(model.predictor.predict(x[None, :])[0])
-    answer = _game_answer(model, game, season, x, p, call)
+    answer = _game_answer(model, game, season, x, p, call, data)
     rt.cache.set(key, answer)
     _record_game(rt, call, model, game, answer, cached=False)
     return answer
@@ -261,7 +278,7 @@ def predict_batch(rt: Runtime, request: Any, call: Call) -> dict[str, Any]:
         x = np.vstack([r[1] for r in rows])
         p = model.predictor.predict(x)
         answers = [
-            _game_answer(model, g, season, x[i], float(p[i]), call)
+            _game_answer(model, g, season, x[i], float(p[i]), call, data)
             for i, (g, (season, _)) in enumerate(zip(games, rows, strict=True))
         ]
         hit = {
@@ -299,7 +316,7 @@ def predict_compare(rt: Runtime, request: Any, call: Call) -> dict[str, Any]:
         for model in models:
             season, x = _features_of(data, model, game)
             p = float(model.predictor.predict(x[None, :])[0])
-            answers.append(_game_answer(model, game, season, x, p, call))
+            answers.append(_game_answer(model, game, season, x, p, call, data))
         hit = {
             "home_team": game.home.abbreviation,
             "away_team": game.away.abbreviation,
@@ -437,6 +454,7 @@ def predict_player(rt: Runtime, request: Any, call: Call) -> dict[str, Any]:
             "home": bool(request.home),
             "game_date": day.isoformat(),
             "season": season,
+            **_history(data, day),
             "predicted_points": points,
             "interval": interval,
             "model": {"name": model.name, "version": model.version},

@@ -149,6 +149,7 @@ class FeatureState:
             )
         }
         self.last_game_date = dates.max() if len(dates) else None
+        self._game_days = np.sort(dates.dropna().unique().astype("M8[ns]"))
         played = {int(t) for t in team_games["team_id"].unique()} if len(team_games) else set()
         self.team_ids = sorted(played | {int(t) for t in team_ids})
         self._tables: OrderedDict[pd.Timestamp, DateTable] = OrderedDict()
@@ -207,6 +208,12 @@ class FeatureState:
     # Games --------------------------------------------------------------------------------------
     def season_of(self, day: pd.Timestamp) -> str:
         return season_of(day, self.season_ranges)
+
+    def history_through(self, day: date | pd.Timestamp) -> date | None:
+        """The last stored game day before ``day``: the features of a game on ``day`` know the
+        games up to it and none after (None: no stored game before ``day``)."""
+        at = np.searchsorted(self._game_days, pd.Timestamp(day).to_datetime64(), side="left")
+        return pd.Timestamp(self._game_days[at - 1]).date() if at else None
 
     def game_row(
         self, home: int, away: int, day: date | pd.Timestamp, neutral: bool = False

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
+import pandas as pd
 import pytest
 from sqlalchemy import create_engine, select
 
@@ -101,6 +102,37 @@ def test_the_default_date_is_today(service, user_headers):
 
     assert body["game_date"] == today().isoformat()
     assert body["home_team"] == "GSW"
+
+
+def test_answers_say_how_recent_their_games_are(service, user_headers, frames):
+    """Each answer names the last stored game day before its date and the days in between: a
+    date far past the stored games is answered, and says its features are of old games."""
+    days = pd.to_datetime(frames.games["game_date"])
+    before = days[days < pd.Timestamp(GAME_DAY)].max().date()
+    body = service.post("/api/predict/simple", json=MATCHUP, headers=user_headers).json()
+    assert body["history_through"] == before.isoformat()
+    assert body["history_gap_days"] == (date.fromisoformat(GAME_DAY) - before).days
+    late = (days.max() + pd.Timedelta(days=400)).date().isoformat()
+    far = service.post(
+        "/api/predict/simple", json={**MATCHUP, "game_date": late}, headers=user_headers
+    ).json()
+    assert far["history_through"] == days.max().date().isoformat()
+    assert far["history_gap_days"] == 400
+    early = {**MATCHUP, "game_date": "2001-01-01"}
+    first = service.post("/api/predict/batch", json={"games": [early]}, headers=user_headers)
+    assert first.json()["predictions"][0]["history_through"] is None
+    player = service.post(
+        "/api/predict/player",
+        json={
+            "player": int(frames.player_games["player_id"].iloc[0]),
+            "opponent": "LAL",
+            "team": "BOS",
+            "home": True,
+            "game_date": late,
+        },
+        headers=user_headers,
+    ).json()
+    assert player["history_gap_days"] == 400, player
 
 
 def test_explicit_features_give_the_same_answer_as_simple(service, user_headers):
