@@ -54,9 +54,9 @@ def test_bad_values_are_refused(clean_env, monkeypatch):
 
 
 SECRETS = {
-    "database_url": "postgresql+psycopg2://nba:db-pass-1@db.internal:5432/nba",
-    "mlflow_tracking_uri": "https://ml:ml-pass-2@mlflow.internal",
-    "redis_url": "redis://:redis-pass-3@cache.internal:6379/0",
+    "database_url": "postgresql+psycopg2://nba:db-pass-1@127.0.0.1:5432/nba",
+    "mlflow_tracking_uri": "https://ml:ml-pass-2@127.0.0.1:5000",
+    "redis_url": "redis://:redis-pass-3@127.0.0.1:6379/0",
     "jwt_secret": "jwt-secret-4-" + "x" * 32,
     "webhook_url": "https://hooks.example.com/services/T0/B0/webhook-token-5",
 }
@@ -85,7 +85,7 @@ def test_flow_run_parameters_carry_no_secret(clean_env, flow_path):
     for secret in ("db-pass-1", "ml-pass-2", "redis-pass-3", "jwt-secret-4", "webhook-token-5"):
         assert secret not in stored
     shown = json.loads(stored)["settings"]
-    assert shown["database_url"] == "postgresql+psycopg2://***@db.internal:5432/nba"
+    assert shown["database_url"] == "postgresql+psycopg2://***@127.0.0.1:5432/nba"
     assert shown["webhook_url"] == "https://hooks.example.com/***"
     assert shown["jwt_secret"] == "***"
     assert settings.database_url == SECRETS["database_url"]
