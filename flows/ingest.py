@@ -1,18 +1,20 @@
-"""``ingest_flow``: read a source, normalize, validate every batch, write all batches atomically."""
+"""``ingest_flow``: read a source, normalize, validate every batch, then write all batches, the
+teams and players and the run's ``ingest_runs`` row in one transaction."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from sqlalchemy import Connection, insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.db import IngestRun, session_scope, utcnow
+from core.db import IngestRun, utcnow
 from core.settings import Settings
 from flows.resources import open_store
 from ingest.normalize import (
@@ -29,8 +31,8 @@ from ingest.storage import (
     batch_key,
     frame_digest,
     unchanged_batches,
-    write_batches,
-    write_reference,
+    upsert_batches,
+    upsert_reference,
     write_schedule,
 )
 
@@ -88,12 +90,13 @@ def plan_seasons(source, source_name: str, spec: str | None, season_type: str) -
 
 
 def _retry_unless_handled(task, task_run, state) -> bool:
-    """The live source retries network errors itself; a task retry is for anything else."""
-    from ingest.errors import NBAApiError
+    """The live source retries network errors itself and a broken file stays broken; a task
+    retry is for anything else."""
+    from ingest.errors import NBAApiError, SourceDataError
 
     try:
         state.result()
-    except NBAApiError:
+    except (NBAApiError, SourceDataError):
         return False
     except Exception:
         return True
@@ -120,8 +123,8 @@ def normalize_season(raw: dict, season: str, season_type: str) -> Batch | None:
     """Normalized frames of one season; None when the source has no team log for it."""
     if raw["team"] is None or raw["team"].empty:
         return None
-    cancelled = cancelled_rows(raw["team"])
     team_games = normalize_team_games(raw["team"], season, season_type)
+    cancelled = cancelled_rows(raw["team"])
     player_games = None
     if raw["player"] is not None and not raw["player"].empty:
         player_games = normalize_player_games(raw["player"], season, season_type)
@@ -161,13 +164,30 @@ def validate_batches(batches: list[Batch], validation_dir) -> list:
 
 
 @task(name="write-store", retries=1, retry_delay_seconds=3, cache_policy=NO_CACHE)
-def write_store(engine, batches: list[Batch]) -> dict[str, dict[str, int]]:
-    """All batches in one transaction (I/O: retried; a retry is safe, writes are upserts)."""
-    return {k: v.as_dict() for k, v in write_batches(engine, batches).items()}
+def write_store(
+    engine, fresh: list[Batch], batches: list[Batch], summary: IngestSummary, started
+) -> IngestSummary:
+    """In ONE transaction: the ``fresh`` batches, the teams and players of all ``batches`` and
+    the successful run's ``ingest_runs`` row. All of it lands or none does, so the digests a
+    successful run records always describe what the store holds (I/O: retried; a retry starts
+    over). ``summary.written`` holds the rows of the unchanged batches; returns a copy of
+    ``summary`` with this write's counts added."""
+    teams, players = reference_lists(batches)
+    with engine.begin() as conn:
+        written = upsert_batches(conn, fresh)
+        for name, unchanged in summary.written.items():
+            written[name].add(WriteCounts(**unchanged))
+        reference = upsert_reference(conn, teams, players)
+        summary = replace(
+            summary,
+            written={k: v.as_dict() for k, v in written.items()},
+            reference={k: v.as_dict() for k, v in reference.items()},
+        )
+        _record_run(conn, summary, "ok", None, started)
+    return summary
 
 
-@task(name="write-reference", retries=1, retry_delay_seconds=3, cache_policy=NO_CACHE)
-def write_reference_tables(engine, source, batches: list[Batch]) -> dict[str, dict[str, int]]:
+def reference_lists(batches: list[Batch]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Teams and players: nba_api's static lists, plus any player only seen in the logs."""
     from ingest.nba_api_source import NbaApiSource
 
@@ -182,28 +202,42 @@ def write_reference_tables(engine, source, batches: list[Batch]) -> dict[str, di
         extra = logged.loc[~logged["player_id"].isin(players["player_id"])]
         extra = extra.rename(columns={"player_name": "full_name"}).assign(is_active=None)
         players = pd.concat([players, extra[["player_id", "full_name", "is_active"]]])
-    return {k: v.as_dict() for k, v in write_reference(engine, teams, players).items()}
+    return teams, players
 
 
-def _record_run(engine, summary: IngestSummary, status: str, message: str | None, started) -> None:
-    with session_scope(engine) as session:
-        session.add(
-            IngestRun(
-                source=summary.source,
-                seasons=",".join(summary.seasons),
-                season_type=summary.season_type,
-                started_at=started,
-                finished_at=utcnow(),
-                status=status,
-                counts={
-                    "written": summary.written,
-                    "batches": summary.batches,
-                    "digests": summary.digests if status == "ok" else {},
-                },
-                input_hash=summary.input_hash or None,
-                message=message,
-            )
+def _record_run(
+    conn: Connection, summary: IngestSummary, status: str, message: str | None, started
+) -> None:
+    """The run's ``ingest_runs`` row, in the caller's transaction."""
+    conn.execute(
+        insert(IngestRun.__table__).values(
+            source=summary.source,
+            seasons=",".join(summary.seasons),
+            season_type=summary.season_type,
+            started_at=started,
+            finished_at=utcnow(),
+            status=status,
+            counts={
+                "written": summary.written,
+                "batches": summary.batches,
+                "digests": summary.digests if status == "ok" else {},
+            },
+            input_hash=summary.input_hash or None,
+            message=message,
         )
+    )
+
+
+def _nothing_to_ingest(src, source: str, seasons: list[str]) -> str:
+    """Why no batch was read: an empty snapshot folder, or seasons the source does not have."""
+    if source == "snapshot" and not any(
+        src.team_seasons(t) or src.player_seasons(t) for t in SEASON_TYPES
+    ):
+        return (
+            f"nothing to ingest: the folder {src.data_dir} holds no season files"
+            " (such as team_game_logs/regular_season/2023-24.csv.gz)"
+        )
+    return f"nothing to ingest: the source has none of {', '.join(seasons)}"
 
 
 @flow(name="ingest", log_prints=True)
@@ -268,9 +302,7 @@ def ingest_flow(
                 info["player_rows"],
             )
         if not batches:
-            raise ValueError(
-                f"nothing to ingest: the source has none of {', '.join(summary.seasons)}"
-            )
+            raise ValueError(_nothing_to_ingest(src, source, summary.seasons))
         summary.input_hash = frame_digest(
             f for b in batches for f in (b.team_games, b.player_games) if f is not None
         )
@@ -298,20 +330,18 @@ def ingest_flow(
             summary.validation_files = [str(settings.validation_dir)]
             raise_for_failures(reports)
             logger.info("validation passed: %d batches", len(fresh))
-            for name, counts in write_store(engine, fresh).items():
-                written[name].add(WriteCounts(**counts))
         summary.written = {k: v.as_dict() for k, v in written.items()}
         summary.digests = digests
-        summary.reference = write_reference_tables(engine, src, batches)
+        summary = write_store(engine, fresh, batches, summary, started)
     except Exception as exc:
         summary.seconds = round(time.perf_counter() - t0, 2)
         try:
-            _record_run(engine, summary, "failed", str(exc)[:2000], started)
+            with engine.begin() as conn:
+                _record_run(conn, summary, "failed", str(exc)[:2000], started)
         except SQLAlchemyError as record_exc:  # the store itself is down: keep the real error
             logger.warning("could not record the failed run: %s", record_exc.__class__.__name__)
         raise
     summary.seconds = round(time.perf_counter() - t0, 2)
-    _record_run(engine, summary, "ok", None, started)
     return summary
 
 
@@ -321,9 +351,14 @@ def schedule_flow(game_date: date | None = None, settings: Settings | None = Non
     settings = settings or Settings()
     game_date = game_date or date.today()
     src = make_source("nba_api", settings)
-    frame = task(name="fetch-scoreboard", retries=2, retry_delay_seconds=10, cache_policy=NO_CACHE)(
-        src.scoreboard
-    )(game_date)
+    fetch = task(
+        name="fetch-scoreboard",
+        retries=2,
+        retry_delay_seconds=10,
+        retry_condition_fn=_retry_unless_handled,
+        cache_policy=NO_CACHE,
+    )
+    frame = fetch(src.scoreboard)(game_date)
     counts = write_schedule(open_store(settings), frame) if len(frame) else None
     get_run_logger().info("scoreboard %s: %d games", game_date, len(frame))
     return {

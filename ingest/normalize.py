@@ -11,15 +11,34 @@ Real-data quirks handled here on purpose:
 - neutral-site games have ``@`` in both teams' ``MATCHUP``: ``neutral_site`` is set and neither
   team is home;
 - ``GAME_ID`` stays a 10-character string (V3 box scores store it as a number without zeros).
+
+A log missing a required column, or with a value that is not a number (IDs, box stats) or not a
+date where one is required, is refused with ``SourceDataError`` naming the file (the frame's
+``attrs["source"]``), the season and the column.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import pandas as pd
 
+from ingest.errors import SourceDataError
 from ingest.schema import BOX_STATS, GAME_COLUMNS, PLAYER_GAME_COLUMNS, TEAM_GAME_COLUMNS
 
 _UPPER_STATS = {s: s.upper() for s in BOX_STATS}
+_TEAM_COLUMNS = (
+    "GAME_ID",
+    "TEAM_ID",
+    "GAME_DATE",
+    "TEAM_ABBREVIATION",
+    "MATCHUP",
+    "WL",
+    "MIN",
+    *_UPPER_STATS.values(),
+)
+_PLAYER_COLUMNS = ("GAME_ID", "PLAYER_ID", "PLAYER_NAME", "TEAM_ID", "GAME_DATE", "MIN")
 
 _V3_PLAYER_COLUMNS = {
     "gameId": "GAME_ID",
@@ -44,6 +63,59 @@ _V3_PLAYER_COLUMNS = {
     "points": "PTS",
     "plusMinusPoints": "PLUS_MINUS",
 }
+_V3_NAMES = {upper: camel for camel, upper in _V3_PLAYER_COLUMNS.items()}
+
+
+class _BadColumn(Exception):
+    """Required columns are missing or one holds values of the wrong kind (see ``_refused``)."""
+
+    def __init__(self, columns: Sequence[str], problem: str) -> None:
+        super().__init__(f"{', '.join(columns)}: {problem}")
+        self.columns, self.problem = list(columns), problem
+
+
+def _refused(
+    bad: _BadColumn, raw: pd.DataFrame, season: str, season_type: str, names=None
+) -> SourceDataError:
+    """``bad`` as the ``SourceDataError`` naming the file, the season and the raw column."""
+    return SourceDataError(
+        bad.problem,
+        path=raw.attrs.get("source", "the source's game log"),
+        season=season,
+        season_type=season_type,
+        column=", ".join((names or {}).get(c, c) for c in bad.columns),
+    )
+
+
+def _require(raw: pd.DataFrame, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in raw.columns]
+    if missing:
+        raise _BadColumn(missing, "missing from the file")
+
+
+def _invalid(values: pd.Series, bad: pd.Series, what: str) -> _BadColumn:
+    shown = ", ".join(
+        "empty" if pd.isna(v) else repr(v) for v in values[bad].drop_duplicates().head(3)
+    )
+    return _BadColumn(
+        [str(values.name)], f"not {what} in {int(bad.sum())} of {len(values)} rows, e.g. {shown}"
+    )
+
+
+def _numbers(values: pd.Series, *, blanks: bool = False) -> pd.Series:
+    """``values`` as floats; text that is not a number (and, unless ``blanks``, an empty value)
+    refuses the log."""
+    out = pd.to_numeric(values, errors="coerce").astype(float)
+    bad = ~np.isfinite(out)
+    if blanks:
+        bad &= values.notna()
+    if bad.any():
+        raise _invalid(values, bad, "a number")
+    return out
+
+
+def _ids(values: pd.Series) -> pd.Series:
+    return _numbers(values).astype("int64")
 
 
 def normalize_game_id(values: pd.Series) -> pd.Series:
@@ -53,13 +125,16 @@ def normalize_game_id(values: pd.Series) -> pd.Series:
 
 
 def _dates(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values.astype(str).str.slice(0, 10), format="%Y-%m-%d")
+    out = pd.to_datetime(values.astype(str).str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
+    if out.isna().any():
+        raise _invalid(values, out.isna(), "a date (YYYY-MM-DD)")
+    return out
 
 
 def _int_stats(raw: pd.DataFrame) -> pd.DataFrame:
-    stats = raw[[_UPPER_STATS[s] for s in BOX_STATS]].copy()
-    stats.columns = list(BOX_STATS)
-    return stats.apply(pd.to_numeric, errors="raise").round().astype("int64")
+    return pd.DataFrame({s: _numbers(raw[_UPPER_STATS[s]]).round() for s in BOX_STATS}).astype(
+        "int64"
+    )
 
 
 def cancelled_rows(raw: pd.DataFrame) -> pd.Series:
@@ -68,9 +143,20 @@ def cancelled_rows(raw: pd.DataFrame) -> pd.Series:
 
 
 def normalize_team_games(raw: pd.DataFrame, season: str, season_type: str) -> pd.DataFrame:
-    """A raw team game log -> ``TEAM_GAME_COLUMNS``; cancelled games are dropped."""
+    """A raw team game log -> ``TEAM_GAME_COLUMNS``; cancelled games are dropped.
+
+    Raises ``SourceDataError`` for a missing column or a value that is not a number or a date.
+    """
+    try:
+        return _team_games(raw, season, season_type)
+    except _BadColumn as bad:
+        raise _refused(bad, raw, season, season_type) from None
+
+
+def _team_games(raw: pd.DataFrame, season: str, season_type: str) -> pd.DataFrame:
+    _require(raw, _TEAM_COLUMNS)
     played = raw.loc[~cancelled_rows(raw)]
-    minutes = pd.to_numeric(played["MIN"], errors="raise").astype(float)
+    minutes = _numbers(played["MIN"], blanks=True)
     # TeamGameLogs reports game minutes (48.0); LeagueGameLog reports player-minutes (240).
     minutes = minutes.where(minutes >= 100, minutes * 5)
     matchup = played["MATCHUP"].astype(str).str.strip()
@@ -80,7 +166,7 @@ def normalize_team_games(raw: pd.DataFrame, season: str, season_type: str) -> pd
     out = pd.DataFrame(
         {
             "game_id": game_id.to_numpy(),
-            "team_id": played["TEAM_ID"].astype("int64").to_numpy(),
+            "team_id": _ids(played["TEAM_ID"]).to_numpy(),
             "season": season,
             "season_type": season_type,
             "game_date": _dates(played["GAME_DATE"]).to_numpy(),
@@ -113,23 +199,34 @@ def _minutes_from_clock(values: pd.Series) -> pd.Series:
 def normalize_player_games(raw: pd.DataFrame, season: str, season_type: str) -> pd.DataFrame:
     """A raw player game log or V3 box score -> ``PLAYER_GAME_COLUMNS``.
 
-    Only players who played are kept (V3 DNP rows have no ``minutes``).
+    Only players who played are kept (V3 DNP rows have no ``minutes``). Raises
+    ``SourceDataError`` for a missing column or a value that is not a number or a date.
     """
-    if "personId" in raw.columns:  # V3 box score
+    v3 = "personId" in raw.columns
+    try:
+        return _player_games(raw, season, season_type, v3)
+    except _BadColumn as bad:
+        raise _refused(bad, raw, season, season_type, _V3_NAMES if v3 else None) from None
+
+
+def _player_games(raw: pd.DataFrame, season: str, season_type: str, v3: bool) -> pd.DataFrame:
+    if v3:  # V3 box score
+        _require(raw, [*_V3_PLAYER_COLUMNS, "minutes"])
         frame = raw.rename(columns=_V3_PLAYER_COLUMNS)
         frame = frame.loc[
             frame["minutes"].notna() & (frame["minutes"].astype(str).str.strip() != "")
         ]
         minutes = _minutes_from_clock(frame["minutes"])
     else:
+        _require(raw, [*_PLAYER_COLUMNS, *_UPPER_STATS.values()])
         frame = raw
         minutes = _minutes_from_clock(frame["MIN"])
     out = pd.DataFrame(
         {
             "game_id": normalize_game_id(frame["GAME_ID"]).to_numpy(),
-            "player_id": frame["PLAYER_ID"].astype("int64").to_numpy(),
+            "player_id": _ids(frame["PLAYER_ID"]).to_numpy(),
             "player_name": frame["PLAYER_NAME"].astype(str).to_numpy(),
-            "team_id": frame["TEAM_ID"].astype("int64").to_numpy(),
+            "team_id": _ids(frame["TEAM_ID"]).to_numpy(),
             "season": season,
             "season_type": season_type,
             "game_date": _dates(frame["GAME_DATE"]).to_numpy(),

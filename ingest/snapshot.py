@@ -9,16 +9,20 @@ Layout::
     nba_api_responses/*.json + index.csv             recorded stats.nba.com responses
 
 A season whose CSV is missing may still be served from a recorded ``leaguegamelog`` response
-(the same JSON stats.nba.com sends), parsed by the live source's nba_api path.
+(the same JSON stats.nba.com sends), parsed by the live source's nba_api path. A CSV that exists
+but cannot be read or holds no rows is refused (``SourceDataError``), not taken for a missing one.
 """
 
 from __future__ import annotations
 
+import gzip
 import re
+import zlib
 from pathlib import Path
 
 import pandas as pd
 
+from ingest.errors import SourceDataError
 from ingest.schema import PLAYOFFS, REGULAR
 
 _SEASON_FILE = re.compile(r"^(\d{4}-\d{2})\.csv\.gz$")
@@ -26,6 +30,36 @@ _SEASON_FILE = re.compile(r"^(\d{4}-\d{2})\.csv\.gz$")
 TEAM_DIRS = {REGULAR: "team_game_logs/regular_season", PLAYOFFS: "team_game_logs/playoffs"}
 PLAYER_DIRS = {REGULAR: "player_game_logs/regular_season", PLAYOFFS: "player_box_scores/playoffs"}
 RESPONSES_DIR = "nba_api_responses"
+
+
+def read_season_file(
+    path: Path, season: str, season_type: str, dtype: dict[str, type]
+) -> pd.DataFrame:
+    """One season's CSV; a file that exists but cannot be read or holds no rows is refused
+    (``SourceDataError``), never mistaken for a season missing from the snapshot. The frame's
+    ``attrs["source"]`` names the file for the errors of normalization."""
+    try:
+        frame = pd.read_csv(path, dtype=dtype)
+    except (
+        EOFError,
+        gzip.BadGzipFile,
+        zlib.error,
+        UnicodeDecodeError,
+        pd.errors.EmptyDataError,
+        pd.errors.ParserError,
+    ) as exc:
+        raise SourceDataError(
+            f"unreadable ({exc.__class__.__name__}: {exc})",
+            path=str(path),
+            season=season,
+            season_type=season_type,
+        ) from exc
+    if frame.empty:
+        raise SourceDataError(
+            "the file holds no rows", path=str(path), season=season, season_type=season_type
+        )
+    frame.attrs["source"] = str(path)
+    return frame
 
 
 class SnapshotSource:
@@ -53,13 +87,15 @@ class SnapshotSource:
         path = self.data_dir / TEAM_DIRS[season_type] / f"{season}.csv.gz"
         if not path.exists():
             return self._recorded("team_game_log", season, season_type)
-        return pd.read_csv(path, dtype={"GAME_ID": str, "WL": str})
+        return read_season_file(path, season, season_type, {"GAME_ID": str, "WL": str})
 
     def player_game_log(self, season: str, season_type: str) -> pd.DataFrame | None:
         path = self.data_dir / PLAYER_DIRS[season_type] / f"{season}.csv.gz"
         if not path.exists():
             return self._recorded("player_game_log", season, season_type)
-        return pd.read_csv(path, dtype={"GAME_ID": str, "gameId": str, "minutes": str})
+        return read_season_file(
+            path, season, season_type, {"GAME_ID": str, "gameId": str, "minutes": str}
+        )
 
     def _recorded(self, method: str, season: str, season_type: str) -> pd.DataFrame | None:
         """A season without a CSV, from a recorded ``leaguegamelog`` response if there is one."""

@@ -195,35 +195,35 @@ def upsert_frame(
 
 def write_batches(engine: Engine, batches: Sequence[Batch]) -> dict[str, WriteCounts]:
     """Write every batch in ONE transaction: all of them land, or none does."""
-    totals = {"games": WriteCounts(), "team_games": WriteCounts(), "player_games": WriteCounts()}
     with engine.begin() as conn:
-        for batch in batches:
-            scope = {"season": batch.season, "season_type": batch.season_type}
-            totals["games"].add(
-                upsert_frame(conn, Game.__table__, batch.games, GAME_COLUMNS, GAME_KEY, scope)
+        return upsert_batches(conn, batches)
+
+
+def upsert_batches(conn: Connection, batches: Sequence[Batch]) -> dict[str, WriteCounts]:
+    """Upsert every batch in the caller's transaction (``conn``)."""
+    totals = {"games": WriteCounts(), "team_games": WriteCounts(), "player_games": WriteCounts()}
+    for batch in batches:
+        scope = {"season": batch.season, "season_type": batch.season_type}
+        totals["games"].add(
+            upsert_frame(conn, Game.__table__, batch.games, GAME_COLUMNS, GAME_KEY, scope)
+        )
+        totals["team_games"].add(
+            upsert_frame(
+                conn, TeamGame.__table__, batch.team_games, TEAM_GAME_COLUMNS, TEAM_GAME_KEY, scope
             )
-            totals["team_games"].add(
+        )
+        if batch.player_games is not None and len(batch.player_games):
+            totals["player_games"].add(
                 upsert_frame(
                     conn,
-                    TeamGame.__table__,
-                    batch.team_games,
-                    TEAM_GAME_COLUMNS,
-                    TEAM_GAME_KEY,
+                    PlayerGame.__table__,
+                    batch.player_games,
+                    PLAYER_GAME_COLUMNS,
+                    PLAYER_GAME_KEY,
                     scope,
                 )
             )
-            if batch.player_games is not None and len(batch.player_games):
-                totals["player_games"].add(
-                    upsert_frame(
-                        conn,
-                        PlayerGame.__table__,
-                        batch.player_games,
-                        PLAYER_GAME_COLUMNS,
-                        PLAYER_GAME_KEY,
-                        scope,
-                    )
-                )
-            log.info("wrote %s %s", batch.season, batch.season_type)
+        log.info("wrote %s %s", batch.season, batch.season_type)
     return totals
 
 
@@ -254,22 +254,29 @@ def write_reference(
     engine: Engine, teams: pd.DataFrame | None, players: pd.DataFrame | None
 ) -> dict[str, WriteCounts]:
     """Upsert the teams and players lists (one transaction)."""
-    out: dict[str, WriteCounts] = {}
     with engine.begin() as conn:
-        if teams is not None and len(teams):
-            out["teams"] = _upsert_by_id(
-                conn,
-                Team.__table__,
-                teams.loc[:, ["team_id", "abbreviation", "full_name", "city", "nickname"]],
-                "team_id",
-            )
-        if players is not None and len(players):
-            out["players"] = _upsert_by_id(
-                conn,
-                Player.__table__,
-                players.loc[:, ["player_id", "full_name", "is_active"]],
-                "player_id",
-            )
+        return upsert_reference(conn, teams, players)
+
+
+def upsert_reference(
+    conn: Connection, teams: pd.DataFrame | None, players: pd.DataFrame | None
+) -> dict[str, WriteCounts]:
+    """Upsert the teams and players lists in the caller's transaction (``conn``)."""
+    out: dict[str, WriteCounts] = {}
+    if teams is not None and len(teams):
+        out["teams"] = _upsert_by_id(
+            conn,
+            Team.__table__,
+            teams.loc[:, ["team_id", "abbreviation", "full_name", "city", "nickname"]],
+            "team_id",
+        )
+    if players is not None and len(players):
+        out["players"] = _upsert_by_id(
+            conn,
+            Player.__table__,
+            players.loc[:, ["player_id", "full_name", "is_active"]],
+            "player_id",
+        )
     return out
 
 

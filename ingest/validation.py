@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from ingest.errors import BatchValidationError
 from ingest.schema import (
     BOX_STATS,
     GAME_ID_PREFIX,
@@ -220,18 +221,6 @@ class ValidationReport:
             + "".join(body)
             + "</tbody></table></body></html>\n"
         )
-
-
-class BatchValidationError(Exception):
-    """Raised when a batch fails validation; ``reports`` holds every report of the batch."""
-
-    def __init__(self, reports: Sequence[ValidationReport]) -> None:
-        self.reports = list(reports)
-        super().__init__("\n\n".join(r.summary() for r in self.reports if not r.success))
-
-    @property
-    def failed(self) -> list[ValidationReport]:
-        return [r for r in self.reports if not r.success]
 
 
 def raise_for_failures(reports: Sequence[ValidationReport]) -> None:

@@ -179,3 +179,32 @@ def write_snapshot(folder: Path, seasons: dict[str, pd.DataFrame], players: bool
         if players:
             player_game_log(log).to_csv(player_dir / f"{season}.csv.gz", index=False)
     return folder
+
+
+DAMAGES = ("truncated", "not gzip", "header only", "zero bytes")
+
+
+def damage_file(path: Path, how: str) -> Path:
+    """Break a snapshot ``.csv.gz`` in place, one of ``DAMAGES``: cut in the middle, stored
+    without gzip, only its header line kept, or emptied."""
+    import gzip
+
+    data = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "not gzip":
+        path.write_bytes(gzip.decompress(data))
+    elif how == "header only":
+        path.write_bytes(gzip.compress(gzip.decompress(data).split(b"\n", 1)[0] + b"\n"))
+    elif how == "zero bytes":
+        path.write_bytes(b"")
+    else:
+        raise ValueError(f"unknown damage {how!r}: one of {', '.join(DAMAGES)}")
+    return path
+
+
+def with_value(log: pd.DataFrame, column: str, value, row: int = 1) -> pd.DataFrame:
+    """A copy of ``log`` with ``value`` (any type, None for empty) in one cell of ``column``."""
+    out = log.astype({column: object})
+    out.loc[row, column] = value
+    return out

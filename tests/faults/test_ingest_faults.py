@@ -1,6 +1,6 @@
 """PostgreSQL going away during an ingest: the command fails with a reason, the store is left as
 it was, and the same command succeeds once the server is back. The outage is real (an own
-PostgreSQL server, stopped mid-write)."""
+PostgreSQL server, stopped mid-write). A broken snapshot file is refused like a failed batch."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 import ingest.storage
-from flows.cli import EXIT_UNAVAILABLE, app
-from tests.builders import team_game_log, write_snapshot
+from flows.cli import EXIT_BAD_DATA, EXIT_UNAVAILABLE, app
+from tests.builders import damage_file, team_game_log, with_value, write_snapshot
 from tests.servers import own_postgres
 
-pytestmark = [pytest.mark.usefixtures("prefect_harness"), pytest.mark.postgres]
+pytestmark = pytest.mark.usefixtures("prefect_harness")
 runner = CliRunner()
 
 
@@ -29,6 +29,7 @@ def counts(url: str) -> dict[str, int]:
         engine.dispose()
 
 
+@pytest.mark.postgres
 def test_postgres_lost_mid_ingest_leaves_the_store_as_it_was(clean_env, monkeypatch):
     snap = write_snapshot(clean_env / "snap", {"2021-22": team_game_log("2021-22", n_days=5)})
     monkeypatch.setenv("NBA_DATA_DIR", str(snap))
@@ -69,6 +70,7 @@ def test_postgres_lost_mid_ingest_leaves_the_store_as_it_was(clean_env, monkeypa
         assert counts(url) == {"games": 18, "team_games": 36, "player_games": 108}
 
 
+@pytest.mark.postgres
 def test_postgres_down_from_the_start_is_a_clear_failure(clean_env, monkeypatch):
     snap = write_snapshot(clean_env / "snap", {"2021-22": team_game_log("2021-22", n_days=2)})
     monkeypatch.setenv("NBA_DATA_DIR", str(snap))
@@ -79,4 +81,27 @@ def test_postgres_down_from_the_start_is_a_clear_failure(clean_env, monkeypatch)
         result = runner.invoke(app, ["ingest"])
     assert result.exit_code == EXIT_UNAVAILABLE, result.output
     assert "Connection refused" in result.output or "connection" in result.output.lower()
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("column", "damage"), [(None, "truncated"), ("PTS", "abc")])
+def test_a_broken_snapshot_file_exits_3_with_one_line_naming_it(
+    clean_env, monkeypatch, column, damage
+):
+    log = team_game_log("2021-22", n_days=2)
+    if column is not None:
+        log = with_value(log, column, damage)
+    snap = write_snapshot(clean_env / "snap", {"2021-22": log}, players=False)
+    path = snap / "team_game_logs" / "regular_season" / "2021-22.csv.gz"
+    if column is None:
+        damage_file(path, damage)
+    monkeypatch.setenv("NBA_DATA_DIR", str(snap))
+
+    result = runner.invoke(app, ["ingest"])
+
+    assert result.exit_code == EXIT_BAD_DATA, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {path} (2021-22 regular): ")
+    if column is not None:
+        assert f"column {column}: " in errors[0]
     assert "Traceback" not in result.output

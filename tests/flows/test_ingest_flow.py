@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
-from sqlalchemy import select
+import requests
+from sqlalchemy import func, select
 
-from core.db import IngestRun, PlayerGame
+import flows.ingest
+from core.db import IngestRun, Player, PlayerGame, Team
 from core.settings import Settings
-from flows.ingest import ingest_flow
+from flows.ingest import ingest_flow, schedule_flow
 from flows.resources import open_store
+from ingest.errors import NBAApiUnavailable, SourceDataError
+from ingest.snapshot import SnapshotSource
 from ingest.storage import read_team_games, store_status
 from ingest.validation import BatchValidationError
-from tests.builders import team_game_log, write_snapshot
+from tests.builders import damage_file, team_game_log, with_value, write_snapshot
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -87,6 +92,123 @@ def test_a_bad_batch_is_refused_and_nothing_is_written(tmp_path, snapshot):
 def test_unknown_season_in_the_snapshot_is_a_clear_error(tmp_path, snapshot):
     with pytest.raises(ValueError, match="nothing to ingest"):
         ingest_flow(source="snapshot", seasons="1990-91", settings=settings_for(tmp_path, snapshot))
+
+
+def test_an_empty_data_folder_is_named(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError) as caught:
+        ingest_flow(source="snapshot", settings=settings_for(tmp_path, empty))
+    assert str(caught.value).startswith(f"nothing to ingest: the folder {empty} holds no season")
+
+
+def stored(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = {
+            t.__tablename__: conn.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in (Team, Player)
+        }
+    return {**rows, **{f"{r['season']} games": r["games"] for r in store_status(engine)}}
+
+
+def runs(engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(IngestRun.status).order_by(IngestRun.id)).scalars())
+
+
+def test_a_failure_after_the_batches_are_written_rolls_back_everything(
+    tmp_path, snapshot, db_url, monkeypatch
+):
+    """Batches, teams and players and the run's row are one transaction: a failure in the
+    reference write leaves the store as it was and records only the failed run."""
+    settings = settings_for(tmp_path, snapshot, db_url)
+    engine = open_store(settings)
+    write_snapshot(snapshot, {"2023-24": team_game_log("2023-24", n_days=2, seed=3)})
+    real = flows.ingest.upsert_reference
+
+    def write_then_fail(conn, teams, players):
+        real(conn, teams, players)
+        raise RuntimeError("players table unavailable")
+
+    monkeypatch.setattr(flows.ingest, "upsert_reference", write_then_fail)
+    with pytest.raises(RuntimeError, match="players table unavailable"):
+        ingest_flow(source="snapshot", settings=settings)
+    assert stored(engine) == {"teams": 0, "players": 0}
+    assert runs(engine) == ["failed"]
+
+    monkeypatch.setattr(flows.ingest, "upsert_reference", real)
+    again = ingest_flow(source="snapshot", settings=settings)
+    assert again.unchanged_batches == []
+    assert again.written["games"]["inserted"] == 12 + 16 + 4
+    after = stored(engine)
+    assert after.pop("teams") == 30 and after.pop("players") > 0
+    assert after == {"2021-22 games": 12, "2022-23 games": 16, "2023-24 games": 4}
+    assert runs(engine) == ["failed", "ok"]
+
+
+@pytest.mark.parametrize(
+    ("column", "damage"),
+    [
+        pytest.param(None, "truncated", id="truncated"),
+        pytest.param(None, "not gzip", id="not-gzip"),
+        pytest.param(None, "header only", id="header-only"),
+        pytest.param("PTS", "drop", id="PTS-missing"),
+        pytest.param("PTS", "abc", id="PTS-abc"),
+        pytest.param("TEAM_ID", None, id="TEAM_ID-empty"),
+        pytest.param("GAME_DATE", "2023-02-30", id="GAME_DATE-bad"),
+    ],
+)
+def test_a_broken_season_file_is_refused_once_naming_it_and_nothing_is_written(
+    tmp_path, snapshot, monkeypatch, column, damage
+):
+    log = team_game_log("2023-24", n_days=2, seed=3)
+    if column == "PTS" and damage == "drop":
+        log = log.drop(columns=column)
+    elif column is not None:
+        log = with_value(log, column, damage)
+    write_snapshot(snapshot, {"2023-24": log}, players=False)
+    path = snapshot / "team_game_logs" / "regular_season" / "2023-24.csv.gz"
+    if column is None:
+        damage_file(path, damage)
+    reads = []
+    real = SnapshotSource.team_game_log
+
+    def counted(self, season, season_type):
+        reads.append(season)
+        return real(self, season, season_type)
+
+    monkeypatch.setattr(SnapshotSource, "team_game_log", counted)
+    settings = settings_for(tmp_path, snapshot)
+
+    with pytest.raises(SourceDataError) as caught:
+        ingest_flow(source="snapshot", settings=settings)
+
+    message = str(caught.value)
+    assert message.startswith(f"{path} (2023-24 regular): ") and "\n" not in message
+    if column is not None:
+        assert f"(2023-24 regular): column {column}: " in message
+    assert reads.count("2023-24") == 1  # a broken file is not read again by a task retry
+    engine = open_store(settings)
+    assert read_team_games(engine).empty
+    with engine.connect() as conn:
+        run = conn.execute(select(IngestRun.status, IngestRun.message)).one()
+    assert run.status == "failed" and str(path) in run.message
+
+
+def test_an_unreachable_scoreboard_fails_after_the_sources_own_attempts(tmp_path, monkeypatch):
+    attempts = []
+
+    def refuse(adapter, request, **kwargs):
+        attempts.append(request.url)
+        raise requests.ConnectionError("connection refused")
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", refuse)
+    settings = Settings(
+        state_dir=tmp_path / "state", nba_api_retries=1, nba_api_backoff=0, nba_api_pause=0
+    )
+    with pytest.raises(NBAApiUnavailable, match="after 2 attempts"):
+        schedule_flow(game_date=date(2024, 1, 15), settings=settings)
+    assert len(attempts) == 2  # no task retry on top of the source's own
 
 
 @pytest.mark.snapshot

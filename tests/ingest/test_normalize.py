@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from ingest.errors import SourceDataError
 from ingest.normalize import (
     games_from_team_games,
     normalize_game_id,
@@ -12,7 +13,26 @@ from ingest.normalize import (
     normalize_team_games,
 )
 from ingest.schema import PLAYER_GAME_COLUMNS, TEAM_GAME_COLUMNS, parse_seasons
-from tests.builders import player_game_log, team_game_log
+from tests.builders import player_game_log, team_game_log, with_value
+
+V3_STATS = (
+    "fieldGoalsMade",
+    "fieldGoalsAttempted",
+    "threePointersMade",
+    "threePointersAttempted",
+    "freeThrowsMade",
+    "freeThrowsAttempted",
+    "reboundsOffensive",
+    "reboundsDefensive",
+    "reboundsTotal",
+    "assists",
+    "steals",
+    "blocks",
+    "turnovers",
+    "foulsPersonal",
+    "points",
+    "plusMinusPoints",
+)
 
 
 def test_team_rows_get_the_schema_and_keep_game_id_zeros():
@@ -101,33 +121,66 @@ def test_v3_box_scores_drop_dnp_rows_and_parse_clock_minutes():
             "game_date": ["2016-05-01"] * 2,
             "minutes": ["34:30", None],
             "comment": [None, "DNP - Coach's Decision"],
-            **{
-                c: [5, 0]
-                for c in (
-                    "fieldGoalsMade",
-                    "fieldGoalsAttempted",
-                    "threePointersMade",
-                    "threePointersAttempted",
-                    "freeThrowsMade",
-                    "freeThrowsAttempted",
-                    "reboundsOffensive",
-                    "reboundsDefensive",
-                    "reboundsTotal",
-                    "assists",
-                    "steals",
-                    "blocks",
-                    "turnovers",
-                    "foulsPersonal",
-                    "points",
-                    "plusMinusPoints",
-                )
-            },
+            **{c: [5, 0] for c in V3_STATS},
         }
     )
     pg = normalize_player_games(raw, "2015-16", "playoffs")
     assert len(pg) == 1
     assert pg.loc[0, "game_id"] == "0041500212"
     assert pg.loc[0, "minutes"] == pytest.approx(34.5)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("PTS", "abc", "not a number in 1 of 8 rows, e.g. 'abc'"),
+        ("MIN", "abc", "not a number in 1 of 8 rows, e.g. 'abc'"),
+        ("TEAM_ID", None, "not a number in 1 of 8 rows, e.g. empty"),
+        ("GAME_DATE", "2022-13-45", "not a date (YYYY-MM-DD) in 1 of 8 rows, e.g. '2022-13-45'"),
+        ("GAME_DATE", None, "not a date (YYYY-MM-DD) in 1 of 8 rows, e.g. empty"),
+    ],
+)
+def test_a_team_log_value_of_the_wrong_kind_is_refused_naming_file_season_and_column(
+    column, value, problem
+):
+    raw = with_value(team_game_log(n_days=2), column, value)
+    raw.attrs["source"] = "team/2022-23.csv.gz"
+    with pytest.raises(SourceDataError) as caught:
+        normalize_team_games(raw, "2022-23", "regular")
+    assert str(caught.value) == f"team/2022-23.csv.gz (2022-23 regular): column {column}: {problem}"
+    assert caught.value.column == column
+
+
+@pytest.mark.parametrize(("column", "value"), [("PTS", "abc"), ("PLAYER_ID", None)])
+def test_a_player_log_value_of_the_wrong_kind_is_refused(column, value):
+    raw = with_value(player_game_log(team_game_log(n_days=1)), column, value)
+    with pytest.raises(SourceDataError, match=f"2022-23 regular.*column {column}: not a number"):
+        normalize_player_games(raw, "2022-23", "regular")
+
+
+def test_missing_columns_are_named():
+    raw = team_game_log(n_days=1).drop(columns=["PTS", "REB"])
+    with pytest.raises(SourceDataError) as caught:
+        normalize_team_games(raw, "2022-23", "regular")
+    assert str(caught.value).endswith("(2022-23 regular): columns REB, PTS: missing from the file")
+
+
+def test_a_v3_box_score_error_names_the_column_as_in_the_file():
+    raw = pd.DataFrame(
+        {
+            "gameId": [41500212],
+            "teamId": [1610612738],
+            "personId": [1],
+            "personName": ["A"],
+            "game_date": ["2016-05-01"],
+            "minutes": ["34:30"],
+            **{c: [5] for c in V3_STATS},
+        }
+    )
+    with pytest.raises(SourceDataError, match="column points: missing from the file"):
+        normalize_player_games(raw.drop(columns="points"), "2015-16", "playoffs")
+    with pytest.raises(SourceDataError, match="column points: not a number in 1 of 1 rows"):
+        normalize_player_games(with_value(raw, "points", "x", row=0), "2015-16", "playoffs")
 
 
 @pytest.mark.parametrize(
