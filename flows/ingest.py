@@ -165,7 +165,12 @@ def validate_batches(batches: list[Batch], validation_dir) -> list:
 
 @task(name="write-store", retries=1, retry_delay_seconds=3, cache_policy=NO_CACHE)
 def write_store(
-    engine, fresh: list[Batch], batches: list[Batch], summary: IngestSummary, started
+    engine,
+    fresh: list[Batch],
+    batches: list[Batch],
+    summary: IngestSummary,
+    started,
+    verify: bool = False,
 ) -> IngestSummary:
     """In ONE transaction: the ``fresh`` batches, the teams and players of all ``batches`` and
     the successful run's ``ingest_runs`` row. All of it lands or none does, so the digests a
@@ -174,7 +179,7 @@ def write_store(
     ``summary`` with this write's counts added."""
     teams, players = reference_lists(batches)
     with engine.begin() as conn:
-        written = upsert_batches(conn, fresh)
+        written = upsert_batches(conn, fresh, verify)
         for name, unchanged in summary.written.items():
             written[name].add(WriteCounts(**unchanged))
         reference = upsert_reference(conn, teams, players)
@@ -332,7 +337,7 @@ def ingest_flow(
             logger.info("validation passed: %d batches", len(fresh))
         summary.written = {k: v.as_dict() for k, v in written.items()}
         summary.digests = digests
-        summary = write_store(engine, fresh, batches, summary, started)
+        summary = write_store(engine, fresh, batches, summary, started, verify=full)
     except Exception as exc:
         summary.seconds = round(time.perf_counter() - t0, 2)
         try:

@@ -157,21 +157,33 @@ def upsert_frame(
     columns: Sequence[str],
     key: Sequence[str],
     scope: dict[str, object],
+    verify: bool = False,
 ) -> WriteCounts:
     """Upsert ``frame`` into ``table`` by content hash, comparing only rows inside ``scope``.
 
     ``scope`` (column -> value) limits the existing rows read for comparison, e.g. one season and
     season type. Rows of the scope that are absent from ``frame`` are kept (ingest only adds and
-    corrects; it never deletes).
+    corrects; it never deletes). ``verify`` hashes the stored values themselves instead of
+    trusting their ``row_hash`` (``ingest --full``: a row edited outside the platform is
+    rewritten).
     """
     frame = frame.loc[:, list(columns)].copy()
     frame["row_hash"] = row_hashes(frame, columns).to_numpy()
     key_cols = [table.c[k] for k in key]
     where = and_(*(table.c[c] == v for c, v in scope.items()))
-    existing = pd.DataFrame(
-        conn.execute(select(*key_cols, table.c.row_hash).where(where)).all(),
-        columns=[*key, "row_hash"],
-    )
+    if verify:
+        stored = pd.DataFrame(
+            conn.execute(select(*(table.c[c] for c in columns)).where(where)).all(),
+            columns=list(columns),
+        )
+        existing = stored.loc[:, list(key)].assign(
+            row_hash=row_hashes(_like(stored, frame), columns).to_numpy()
+        )
+    else:
+        existing = pd.DataFrame(
+            conn.execute(select(*key_cols, table.c.row_hash).where(where)).all(),
+            columns=[*key, "row_hash"],
+        )
     merged = frame.merge(existing, on=list(key), how="left", suffixes=("", "_old"))
     new = merged["row_hash_old"].isna()
     changed = ~new & (merged["row_hash_old"] != merged["row_hash"])
@@ -193,23 +205,42 @@ def upsert_frame(
     return counts
 
 
+def _like(stored: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """``stored`` (values read back from the database) with the dtypes of ``frame`` (the
+    normalized batch), so equal values hash equal."""
+    out = stored.copy()
+    for column in stored.columns:
+        if len(out) and out[column].dtype != frame[column].dtype:
+            out[column] = out[column].astype(frame[column].dtype)
+    return out
+
+
 def write_batches(engine: Engine, batches: Sequence[Batch]) -> dict[str, WriteCounts]:
     """Write every batch in ONE transaction: all of them land, or none does."""
     with engine.begin() as conn:
         return upsert_batches(conn, batches)
 
 
-def upsert_batches(conn: Connection, batches: Sequence[Batch]) -> dict[str, WriteCounts]:
-    """Upsert every batch in the caller's transaction (``conn``)."""
+def upsert_batches(
+    conn: Connection, batches: Sequence[Batch], verify: bool = False
+) -> dict[str, WriteCounts]:
+    """Upsert every batch in the caller's transaction (``conn``); ``verify``: see
+    :func:`upsert_frame`."""
     totals = {"games": WriteCounts(), "team_games": WriteCounts(), "player_games": WriteCounts()}
     for batch in batches:
         scope = {"season": batch.season, "season_type": batch.season_type}
         totals["games"].add(
-            upsert_frame(conn, Game.__table__, batch.games, GAME_COLUMNS, GAME_KEY, scope)
+            upsert_frame(conn, Game.__table__, batch.games, GAME_COLUMNS, GAME_KEY, scope, verify)
         )
         totals["team_games"].add(
             upsert_frame(
-                conn, TeamGame.__table__, batch.team_games, TEAM_GAME_COLUMNS, TEAM_GAME_KEY, scope
+                conn,
+                TeamGame.__table__,
+                batch.team_games,
+                TEAM_GAME_COLUMNS,
+                TEAM_GAME_KEY,
+                scope,
+                verify,
             )
         )
         if batch.player_games is not None and len(batch.player_games):
@@ -221,6 +252,7 @@ def upsert_batches(conn: Connection, batches: Sequence[Batch]) -> dict[str, Writ
                     PLAYER_GAME_COLUMNS,
                     PLAYER_GAME_KEY,
                     scope,
+                    verify,
                 )
             )
         log.info("wrote %s %s", batch.season, batch.season_type)

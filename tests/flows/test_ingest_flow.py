@@ -10,7 +10,7 @@ import requests
 from sqlalchemy import func, select
 
 import flows.ingest
-from core.db import IngestRun, Player, PlayerGame, Team
+from core.db import IngestRun, Player, PlayerGame, Team, TeamGame
 from core.settings import Settings
 from flows.ingest import ingest_flow, schedule_flow
 from flows.resources import open_store
@@ -56,6 +56,22 @@ def test_ingest_then_rerun_changes_nothing(tmp_path, snapshot, db_url):
     full = ingest_flow(source="snapshot", settings=settings, full=True)
     assert full.unchanged_batches == []
     assert full.written["team_games"] == {"inserted": 0, "updated": 0, "unchanged": 56}
+    assert full.written["games"] == {"inserted": 0, "updated": 0, "unchanged": 28}
+    assert full.written["player_games"] == {"inserted": 0, "updated": 0, "unchanged": 168}
+    # A row edited outside the platform (its row_hash left as it was): --full compares the
+    # stored values themselves and puts the snapshot's back.
+    engine = open_store(settings)
+    table = TeamGame.__table__
+    with engine.begin() as conn:
+        game_id, team_id, pts = conn.execute(
+            select(table.c.game_id, table.c.team_id, table.c.pts).limit(1)
+        ).one()
+        key = (table.c.game_id == game_id) & (table.c.team_id == team_id)
+        conn.execute(table.update().where(key).values(pts=pts + 1))
+    repaired = ingest_flow(source="snapshot", settings=settings, full=True)
+    assert repaired.written["team_games"] == {"inserted": 0, "updated": 1, "unchanged": 55}
+    with engine.connect() as conn:
+        assert conn.execute(select(table.c.pts).where(key)).scalar() == pts
 
 
 def test_rerun_rewrites_what_changed_or_went_missing(tmp_path, snapshot):
