@@ -23,7 +23,7 @@ from ingest.normalize import (
     normalize_player_games,
     normalize_team_games,
 )
-from ingest.schema import PLAYOFFS, REGULAR, SEASON_TYPES, parse_seasons
+from ingest.schema import PLAYOFFS, REGULAR, SEASON_TYPES, parse_seasons, season_start_year
 from ingest.storage import (
     Batch,
     WriteCounts,
@@ -272,6 +272,15 @@ def ingest_flow(
     src = make_source(source, settings)
     engine = open_store(settings)
     plan = [(s, t) for t in types for s in plan_seasons(src, source, seasons, t)]
+    if source == "snapshot":
+        held = {s for t in types for s in (*src.team_seasons(t), *src.player_seasons(t))}
+        missing = sorted({s for s, _ in plan} - held)
+        if missing and held:
+            span = f"{min(held, key=season_start_year)}..{max(held, key=season_start_year)}"
+            raise ValueError(
+                f"season(s) {', '.join(missing)} not in the snapshot {src.data_dir} "
+                f"(it holds {span}, {'/'.join(types)})"
+            )
     summary = IngestSummary(
         source=source, season_type=season_type, seasons=sorted({s for s, _ in plan})
     )

@@ -88,7 +88,12 @@ GAME_KEY = ("game_id",)
 def season_start_year(season: str) -> int:
     """``"2023-24"`` -> 2023. Raises ValueError for anything else."""
     parts = season.split("-")
-    if len(parts) != 2 or len(parts[0]) != 4 or len(parts[1]) != 2:
+    if (
+        len(parts) != 2
+        or len(parts[0]) != 4
+        or len(parts[1]) != 2
+        or not all(p.isascii() and p.isdigit() for p in parts)
+    ):
         raise ValueError(f"season must look like '2023-24', got {season!r}")
     start = int(parts[0])
     if int(parts[1]) != (start + 1) % 100:

@@ -50,6 +50,14 @@ def test_ingest_then_status_json(env):
     assert doc["totals"] == {"games": 8, "team_rows": 16, "player_rows": 48}
 
 
+def test_a_season_not_in_the_snapshot_exits_2_before_anything_is_written(env):
+    result = runner.invoke(app, ["ingest", "--seasons", "2022-23,1990-91"])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "1990-91 not in the snapshot" in result.output and "2022-23..2022-23" in result.output
+    status = runner.invoke(app, ["status", "--json"])
+    assert json.loads(status.stdout)["totals"]["games"] == 0
+
+
 def test_bad_season_spec_exits_with_a_reason(env):
     result = runner.invoke(app, ["ingest", "--seasons", "2023-25"])
     assert result.exit_code == EXIT_BAD_INPUT

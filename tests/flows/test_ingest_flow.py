@@ -106,7 +106,7 @@ def test_a_bad_batch_is_refused_and_nothing_is_written(tmp_path, snapshot):
 
 
 def test_unknown_season_in_the_snapshot_is_a_clear_error(tmp_path, snapshot):
-    with pytest.raises(ValueError, match="nothing to ingest"):
+    with pytest.raises(ValueError, match="1990-91 not in the snapshot"):
         ingest_flow(source="snapshot", seasons="1990-91", settings=settings_for(tmp_path, snapshot))
 
 

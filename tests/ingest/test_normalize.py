@@ -196,9 +196,11 @@ def test_parse_seasons(spec, available, expected):
     assert parse_seasons(spec, available) == expected
 
 
-@pytest.mark.parametrize("spec", ["2023", "2023-25", "2024-25:2023-24", ",", "20x3-24"])
+@pytest.mark.parametrize(
+    "spec", ["2023", "2023-25", "2024-25:2023-24", ",", "20x3-24", "abcd-ef", "2023-2x"]
+)
 def test_parse_seasons_rejects_bad_specs(spec):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="season"):  # a message about seasons, not int()
         parse_seasons(spec, [])
 
 
