@@ -101,10 +101,21 @@ def _setup(settings: Settings) -> None:
         logging.getLogger(name).addFilter(quiet)
 
 
+def _reason(exc: BaseException) -> str:
+    """What the CLI prints of an expected failure: a database error as one line (the driver's
+    own first line, not SQLAlchemy's SQL echo and documentation link)."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        first = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
+        return f"database: {type(exc.orig).__name__}: {first}"
+    return str(exc)
+
+
 def _fail(exc: BaseException) -> typer.Exit:
     for kind, code in _expected_errors().items():
         if isinstance(exc, kind):
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {_reason(exc)}", highlight=False, soft_wrap=True)
             return typer.Exit(code)
     raise exc
 

@@ -82,6 +82,9 @@ def test_postgres_down_from_the_start_is_a_clear_failure(clean_env, monkeypatch)
     assert result.exit_code == EXIT_UNAVAILABLE, result.output
     assert "Connection refused" in result.output or "connection" in result.output.lower()
     assert "Traceback" not in result.output
+    (line,) = [x for x in result.output.splitlines() if x.startswith("error:")]
+    assert line.startswith("error: database: OperationalError:")
+    assert "sqlalche.me" not in result.output  # one line, no SQLAlchemy documentation link
 
 
 @pytest.mark.parametrize(("column", "damage"), [(None, "truncated"), ("PTS", "abc")])
