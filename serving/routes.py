@@ -6,6 +6,7 @@ never block the event loop) that reach the runtime through ``bentoml.get_current
 
 from __future__ import annotations
 
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Request
@@ -276,7 +277,19 @@ def _audit_model(rt, request, action, name, version, success, message) -> None:
 
 
 # Drift reports (written by the monitoring package) -----------------------------------------------
-def _drift_row(row) -> dict[str, Any]:
+def _report_file(path: str | None, reports_dir: FilePath) -> str | None:
+    """A report's file as shown to clients: relative to the reports folder, never an absolute
+    server path (a file elsewhere shows its name only)."""
+    if not path:
+        return None
+    file = FilePath(path)
+    try:
+        return file.resolve().relative_to(reports_dir.resolve()).as_posix()
+    except ValueError:
+        return file.name
+
+
+def _drift_row(row, reports_dir: FilePath) -> dict[str, Any]:
     return {
         "id": row.id,
         "created_at": row.created_at.isoformat() if row.created_at else None,
@@ -288,8 +301,8 @@ def _drift_row(row) -> dict[str, Any]:
         "share_drifted": row.share_drifted,
         "drift_detected": row.drift_detected,
         "failed_tests": row.failed_tests,
-        "html_path": row.html_path,
-        "json_path": row.json_path,
+        "html_path": _report_file(row.html_path, reports_dir),
+        "json_path": _report_file(row.json_path, reports_dir),
         "summary": row.summary,
     }
 
@@ -312,7 +325,8 @@ def drift(
         stmt = stmt.where(DriftReport.model_name == model)
     with rt.engine().connect() as conn:
         rows = conn.execute(stmt.limit(limit)).all()
-    return {"reports": [_drift_row(r) for r in rows], "count": len(rows)}
+    reports = rt.settings.reports_dir
+    return {"reports": [_drift_row(r, reports) for r in rows], "count": len(rows)}
 
 
 @app.get("/drift/latest", tags=["monitoring"], summary="The newest drift report of each kind")
@@ -328,7 +342,7 @@ def drift_latest(rt: RuntimeDep) -> Any:
     )
     stmt = select(DriftReport).join(newest, DriftReport.id == newest.c.id)
     with rt.engine().connect() as conn:
-        rows = [_drift_row(r) for r in conn.execute(stmt).all()]
+        rows = [_drift_row(r, rt.settings.reports_dir) for r in conn.execute(stmt).all()]
     rows.sort(key=lambda r: (r["created_at"] or "", r["id"]), reverse=True)
     return {"latest": rows[0] if rows else None, "by_kind": {r["kind"]: r for r in rows}}
 

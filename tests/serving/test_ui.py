@@ -277,6 +277,12 @@ def test_a_drift_reports_html_is_sent_from_the_reports_folder_only(
         assert refused.status_code == 404, report_id
         assert "no HTML file" in refused.json()["error"]
     assert service.get("/api/drift/0/html", headers=user_headers).status_code == 400
+    # The listing names the file relative to the reports folder, not by its server path.
+    shown = {
+        r["id"]: r["html_path"]
+        for r in service.get("/api/drift", headers=user_headers).json()["reports"]
+    }
+    assert shown[inside_id] == "2024-01-02_ui/features-game-logistic-v1.html"
 
 
 @pytest.mark.parametrize(
