@@ -4,8 +4,10 @@
 
 Games: a standardized logistic regression, refit for every evaluation season on all earlier
 seasons (2001-02 on; 2000-01 is the Elo burn-in), on (a) the reference inputs diff_elo +
-diff_margin_avg_10 + diff_rest_days and (b) every column of GAME_FEATURES. Validation seasons
-2015-16..2020-21 (the ones choices were made on), test seasons 2021-22..2023-24.
+diff_margin_avg_10 + diff_rest_days and (b) every column of GAME_FEATURES, built without the
+player logs (the roster columns are 0, as before 2015-16). Seasons 2015-16..2020-21 are reported
+as validation and 2021-22..2023-24 as test; the model choices themselves were made on 2018-19..
+2020-21 (benchmarks/results/model_selection.md), not here.
 Points: a standardized ridge on PLAYER_FEATURES, refit per season on earlier seasons (from
 2015-16), against the last-10 average, on rotation players (season-to-date minutes >= 20).
 Writes ``benchmarks/results/features_quality.json`` and ``.md``.
@@ -13,6 +15,7 @@ Writes ``benchmarks/results/features_quality.json`` and ``.md``.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import sys
@@ -138,6 +141,7 @@ def render(result: dict) -> str:
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     team_games = load_team_games()
     games = games_from_team_games(team_games)
     frame = build_game_features(games, team_games)

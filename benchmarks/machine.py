@@ -8,6 +8,10 @@ import subprocess
 from datetime import UTC, datetime
 from importlib import metadata
 
+# Taken when a benchmark script imports this module, before its timed work: the load of other
+# work on the machine at the start. ``describe`` is called after the run and adds the load then.
+_LOAD_AT_START = [round(x, 2) for x in os.getloadavg()]
+
 
 def describe(packages: tuple[str, ...] = ("pandas", "numpy", "sqlalchemy")) -> dict:
     cpu = platform.processor() or ""
@@ -44,8 +48,10 @@ def describe(packages: tuple[str, ...] = ("pandas", "numpy", "sqlalchemy")) -> d
         "memory_gb": mem_gb,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        # Other work on the machine at the start of the run (1, 5, 15 minute load averages).
-        "load_average": [round(x, 2) for x in os.getloadavg()],
+        # Other work on the machine at the start of the run (1, 5, 15 minute load averages),
+        # and the load when the run ended (the run's own work included).
+        "load_average": _LOAD_AT_START,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "commit": commit,
         "packages": versions,
     }
@@ -57,5 +63,11 @@ def as_markdown(machine: dict) -> str:
         f"- date: {machine['date']}\n- machine: {machine['cpu']}, {machine['cores']} cores, "
         f"{machine['memory_gb']} GB RAM, {machine['platform']}\n- Python {machine['python']}; {pk}\n"
         f"- commit: {machine['commit']}\n"
-        f"- load average at start (1/5/15 min): {machine.get('load_average')}\n"
+        f"- load average at start (1/5/15 min): {machine.get('load_average')}"
+        f"{_at_end(machine)}\n"
     )
+
+
+def _at_end(machine: dict) -> str:
+    end = machine.get("load_average_at_end")
+    return f"; at the end: {end}" if end else ""

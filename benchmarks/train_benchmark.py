@@ -12,9 +12,11 @@ Writes benchmarks/results/train.json and train.md.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,6 +39,10 @@ def run(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    # A stop (SIGTERM) ends the run like Ctrl-C: subprocess.run kills the child and the temporary
+    # store is removed, instead of a train process left running on its own.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             **os.environ,

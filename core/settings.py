@@ -126,7 +126,9 @@ class Settings(BaseSettings):
     )
     jwt_expiry_minutes: int = Field(default=60, gt=0, description="Lifetime of an access token.")
     rate_limit: str = Field(default="100/minute", description="Requests per client IP.")
-    login_rate_limit: str = Field(default="5/minute", description="Login attempts per client IP.")
+    login_rate_limit: str = Field(
+        default="5/minute", description="Failed login attempts per client IP."
+    )
     cache_ttl_seconds: int = Field(default=300, ge=0, description="Prediction cache lifetime.")
     batch_limit: int = Field(default=100, gt=0, description="Most games in one batch request.")
     cors_origins: list[str] = Field(
@@ -139,9 +141,10 @@ class Settings(BaseSettings):
     # Monitoring ---------------------------------------------------------------------------------
     drift_share_threshold: float = Field(
         default=0.3,
-        ge=0,
+        gt=0,
         le=1,
-        description="Share of drifted features above which drift is declared (retrain).",
+        description="Share of drifted features at which drift is declared (reached or passed: "
+        "retrain); above 0, or every check would declare drift.",
     )
     log_loss_drop_threshold: float = Field(
         default=0.02,
@@ -182,6 +185,14 @@ class Settings(BaseSettings):
         scheme, _, rest = value.partition("://")
         host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
         return f"{scheme}://{host}/{HIDDEN}"
+
+    @field_validator("environment")
+    @classmethod
+    def _known_environment(cls, value: str) -> str:
+        # A typo ("prod", "Production") must not turn the production checks off silently.
+        if value.strip().lower() not in ("development", "production"):
+            raise ValueError(f"environment must be development or production, got {value!r}")
+        return value.strip().lower()
 
     @field_validator("log_level")
     @classmethod
