@@ -356,6 +356,10 @@ def training_flow(
     t0 = time.perf_counter()
     engine = open_store(settings)
     frames = load_store(engine)
+    stored = sorted(set(frames.games["season"].astype(str)), key=season_start_year)
+    if eval_season is not None and eval_season not in stored:
+        held = f"{stored[0]}..{stored[-1]}" if stored else "no games: run `nba-mlops ingest`"
+        raise ValueError(f"evaluation season {eval_season} is not in the store ({held})")
     validate_store(frames, settings.validation_dir)
     game_frame, player_frame = build_features(frames)
     eval_season = eval_season or latest_complete_season(game_frame)

@@ -112,6 +112,12 @@ def test_the_gate_margin_comes_from_the_settings():
     assert gate_policy("game", settings).primary_metric == "log_loss"
 
 
+def test_an_evaluation_season_not_in_the_store_is_named(trained):
+    settings, _, _ = trained
+    with pytest.raises(ValueError, match="1999-00 is not in the store"):
+        training_flow(eval_season="1999-00", models=["game-logistic"], settings=settings)
+
+
 def test_unknown_model_is_a_clear_error_before_anything_is_read(tmp_path):
     """Checked first: an empty state folder (no store, no MLflow) gives the same error."""
     settings = Settings(state_dir=tmp_path / "nothing-here")
