@@ -4,10 +4,13 @@ crossed (the new versions still go through the promotion gate); notify.
 For each task (``game``: the default game model, ``points``: the default points model):
 
 1. the champion's reference: the features of the last season of its training window, at the
-   same point of the season as the current window (phase-matched), with its predictions;
+   same point of the season as the current window (phase-matched), with its predictions; only
+   rows dated before the window's start (and on or before the version's ``fit_through``), and
+   the season before when that cut leaves too few rows at the window's point of the season;
 2. the current window (the ``window_days`` before ``as_of``): the feature vectors and
-   predictions logged in ``predictions``, or, when too few were logged, the stored games of the
-   window with features computed by ``features/``;
+   predictions the champion's version logged in ``predictions`` (made before ``as_of``), or,
+   when too few were logged, the stored games of the window with features computed by
+   ``features/``;
 3. three Evidently reports: feature drift, prediction drift, performance (logged predictions
    joined with played games over ``performance_days``, against the champion's backtest);
 4. the reports are saved (HTML + JSON), recorded in ``drift_reports``, indexed, and summarized
@@ -16,9 +19,11 @@ For each task (``game``: the default game model, ``points``: the default points 
 Then the decision (``monitoring.decision``): feature drift, prediction drift (the normed
 Wasserstein distance of the predicted values, ``settings.prediction_drift_threshold``) or a
 performance drop alerts; an alert retrains the models of its task through ``training_flow``
-unless a cooldown or a lack of new data blocks it. Before retraining on the current season, each
-champion that never saw that season is scored on it, so the gate can compare both versions on
-the same games when no in-season window can be used (``training_flow`` prefers the window).
+unless a cooldown or a lack of new data blocks it, or the store holds played games dated on or
+after ``as_of`` (training uses the whole store: a retrain "as of" a past day would see them).
+Before retraining on the current season, each champion that never saw that season is scored on
+its games before ``as_of``, so the gate can compare both versions on the same games when no
+in-season window can be used (``training_flow`` prefers the window).
 Alerts are logged and POSTed to ``settings.webhook_url``.
 """
 
@@ -61,10 +66,14 @@ from monitoring.predictions import (
 from monitoring.reference import (
     PREDICTION,
     cache_path,
+    is_past,
     load_cached,
     model_predictions,
+    reference_cutoff,
     reference_rows,
     save_cached,
+    seasons_before,
+    truncated_too_far,
     window_rows,
     with_predictions,
 )
@@ -77,7 +86,14 @@ from monitoring.reports import (
     performance_report,
     prediction_drift_report,
 )
-from monitoring.windows import Window, phase_matched, phase_of, season_of, season_starts
+from monitoring.windows import (
+    PhaseRange,
+    Window,
+    phase_matched,
+    phase_of,
+    season_of,
+    season_starts,
+)
 
 TASKS = (GAME, POINTS)
 # A retrain is evaluated on the season being played once it has this many played games.
@@ -130,6 +146,7 @@ class TaskCheck:
     model_name: str
     model_version: str | None = None
     skipped: str | None = None
+    skipped_reports: list[str] = field(default_factory=list)
     current_source: str | None = None
     reports: list[dict[str, Any]] = field(default_factory=list)
     performance: dict[str, Any] | None = None
@@ -152,11 +169,18 @@ class DriftCheckSummary:
     season_scores: list[dict[str, Any]] = field(default_factory=list)
     retrain: dict[str, Any] | None = None
     notified: bool | None = None
+    skipped: list[str] = field(default_factory=list)  # "<task>: <report not made and why>"
+    index: str | None = None  # the index page, when this check rewrote it
     seconds: float = 0.0
 
     @property
     def retrained(self) -> bool:
         return self.retrain is not None
+
+    @property
+    def reported(self) -> bool:
+        """Whether any report was made (else there was nothing to find a threshold crossed in)."""
+        return any(t.get("reports") for t in self.tasks)
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -206,7 +230,9 @@ def load_champion_model(tracking_uri: str, name: str, version: str):
 
 @task(name="read-prediction-log", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
 def read_prediction_log(engine, name: str, start: date, end: date) -> pd.DataFrame:
-    return read_predictions(engine, [name], start, end)
+    """The log of ``name`` for the game days ``[start, end)``, made before the day before
+    ``end`` ended (``monitoring.predictions.day_end``)."""
+    return read_predictions(engine, [name], start, end, made_before=end)
 
 
 @task(name="read-cached-reference", retries=1, retry_delay_seconds=3, cache_policy=NO_CACHE)
@@ -220,15 +246,101 @@ def save_reference(path, frame: pd.DataFrame) -> None:
 
 
 @task(name="build-reference", cache_policy=NO_CACHE)
-def build_reference(data: StoreData, model, task_name: str, seasons: list[str]) -> pd.DataFrame:
-    """The champion's reference rows with its predictions (pure)."""
-    rows = reference_rows(data.features(task_name, seasons), task_name, seasons, data.starts())
+def build_reference(
+    data: StoreData,
+    model,
+    task_name: str,
+    seasons: list[str],
+    before: pd.Timestamp | None = None,
+    phase: PhaseRange | None = None,
+) -> tuple[pd.DataFrame, bool]:
+    """The champion's reference rows (dated before ``before``) with its predictions, and whether
+    the cut left too few rows at ``phase`` of the season (pure)."""
+    frame, starts = data.features(task_name, seasons), data.starts()
+    rows = reference_rows(frame, task_name, seasons, starts, before=before)
     if rows.empty:
+        raise ValueError(
+            f"no played regular-season rows of {', '.join(seasons)} before "
+            f"{before.date() if before is not None else 'now'} in the store"
+        )
+    short = False
+    if before is not None and phase is not None:
+        whole = len(reference_rows(frame, task_name, seasons, starts))
+        short = truncated_too_far(rows, whole, phase)
+    return with_predictions(rows, model, task_name), short
+
+
+def fit_through_of(info) -> pd.Timestamp | None:
+    """The newest day the version was fit on, from its ``fit_through`` tag (None if untagged)."""
+    from registry.gate import FIT_THROUGH_TAG
+
+    raw = info.tags.get(FIT_THROUGH_TAG) if info.tags else None
+    try:
+        return pd.Timestamp(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def champion_reference(
+    engine,
+    data: StoreData,
+    model,
+    info,
+    task_name: str,
+    seasons: list[str],
+    window: Window,
+    cache_dir,
+) -> tuple[pd.DataFrame, list[str], StoreData]:
+    """The reference of the champion for ``window``: rows of ``seasons`` dated before the
+    window's start (and not after the version's ``fit_through``); when that cut leaves too few
+    rows at the window's point of the season, the seasons before. Seasons that are over are
+    read from (and saved to) the cache; a season still being played is always computed."""
+    before = reference_cutoff(window.start, fit_through_of(info))
+    phase = current_phase(window, data)
+    fallback: tuple[pd.DataFrame, list[str]] | None = None
+    for candidate in (seasons, seasons_before(seasons)):
+        past = is_past(candidate, window.start)
+        path = cache_path(cache_dir, info.name, info.version, candidate) if past else None
+        reference = read_cached_reference(path) if path is not None else None
+        if reference is not None:
+            return reference, candidate, data
+        data = load_history(engine, data, with_players=True)
+        try:
+            # a past season's reference is cached for every check: no phase-dependent choice
+            reference, short = build_reference(
+                data, model, task_name, candidate, before, None if past else phase
+            )
+        except ValueError:
+            if fallback is not None:
+                return (*fallback, data)
+            if candidate is seasons:
+                continue  # nothing of these seasons before the window: the seasons before
+            raise
+        if path is not None:
+            save_reference(path, reference)
+        if not short or fallback is not None:
+            return reference, candidate, data
+        fallback = (reference, candidate)
+    if fallback is None:
         raise ValueError(f"no played regular-season rows of {', '.join(seasons)} in the store")
-    return with_predictions(rows, model, task_name)
+    return (*fallback, data)
+
+
+def current_phase(window: Window, data: StoreData) -> PhaseRange:
+    """The days of its season the window covers."""
+    start = data.starts().get(season_of(window.last_day), pd.Timestamp(window.start))
+    return phase_of(window, start)
 
 
 # Pure work -------------------------------------------------------------------------------------
+def of_version(logged: pd.DataFrame, version: str) -> pd.DataFrame:
+    """The logged rows made by ``version`` (the champion's): another version's vectors and
+    predictions are not the champion's behaviour."""
+    if logged.empty:
+        return logged
+    return logged.loc[logged["model_version"].astype(str) == str(version)].reset_index(drop=True)
+
+
 def current_features(
     logged: pd.DataFrame,
     data: StoreData,
@@ -288,20 +400,18 @@ def build_reports(
     min_current_rows: int,
     min_performance_rows: int,
     html: bool = True,
-) -> tuple[list[ReportResult], Any, str, PredictionShift | None]:
-    """Feature drift, prediction drift and performance of one champion, and how far its
-    predictions moved (pure). Without ``html`` the drift reports skip the figures of the HTML
-    pages (same results)."""
+) -> tuple[list[ReportResult], Any, str, PredictionShift | None, list[str]]:
+    """Feature drift, prediction drift and performance of one champion, how far its
+    predictions moved, and why any report was not made (pure). Without ``html`` the drift
+    reports skip the figures of the HTML pages (same results). ``logged`` holds only the
+    champion's version's rows."""
     columns = [c for c in info.feature_names if c in reference.columns]
     if not columns:
         from features import GAME_FEATURES, PLAYER_FEATURES
 
         columns = list(GAME_FEATURES if task_name == GAME else PLAYER_FEATURES)
     current, source = current_features(logged, data, task_name, columns, window, min_current_rows)
-    current_season = season_of(window.last_day)
-    start = data.starts().get(current_season, pd.Timestamp(window.start))
-    phase = phase_of(window, start)
-    ref_rows, ref_label = phase_matched(reference, phase)
+    ref_rows, ref_label = phase_matched(reference, current_phase(window, data))
     ref_window = f"{'/'.join(seasons)} {ref_label}"
     common = dict(
         task=task_name,
@@ -311,15 +421,20 @@ def build_reports(
         current_window=window.label,
     )
     results: list[ReportResult] = []
+    skipped: list[str] = []
     shift = None
-    if len(current) >= 2:
+    if len(current) < 2:
+        skipped.append(f"features, predictions: {len(current)} game(s) in {window.label} (need 2)")
+    else:
         results.append(
             feature_drift_report(
                 ref_rows, current, columns, settings.drift_share_threshold, widgets=html, **common
             )
         )
         preds = current_predictions(logged, current, source, model, task_name, window)
-        if len(preds) >= 2:
+        if len(preds) < 2:
+            skipped.append(f"predictions: {len(preds)} predicted value(s) in {window.label}")
+        else:
             results.append(
                 prediction_drift_report(ref_rows[PREDICTION], preds, widgets=html, **common)
             )
@@ -332,13 +447,7 @@ def build_reports(
                 current_window=window.label,
                 min_rows=min_current_rows,
             )
-    scored = (
-        logged.loc[
-            performance_window.contains(logged["day"]) & (logged["model_version"] == info.version)
-        ]
-        if not logged.empty
-        else logged
-    )
+    scored = logged.loc[performance_window.contains(logged["day"])] if not logged.empty else logged
     if task_name == GAME:
         joined = join_game_results(scored, data.games)
         threshold = settings.log_loss_drop_threshold
@@ -358,7 +467,12 @@ def build_reports(
     )
     if report is not None:
         results.append(report)
-    return results, performance, source, shift
+    else:
+        skipped.append(
+            f"performance: {len(joined)} scored prediction(s) of v{info.version} in "
+            f"{performance_window.label}"
+        )
+    return results, performance, source, shift, skipped
 
 
 # Writing ---------------------------------------------------------------------------------------
@@ -424,10 +538,11 @@ def send_notification(event: dict, webhook_url: str | None) -> bool:
 
 @task(name="score-champion-on-season", retries=1, retry_delay_seconds=3, cache_policy=NO_CACHE)
 def score_champion_on_season(
-    tracking_uri: str, name: str, season: str, data: StoreData
+    tracking_uri: str, name: str, season: str, data: StoreData, before: date
 ) -> dict[str, Any] | None:
-    """Score the champion of ``name`` on the played regular-season games of ``season`` and log
-    the scores on its run as ``<metric>.<season>``, unless it was trained on that season."""
+    """Score the champion of ``name`` on the played regular-season games of ``season`` dated
+    before ``before`` (the check's ``as_of``) and log the scores on its run as
+    ``<metric>.<season>``, unless it was trained on that season."""
     from monitoring.tracking import log_season_scores
     from registry import get_champion
     from training.backtest import eval_rows, score
@@ -438,7 +553,8 @@ def score_champion_on_season(
         return None
     task_name = task_of(name)
     frame = data.features(task_name, [season])
-    rows = frame.loc[eval_rows(frame, task_name, season)]
+    dated = pd.to_datetime(frame["game_date"]).dt.normalize() < pd.Timestamp(before)
+    rows = frame.loc[eval_rows(frame, task_name, season) & dated]
     if rows.empty:
         return None
     model = _cached_model(tracking_uri, name, info.version)
@@ -448,11 +564,29 @@ def score_champion_on_season(
 
 
 # The flow --------------------------------------------------------------------------------------
-def _new_games(info, data: StoreData) -> int | None:
-    try:
-        return len(data.games) - int(float(info.params.get("data.games", "")))
-    except ValueError:
+def _played(games: pd.DataFrame) -> pd.DataFrame:
+    return games.loc[games["home_pts"].notna() & games["away_pts"].notna()]
+
+
+def _new_games(info, data: StoreData, as_of: date) -> int | None:
+    """Played games dated after the version's ``fit_through`` (without that tag: of seasons
+    outside its training seasons) and before ``as_of``; None when the version records neither."""
+    played = _played(data.games)
+    days = pd.to_datetime(played["game_date"]).dt.normalize()
+    fit_through = fit_through_of(info)
+    if fit_through is not None:
+        new = days > fit_through.normalize()
+    elif info.train_seasons:
+        new = ~played["season"].astype(str).isin(info.train_seasons)
+    else:
         return None
+    return int((new & (days < pd.Timestamp(as_of))).sum())
+
+
+def _played_from(data: StoreData, as_of: date) -> int:
+    """Played games dated on or after ``as_of`` (a retrain on the whole store would see them)."""
+    days = pd.to_datetime(_played(data.games)["game_date"]).dt.normalize()
+    return int((days >= pd.Timestamp(as_of)).sum())
 
 
 def _eval_season(data: StoreData, as_of: date, min_games: int) -> str | None:
@@ -462,6 +596,7 @@ def _eval_season(data: StoreData, as_of: date, min_games: int) -> str | None:
         (data.games["season"] == season)
         & (data.games["season_type"] == "regular")
         & data.games["home_pts"].notna()
+        & (pd.to_datetime(data.games["game_date"]) < pd.Timestamp(as_of))
     ]
     return season if len(played) >= min_games else None
 
@@ -538,18 +673,22 @@ def drift_flow(
         check.model_version = info.version
         model = load_champion_model(uri, name, info.version)
         seasons = reference_seasons_of(info.train_seasons, info.eval_season, reference_seasons)
-        path = cache_path(settings.reports_dir / "reference", info.name, info.version, seasons)
-        reference = read_cached_reference(path)
+        reference, seasons, data = champion_reference(
+            engine,
+            data,
+            model,
+            info,
+            task_name,
+            seasons,
+            window,
+            settings.reports_dir / "reference",
+        )
         start = min(window.start, performance_window.start)
-        logged = read_prediction_log(engine, name, start, as_of)
+        logged = of_version(read_prediction_log(engine, name, start, as_of), info.version)
         columns = list(info.feature_names)
-        from_log = logged_vectors(logged, task_name, columns, window)
-        if reference is None or from_log < min_current_rows:
+        if logged_vectors(logged, task_name, columns, window) < min_current_rows:
             data = load_history(engine, data, with_players=True)
-        if reference is None:
-            reference = build_reference(data, model, task_name, seasons)
-            save_reference(path, reference)
-        results, performance, source, shift = build_reports(
+        results, performance, source, shift, skipped = build_reports(
             task_name=task_name,
             info=info,
             model=model,
@@ -565,6 +704,11 @@ def drift_flow(
             html=html,
         )
         check.current_source = source
+        check.skipped_reports = skipped
+        if not results:
+            check.skipped = "no report: " + "; ".join(skipped)
+        for reason in skipped:
+            logger.info("%s: not reported (%s)", task_name, reason)
         check.performance = performance.as_dict()
         check.prediction_shift = shift.as_dict() if shift is not None else None
         features_result = next((r for r in results if r.kind == "features"), None)
@@ -575,7 +719,8 @@ def drift_flow(
             reasons,
             as_of=as_of,
             last_retrain=last_retrain_day(engine, name),
-            new_games=_new_games(info, data),
+            new_games=_new_games(info, data, as_of),
+            later_games=_played_from(data, as_of),
             policy=policy,
             allowed=retrain,
         )
@@ -613,6 +758,9 @@ def drift_flow(
     recorded: list[int] = []
     context_base = {"check_id": check_id, "as_of": as_of.isoformat(), "action": summary.action}
     for check, info, results in checks:
+        if check.skipped and not check.skipped_reports:
+            summary.skipped.append(f"{check.task}: {check.skipped}")
+        summary.skipped.extend(f"{check.task}: {reason}" for reason in check.skipped_reports)
         if not results:
             summary.tasks.append(check.as_dict())
             continue
@@ -624,6 +772,7 @@ def drift_flow(
         entries = save_reports(results, folder, context, html)
         ids = record(engine, entries, context, settings.reports_dir)
         recorded.extend(ids)
+        summary.index = str(settings.reports_dir / "index.html")
         check.reports = [
             {**r.summary(), "id": i, "html_path": str(h) if h else None, "json_path": str(j)}
             for (r, h, j), i in zip(entries, ids, strict=True)
@@ -637,7 +786,7 @@ def drift_flow(
         if eval_season is not None:
             data = load_history(engine, data, with_players=True)
             for name in models:
-                scored = score_champion_on_season(uri, name, eval_season, data)
+                scored = score_champion_on_season(uri, name, eval_season, data, as_of)
                 if scored:
                     summary.season_scores.append(scored)
         logger.info("retraining %s: %s", ", ".join(models), "; ".join(summary.alerts))
@@ -683,8 +832,12 @@ def _finish(summary: DriftCheckSummary, folder, settings: Settings, t0: float) -
             "retrain": summary.retrain,
         }
         summary.notified = send_notification(event, settings.webhook_url)
-    else:
+    elif summary.reported:
         get_run_logger().info("monitoring %s: no threshold crossed", summary.as_of)
+    else:
+        get_run_logger().warning(
+            "monitoring %s: no report made (%s)", summary.as_of, "; ".join(summary.skipped)
+        )
     summary.seconds = round(time.perf_counter() - t0, 2)
     _write_check(folder, summary)
 

@@ -98,14 +98,23 @@ def _print_check(out, summary, settings) -> None:
                 str(r["failed_tests"]),
             )
     out.print(table)
+    for reason in summary.skipped:
+        out.print(f"[yellow]not reported:[/] {reason}", highlight=False)
     for reason in summary.alerts:
         out.print(f"[yellow]alert:[/] {reason}", highlight=False)
+    if not summary.reported:
+        out.print("no report made: nothing was checked", highlight=False)
+    elif not summary.alerts:
+        out.print("no threshold crossed", highlight=False)
     out.print(f"action: {summary.action}", highlight=False)
     if summary.retrain:
         for m in summary.retrain["models"]:
             verdict = "promoted" if m["promoted"] else "refused"
             out.print(f"  {m['name']} v{m['version']}: {verdict} ({m['reason']})", highlight=False)
-    out.print(f"reports: {summary.folder}; index: {settings.reports_dir / 'index.html'}")
+    out.print(
+        f"reports: {summary.folder}" + (f"; index: {summary.index}" if summary.index else ""),
+        highlight=False,
+    )
 
 
 def replay(

@@ -7,8 +7,11 @@ window's predicted values reaches the prediction-drift threshold), or when its l
 Prediction drift counts on its own: the model's outputs can move while no single feature
 crosses its test (many small shifts in the same direction), and the distance measures how far
 they moved, not only whether a test rejects. An alert starts a retrain unless the last retrain
-of that model is less than ``cooldown_days`` old or fewer than ``min_new_games`` games were
-stored since the champion was trained: retraining on the same data cannot give a different model.
+of that model is less than ``cooldown_days`` old or fewer than ``min_new_games`` played games
+are dated after the champion's fit (and before the check's day): retraining on the same data
+cannot give a different model. A check made "as of" a past day never retrains while the store
+holds games played on or after that day: training reads the whole store, so the new model
+would see games the check has not reached yet.
 """
 
 from __future__ import annotations
@@ -129,13 +132,21 @@ def decide(
     new_games: int | None,
     policy: RetrainPolicy,
     allowed: bool = True,
+    later_games: int = 0,
 ) -> TaskDecision:
-    """Whether the alerts of one task start a retrain now, and if not, why not."""
+    """Whether the alerts of one task start a retrain now, and if not, why not.
+    ``later_games``: played games in the store dated on or after ``as_of``."""
     decision = TaskDecision(task=task, model_name=model_name, reasons=list(reasons))
     if not reasons:
         return decision
     if not allowed:
         decision.blocked = "retraining is off for this check"
+    elif later_games > 0:
+        decision.blocked = (
+            f"the store holds {later_games} played games dated on or after "
+            f"{as_of.isoformat()}: training uses the whole store, so a retrain as of "
+            f"{as_of.isoformat()} would see them"
+        )
     elif last_retrain is not None and (as_of - last_retrain).days < policy.cooldown_days:
         decision.blocked = (
             f"cooldown: last retrain {last_retrain.isoformat()}, "
@@ -143,7 +154,7 @@ def decide(
         )
     elif new_games is not None and new_games < policy.min_new_games:
         decision.blocked = (
-            f"only {new_games} new games since the champion was trained "
+            f"only {new_games} new games played since the champion's fit "
             f"(< {policy.min_new_games}): a retrain would see the same data"
         )
     else:

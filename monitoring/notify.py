@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 log = logging.getLogger("nba_mlops.monitoring")
 
@@ -21,6 +22,17 @@ def alert_message(event: Mapping[str, Any]) -> str:
     reasons = "; ".join(event.get("reasons", [])) or "no threshold crossed"
     action = event.get("action", "none")
     return f"monitoring {event.get('as_of')}: {reasons} -> {action}"
+
+
+def endpoint(url: str) -> str:
+    """The scheme and host of ``url``: what a log may show of a webhook, whose path (and query,
+    user info) is often its secret."""
+    parts = urlsplit(url)
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{parts.hostname or '?'}{port}"
 
 
 def notify(
@@ -36,7 +48,8 @@ def notify(
     if not webhook_url:
         return True
     if not webhook_url.startswith(("http://", "https://")):
-        (logger or log).error("webhook URL must be http(s), got %r: not posted", webhook_url)
+        scheme = urlsplit(webhook_url).scheme or "no scheme"
+        (logger or log).error("webhook URL must be http(s), got %s: not posted", scheme)
         return False
     body = json.dumps(dict(event), default=str).encode()
     # http(s) only (checked above); the URL is the operator's own setting.
@@ -50,8 +63,12 @@ def notify(
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 # nosec B310
             ok = 200 <= response.status < 300
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        (logger or log).error("webhook %s failed: %s", webhook_url, exc)
+        # a ValueError's text may quote the URL: only its type is logged
+        reason = type(exc).__name__ if isinstance(exc, ValueError) else exc
+        if isinstance(exc, urllib.error.URLError):
+            reason = exc.reason
+        (logger or log).error("webhook %s failed: %s", endpoint(webhook_url), reason)
         return False
     if not ok:
-        (logger or log).error("webhook %s answered %s", webhook_url, response.status)
+        (logger or log).error("webhook %s answered %s", endpoint(webhook_url), response.status)
     return ok

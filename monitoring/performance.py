@@ -1,7 +1,8 @@
 """Live model performance: logged predictions joined with the games once they are played.
 
 Pure pandas: the caller reads the prediction log and the store. Every played game (or
-player-game) counts once: the last prediction made for it by the model is the one scored.
+player-game) counts once: the last prediction made for it by the model before its day ended
+(``monitoring.predictions.made_in_time``) is the one scored.
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from monitoring.predictions import GAME, POINTS, feature_rows, latest_per_target, predicted_values
+from monitoring.predictions import (
+    GAME,
+    POINTS,
+    feature_rows,
+    latest_per_target,
+    made_in_time,
+    predicted_values,
+)
 from training.metrics import calibration_table, game_metrics, points_metrics
 
 # Metrics compared with the version's backtest figures, and the direction of a drop.
@@ -24,8 +32,8 @@ ELO_COLUMN = "elo_home_prob"
 
 def join_game_results(predictions: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame:
     """One row per played game that has a prediction: the game, ``home_win`` and the last
-    prediction made for it (``prediction``, ``model_name``, ``model_version``, ``created_at``,
-    and ``elo_home_prob`` when the features were logged).
+    prediction made for it before its day ended (``prediction``, ``model_name``,
+    ``model_version``, ``created_at``, and ``elo_home_prob`` when the features were logged).
 
     ``predictions`` is the log of one game model (``read_predictions``), ``games`` the stored
     games (unplayed ones, without points, are left out).
@@ -46,7 +54,7 @@ def join_game_results(predictions: pd.DataFrame, games: pd.DataFrame) -> pd.Data
     ]
     if predictions.empty or games.empty:
         return pd.DataFrame(columns=columns)
-    preds = latest_per_target(predictions, GAME)
+    preds = latest_per_target(predictions.loc[made_in_time(predictions)], GAME)
     preds = preds.loc[preds[["home_team_id", "away_team_id"]].notna().all(axis=1)].copy()
     preds["prediction"] = predicted_values(preds, GAME)
     preds[ELO_COLUMN] = feature_rows(preds, [ELO_COLUMN])[ELO_COLUMN]
@@ -87,7 +95,7 @@ def join_points_results(predictions: pd.DataFrame, player_games: pd.DataFrame) -
     ]
     if predictions.empty or player_games.empty:
         return pd.DataFrame(columns=columns)
-    preds = latest_per_target(predictions, POINTS)
+    preds = latest_per_target(predictions.loc[made_in_time(predictions)], POINTS)
     preds = preds.loc[preds["player_id"].notna()].copy()
     preds["prediction"] = predicted_values(preds, POINTS)
     preds = preds.loc[preds["prediction"].notna()]

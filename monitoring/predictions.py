@@ -5,13 +5,18 @@ A row's ``inputs`` hold ``{"features": {column: value}, "request": {...}}`` and 
 as the service writes them. Rows name the game by ``game_date`` + ``home_team_id`` +
 ``away_team_id`` (a team plays at most once a day) and a player-game by ``game_date`` +
 ``player_id``; ``game_id`` is kept when known.
+
+Game dates are US dates and the store has no tip-off times: a day ends at midnight US Pacific
+time, ``DAY_END`` after the day's midnight UTC. A check as of a day reads the predictions made
+before the day before it ended; a game is scored with the last prediction made before its own
+day ended.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
@@ -23,6 +28,8 @@ from core.db import Prediction
 GAME = "game"
 POINTS = "points"
 OUTPUT_KEY = {GAME: "home_win_probability", POINTS: "predicted_points"}
+# From a day's midnight UTC to its end at midnight US Pacific standard time (UTC-8).
+DAY_END = pd.Timedelta(hours=32)
 PREDICTION_COLUMNS = (
     "id",
     "request_id",
@@ -45,8 +52,11 @@ def read_predictions(
     model_names: Sequence[str],
     start: date | None = None,
     end: date | None = None,
+    made_before: date | None = None,
 ) -> pd.DataFrame:
-    """Logged predictions of ``model_names`` whose day is in ``[start, end)``.
+    """Logged predictions of ``model_names`` whose day is in ``[start, end)``; with
+    ``made_before``, only those made before the day before it ended (:func:`day_end`): a check
+    as of a day does not see the predictions made after it.
 
     A row's day (column ``day``) is its ``game_date``, or the date it was made when it names no
     game (explicit feature vectors). Ordered by ``created_at`` then ``id``.
@@ -70,10 +80,25 @@ def read_predictions(
                 & (table.c.created_at < datetime.combine(end, time.min, tzinfo=UTC))
             )
         )
+    if made_before is not None:
+        stmt = stmt.where(table.c.created_at < day_end(made_before - timedelta(days=1)))
     with engine.connect() as conn:
         rows = conn.execute(stmt.order_by(table.c.created_at, table.c.id)).all()
     frame = pd.DataFrame(rows, columns=list(PREDICTION_COLUMNS))
     return with_day(frame, start, end)
+
+
+def day_end(day: date) -> datetime:
+    """When ``day`` (a US game date) ends: midnight US Pacific, as a UTC time."""
+    return datetime.combine(day, time.min, tzinfo=UTC) + DAY_END
+
+
+def made_in_time(frame: pd.DataFrame) -> pd.Series:
+    """Mask of the predictions made before their game's day ended (``day``, ``created_at``):
+    one made after its game cannot be scored as a prediction of it."""
+    created = pd.to_datetime(frame["created_at"], utc=True)
+    ends = pd.to_datetime(frame["day"]).dt.tz_localize(UTC) + DAY_END
+    return created < ends
 
 
 def with_day(frame: pd.DataFrame, start: date | None, end: date | None) -> pd.DataFrame:

@@ -93,6 +93,32 @@ def phase_of(window: Window, season_start: pd.Timestamp) -> PhaseRange:
     return PhaseRange(first, last)
 
 
+def phase_span(
+    reference: pd.DataFrame,
+    phase: PhaseRange,
+    *,
+    pad_days: int = 7,
+    min_rows: int = 150,
+    max_pad_days: int = 60,
+) -> tuple[pd.DataFrame, str] | None:
+    """Rows of ``reference`` (with a ``season_day`` column) within ``phase`` widened by
+    ``pad_days`` on each side; the padding doubles until at least ``min_rows`` rows are in (up
+    to ``max_pad_days``). Returns the rows and the season days they cover; None when even the
+    widest span holds fewer."""
+    pad = pad_days
+    days = reference["season_day"]
+    while True:
+        lo, hi = phase.first - pad, phase.last + pad
+        rows = reference.loc[(days >= lo) & (days <= hi)]
+        if len(rows) >= min_rows:
+            # the days the rows cover (a reference cut at the window's start ends before it)
+            taken = rows["season_day"]
+            return rows, f"days {int(taken.min())}-{int(taken.max())}"
+        if pad >= max_pad_days:
+            return None
+        pad = min(pad * 2, max_pad_days)
+
+
 def phase_matched(
     reference: pd.DataFrame,
     phase: PhaseRange,
@@ -101,16 +127,9 @@ def phase_matched(
     min_rows: int = 150,
     max_pad_days: int = 60,
 ) -> tuple[pd.DataFrame, str]:
-    """Rows of ``reference`` (with a ``season_day`` column) within ``phase`` widened by
-    ``pad_days`` on each side; the padding doubles until at least ``min_rows`` rows are in (up
-    to ``max_pad_days``), else every row is taken. Returns the rows and a label of the choice."""
-    pad = pad_days
-    days = reference["season_day"]
-    while True:
-        lo, hi = phase.first - pad, phase.last + pad
-        rows = reference.loc[(days >= lo) & (days <= hi)]
-        if len(rows) >= min_rows:
-            return rows, f"days {max(lo, 0)}-{hi}"
-        if pad >= max_pad_days:
-            return reference, "whole season"
-        pad = min(pad * 2, max_pad_days)
+    """The rows of :func:`phase_span`, else every row of ``reference``. Returns the rows and a
+    label of the choice."""
+    span = phase_span(
+        reference, phase, pad_days=pad_days, min_rows=min_rows, max_pad_days=max_pad_days
+    )
+    return span if span is not None else (reference, "whole season")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -194,13 +195,18 @@ def test_drift_command_prints_the_check(trained, monkeypatch):
     settings, *_ = trained
     monkeypatch.setenv("NBA_STATE_DIR", str(settings.state_dir))
     monkeypatch.setenv("NBA_DATA_DIR", str(settings.data_dir))
-    as_of = "2024-01-01"
+    as_of = "2023-11-20"  # 2023-11-06..19: seven game days of the league's 2023-24
     result = CliRunner().invoke(
         app, ["drift", "--as-of", as_of, "--tasks", "game", "--no-html", "--json"]
     )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output[result.output.index("{") :])
     assert doc["as_of"] == as_of and doc["tasks"][0]["model_name"] == MODEL
+    kinds = [r["kind"] for r in doc["tasks"][0]["reports"]]
+    assert kinds[:2] == ["features", "predictions"]  # the window's 14 games were checked
+    printed = CliRunner().invoke(app, ["drift", "--as-of", as_of, "--tasks", "game", "--no-html"])
+    assert printed.exit_code == 0, printed.output
+    assert "index: " in printed.output and "no report made" not in printed.output
     bad = CliRunner().invoke(app, ["drift", "--as-of", "yesterday"])
     assert bad.exit_code == 2 and "--as-of" in bad.output
 
@@ -270,3 +276,209 @@ def test_the_features_of_some_seasons_are_those_rows_of_the_whole_table(trained)
     expected = whole.loc[whole["season"] == CURRENT].reset_index(drop=True)
     pd.testing.assert_frame_equal(part.reset_index(drop=True), expected, check_exact=True)
     assert data.features("game", [CURRENT]) is part  # computed once per check
+
+
+# A second store whose champion was fit through the season being checked ------------------------
+@pytest.fixture(scope="module")
+def current_champion(league, tmp_path_factory):
+    """Every season ingested, then trained: champion v1 is fit through 2023-24 itself."""
+    _, full = league
+    settings = Settings(
+        data_dir=full, state_dir=tmp_path_factory.mktemp("current"), default_game_model=MODEL
+    )
+    ingest_flow(source="snapshot", settings=settings)
+    training_flow(models=[MODEL], settings=settings)
+    info = get_champion(settings.resolved_mlflow_tracking_uri, MODEL)
+    assert CURRENT in info.train_seasons
+    return settings, open_store(settings), info
+
+
+MID_SEASON = date(2023, 11, 20)  # the window 2023-11-06..19 holds 14 games of 2023-24
+
+
+def test_a_champion_fit_on_the_checked_season_is_not_compared_with_its_own_games(
+    current_champion,
+):
+    settings, *_ = current_champion
+    summary = drift_flow(
+        as_of=MID_SEASON,
+        tasks=["game"],
+        retrain=False,
+        min_performance_rows=10,
+        html=False,
+        settings=settings,
+    )
+    (task,) = summary.tasks
+    features = next(r for r in task["reports"] if r["kind"] == "features")
+    assert features["current_window"] == "2023-11-06..2023-11-19"
+    # 2023-24 before the window holds 18 games, too few at this point of the season: the
+    # season before is the reference, whole (this league's seasons are 60 games)
+    assert features["reference_window"] == "2022-23 whole season"
+    # the rows of the season being played are never cached; the finished season is
+    cached = sorted(p.name for p in (settings.reports_dir / "reference").iterdir())
+    assert cached == [f"{MODEL}-v1-2022-23-past.parquet"]
+
+
+def test_a_check_as_of_a_past_day_does_not_retrain_on_later_games(current_champion):
+    settings, engine, _ = current_champion
+    uri = settings.resolved_mlflow_tracking_uri
+    alerting = settings.model_copy(update={"prediction_drift_threshold": 1e-9})  # always drifts
+    summary = drift_flow(
+        as_of=MID_SEASON,
+        tasks=["game"],
+        retrain_models=[MODEL],
+        min_new_games=0,
+        min_current_rows=2,
+        min_performance_rows=10,
+        html=False,
+        settings=alerting,
+    )
+    (task,) = summary.tasks
+    assert summary.alerts and task["decision"]["retrain"] is False
+    later = sum(pd.to_datetime(read_games(engine)["game_date"]) >= pd.Timestamp(MID_SEASON))
+    assert task["decision"]["blocked"].startswith(
+        f"the store holds {later} played games dated on or after {MID_SEASON}"
+    )
+    assert summary.retrain is None and summary.season_scores == []
+    assert summary.action.startswith("no retrain: game: the store holds")
+    assert get_champion(uri, MODEL).version == "1"
+    from registry.client import mlflow_client
+
+    assert len(mlflow_client(uri).search_model_versions(f"name='{MODEL}'")) == 1
+
+
+def test_a_check_with_no_game_in_its_window_says_so(current_champion, monkeypatch):
+    settings, *_ = current_champion
+    summer = date(2024, 8, 1)
+    summary = drift_flow(as_of=summer, tasks=["game"], html=False, settings=settings)
+    (task,) = summary.tasks
+    assert task["reports"] == [] and task["skipped"].startswith("no report: features, predictions")
+    assert summary.skipped == [
+        "game: features, predictions: 0 game(s) in 2024-07-18..2024-07-31 (need 2)",
+        "game: performance: 0 scored prediction(s) of v1 in 2024-07-04..2024-07-31",
+    ]
+    doc = json.loads((Path(summary.folder) / "check.json").read_text())
+    assert doc["skipped"] == summary.skipped and doc["index"] is None
+
+    monkeypatch.setenv("NBA_STATE_DIR", str(settings.state_dir))
+    monkeypatch.setenv("NBA_DATA_DIR", str(settings.data_dir))
+    result = CliRunner().invoke(
+        app, ["drift", "--as-of", summer.isoformat(), "--tasks", "game", "--no-html"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "no report made" in result.output and "not reported:" in result.output
+    assert "no threshold crossed" not in result.output and "index: " not in result.output
+
+
+def test_with_no_champion_no_index_is_claimed(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBA_STATE_DIR", str(tmp_path / "empty"))
+    result = CliRunner().invoke(app, ["drift", "--as-of", "2024-01-15", "--tasks", "game"])
+    assert result.exit_code == 0, result.output
+    assert "has no champion" in result.output and "index: " not in result.output
+    assert not (tmp_path / "empty" / "reports" / "index.html").exists()
+
+
+# A store trained through 2022-23 whose champion never saw 2023-24 --------------------------------
+@pytest.fixture(scope="module")
+def season_champion(league, tmp_path_factory):
+    history, full = league
+    settings = Settings(
+        data_dir=history, state_dir=tmp_path_factory.mktemp("season"), default_game_model=MODEL
+    )
+    ingest_flow(source="snapshot", settings=settings)
+    training_flow(models=[MODEL], settings=settings)
+    settings = settings.model_copy(update={"data_dir": full})
+    ingest_flow(source="snapshot", seasons=CURRENT, settings=settings)
+    engine = open_store(settings)
+    from features import build_game_features
+
+    feats = build_game_features(read_games(engine), read_team_games(engine))
+    feats = feats.loc[feats["season"] == CURRENT].reset_index(drop=True)
+    return settings, engine, feats
+
+
+def test_the_champion_is_scored_only_on_the_games_before_the_check(season_champion):
+    from flows.drift import StoreData, score_champion_on_season
+
+    settings, engine, feats = season_champion
+    uri = settings.resolved_mlflow_tracking_uri
+    data = StoreData(read_games(engine), read_team_games(engine))
+    scored = score_champion_on_season.fn(uri, MODEL, CURRENT, data, MID_SEASON)
+    before = int((feats["game_date"] < pd.Timestamp(MID_SEASON)).sum())
+    assert 0 < before < len(feats)
+    assert scored["n"] == before
+    from registry.client import mlflow_client
+
+    run = get_champion(uri, MODEL).run_id
+    history = mlflow_client(uri).get_metric_history(run, f"log_loss.{CURRENT}")
+    assert [m.step for m in history] == [before]
+
+
+def test_new_games_are_those_played_after_the_fit_and_before_the_check(season_champion):
+    from dataclasses import replace
+
+    from flows.drift import StoreData, _new_games
+
+    settings, engine, feats = season_champion
+    info = get_champion(settings.resolved_mlflow_tracking_uri, MODEL)
+    data = StoreData(read_games(engine))
+    before = int((feats["game_date"] < pd.Timestamp(MID_SEASON)).sum())
+    assert _new_games(info, data, MID_SEASON) == before < len(feats)
+    untagged = replace(info, tags={k: v for k, v in info.tags.items() if k != "fit_through"})
+    assert _new_games(untagged, data, MID_SEASON) == before  # from its training seasons
+    refit = replace(info, tags={**info.tags, "fit_through": "2023-11-01"})
+    assert _new_games(refit, data, MID_SEASON) == int(
+        ((feats["game_date"] > "2023-11-01") & (feats["game_date"] < "2023-11-20")).sum()
+    )
+
+
+def _log_window(engine, feats, columns, version: str, made: datetime | None, tag: str) -> None:
+    """One prediction per game of 2023-24 by ``version``, every feature moved far."""
+    rows = []
+    for row in feats.to_dict(orient="records"):
+        day = row["game_date"].date()
+        created = made or datetime.combine(day, datetime.min.time(), tzinfo=UTC)
+        rows.append(
+            {
+                "request_id": f"{tag}-{row['game_id']}",
+                "created_at": created,
+                "endpoint": "/api/predict/simple",
+                "model_name": MODEL,
+                "model_version": version,
+                "game_date": day,
+                "game_id": row["game_id"],
+                "home_team_id": row["home_team_id"],
+                "away_team_id": row["away_team_id"],
+                "inputs": {"features": dict.fromkeys(columns, 1000.0)},
+                "outputs": {"home_win_probability": 0.99},
+            }
+        )
+    log_predictions(engine, rows)
+
+
+@pytest.mark.parametrize(
+    ("version", "made", "tag"),
+    [
+        ("99", None, "other-version"),  # logged by a version that is not the champion
+        ("1", datetime(2030, 1, 1, tzinfo=UTC), "made-later"),  # made after the check's day
+    ],
+)
+def test_only_the_champion_s_predictions_made_before_the_check_count(
+    season_champion, version, made, tag
+):
+    settings, engine, feats = season_champion
+    info = get_champion(settings.resolved_mlflow_tracking_uri, MODEL)
+    _log_window(engine, feats, info.feature_names, version, made, tag)
+    summary = drift_flow(
+        as_of=_as_of(feats),
+        window_days=60,
+        tasks=["game"],
+        retrain=False,
+        min_performance_rows=10,
+        html=False,
+        settings=settings,
+    )
+    (task,) = summary.tasks
+    assert task["current_source"] == "store"  # the champion logged nothing itself in time
+    performance = next((r for r in task["reports"] if r["kind"] == "performance"), None)
+    assert performance is None and summary.tasks[0]["performance"]["n"] == 0

@@ -60,3 +60,19 @@ def test_without_a_url_only_the_log_line(caplog):
     with caplog.at_level(logging.WARNING, logger="nba_mlops.monitoring"):
         assert notify(EVENT, None) is True
     assert "monitoring 2024-01-15" in caplog.text
+
+
+@pytest.mark.parametrize("status", [500, None])  # an error answer; nothing listening
+def test_a_failure_logs_the_webhook_host_not_its_secret_path(receiver, caplog, status):
+    url, _, handler = receiver
+    if status is None:
+        url = url.rsplit(":", 1)[0] + ":9/hook"
+    else:
+        handler.status = status
+    secret = f"{url}/T0KEN-s3cr3t?key=abc"
+    with caplog.at_level(logging.ERROR, logger="nba_mlops.monitoring"):
+        assert notify(EVENT, secret, timeout=2) is False
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    host = url.split("/hook")[0]
+    assert errors and all(host in e for e in errors)
+    assert "T0KEN" not in caplog.text and "s3cr3t" not in caplog.text and "/hook" not in caplog.text

@@ -187,3 +187,15 @@ def test_points_join_counts_each_player_game_once():
     ]
     summary = summarize_performance("points", joined, {"mae": 3.0}, threshold=0.3, min_rows=2)
     assert summary.live["mae"] == pytest.approx(4.0) and summary.dropped
+
+
+def test_a_game_is_scored_with_the_last_prediction_made_before_its_day_ended(log):
+    again = _prediction(8, "2023-11-01", GSW, NYK, 0.95)
+    again["created_at"] = datetime(2023, 11, 3, 1, tzinfo=UTC)  # two days after game 2
+    evening = _prediction(9, "2023-11-01", BOS, LAL, 0.65)
+    evening["created_at"] = datetime(2023, 11, 2, 1, 30, tzinfo=UTC)  # 20:30 in New York
+    rows = [*log.drop(columns="day").to_dict("records"), again, evening]
+    joined = join_game_results(with_day(pd.DataFrame(rows), None, None), _games())
+    by_game = joined.set_index("game_id")["prediction"]
+    assert by_game["0022300001"] == pytest.approx(0.65)  # made on its day, US time
+    assert by_game["0022300002"] == pytest.approx(0.40)  # the one made after it is not used
