@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_serializer, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +22,17 @@ HIDDEN = "***"
 def redact_uri(uri: str) -> str:
     """``uri`` without a ``user:password@`` part (safe to log and to show in health)."""
     return _CREDENTIALS.sub(f"{HIDDEN}@", uri)
+
+
+def url_origin(url: str) -> str:
+    """The scheme and host of ``url``: what may be shown of a webhook, whose path (and query,
+    user info) is often its secret."""
+    parts = urlsplit(url)
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{parts.hostname or '?'}{port}"
 
 
 class DataDirError(RuntimeError):
@@ -180,11 +192,7 @@ class Settings(BaseSettings):
 
     @field_serializer("webhook_url", when_used="json")
     def _webhook_host_only(self, value: str | None) -> str | None:
-        if value is None:
-            return None
-        scheme, _, rest = value.partition("://")
-        host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
-        return f"{scheme}://{host}/{HIDDEN}"
+        return None if value is None else f"{url_origin(value)}/{HIDDEN}"
 
     @field_validator("environment")
     @classmethod

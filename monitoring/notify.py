@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from core.settings import url_origin
+
 log = logging.getLogger("nba_mlops.monitoring")
 
 
@@ -22,17 +24,6 @@ def alert_message(event: Mapping[str, Any]) -> str:
     reasons = "; ".join(event.get("reasons", [])) or "no threshold crossed"
     action = event.get("action", "none")
     return f"monitoring {event.get('as_of')}: {reasons} -> {action}"
-
-
-def endpoint(url: str) -> str:
-    """The scheme and host of ``url``: what a log may show of a webhook, whose path (and query,
-    user info) is often its secret."""
-    parts = urlsplit(url)
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    return f"{parts.scheme}://{parts.hostname or '?'}{port}"
 
 
 def notify(
@@ -67,8 +58,8 @@ def notify(
         reason = type(exc).__name__ if isinstance(exc, ValueError) else exc
         if isinstance(exc, urllib.error.URLError):
             reason = exc.reason
-        (logger or log).error("webhook %s failed: %s", endpoint(webhook_url), reason)
+        (logger or log).error("webhook %s failed: %s", url_origin(webhook_url), reason)
         return False
     if not ok:
-        (logger or log).error("webhook %s answered %s", endpoint(webhook_url), response.status)
+        (logger or log).error("webhook %s answered %s", url_origin(webhook_url), response.status)
     return ok

@@ -102,25 +102,28 @@ def frames() -> Frames:
     return synthetic_frames()
 
 
+def season_batch(frames: Frames, season: str):
+    """One regular season of ``frames`` as an ingest batch."""
+    from ingest.storage import Batch
+
+    return Batch(
+        season=season,
+        season_type="regular",
+        team_games=frames.team_games.loc[frames.team_games["season"] == season],
+        games=frames.games.loc[frames.games["season"] == season],
+        player_games=frames.player_games.loc[frames.player_games["season"] == season],
+    )
+
+
 def write_store(url: str, frames: Frames) -> None:
     """Migrate ``url`` and write the frames, the teams and the players (as ingestion does)."""
     from core.db import make_engine
     from core.migrate import upgrade
-    from ingest.storage import Batch, write_batches, write_reference
+    from ingest.storage import write_batches, write_reference
 
     engine = make_engine(url)
     upgrade(engine)
-    batches = [
-        Batch(
-            season=season,
-            season_type="regular",
-            team_games=frames.team_games.loc[frames.team_games["season"] == season],
-            games=frames.games.loc[frames.games["season"] == season],
-            player_games=frames.player_games.loc[frames.player_games["season"] == season],
-        )
-        for season in SEASONS
-    ]
-    write_batches(engine, batches)
+    write_batches(engine, [season_batch(frames, season) for season in SEASONS])
     teams = pd.DataFrame(
         {
             "team_id": [t[0] for t in TEAMS],

@@ -7,17 +7,7 @@ import pytest
 from core.db import make_engine
 from ingest.storage import Batch, write_batches
 from serving.store import fingerprint
-from tests.serving.conftest import SEASONS, pg_database, write_store
-
-
-def _season(frames, season: str) -> Batch:
-    return Batch(
-        season=season,
-        season_type="regular",
-        team_games=frames.team_games.loc[frames.team_games["season"] == season],
-        games=frames.games.loc[frames.games["season"] == season],
-        player_games=frames.player_games.loc[frames.player_games["season"] == season],
-    )
+from tests.serving.conftest import SEASONS, pg_database, season_batch, write_store
 
 
 def _corrected(batch: Batch) -> Batch:
@@ -49,7 +39,7 @@ def store_url(request, tmp_path, frames):
 def test_a_corrected_score_changes_the_fingerprint_and_a_rerun_does_not(store_url, frames):
     engine = make_engine(store_url)
     before = fingerprint(engine)
-    batch = _season(frames, SEASONS[-1])
+    batch = season_batch(frames, SEASONS[-1])
     write_batches(engine, [batch])  # the same rows again: nothing changes
     assert fingerprint(engine) == before
 
