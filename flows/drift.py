@@ -257,16 +257,17 @@ def build_reference(
     """The champion's reference rows (dated before ``before``) with its predictions, and whether
     the cut left too few rows at ``phase`` of the season (pure)."""
     frame, starts = data.features(task_name, seasons), data.starts()
-    rows = reference_rows(frame, task_name, seasons, starts, before=before)
+    whole = reference_rows(frame, task_name, seasons, starts)
+    rows = whole
+    if before is not None:
+        dates = pd.to_datetime(whole["game_date"]).dt.normalize()
+        rows = whole.loc[dates < pd.Timestamp(before)].reset_index(drop=True)
     if rows.empty:
         raise ValueError(
             f"no played regular-season rows of {', '.join(seasons)} before "
             f"{before.date() if before is not None else 'now'} in the store"
         )
-    short = False
-    if before is not None and phase is not None:
-        whole = len(reference_rows(frame, task_name, seasons, starts))
-        short = truncated_too_far(rows, whole, phase)
+    short = phase is not None and truncated_too_far(rows, len(whole), phase)
     return with_predictions(rows, model, task_name), short
 
 
@@ -321,9 +322,7 @@ def champion_reference(
         if not short or fallback is not None:
             return reference, candidate, data
         fallback = (reference, candidate)
-    if fallback is None:
-        raise ValueError(f"no played regular-season rows of {', '.join(seasons)} in the store")
-    return (*fallback, data)
+    return (*fallback, data)  # the second candidate returns, raises or leaves the fallback set
 
 
 def current_phase(window: Window, data: StoreData) -> PhaseRange:

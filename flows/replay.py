@@ -32,6 +32,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from core.settings import Settings
+from flows.ingest import _retry_unless_handled
 from flows.resources import open_store
 from ingest.schema import BOX_STATS, PLAYOFFS, REGULAR, season_start_year
 from monitoring.predictions import json_value
@@ -393,7 +394,13 @@ def replay_days(
     return days
 
 
-@task(name="read-season", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
+@task(
+    name="read-season",
+    retries=1,
+    retry_delay_seconds=2,
+    retry_condition_fn=_retry_unless_handled,  # a broken file stays broken: not read twice
+    cache_policy=NO_CACHE,
+)
 def read_season(data_dir: Path, season: str, season_type: str, points: bool) -> dict:
     """The season's raw logs from the snapshot, as the replay's store gets them: with
     ``points`` whatever ``SnapshotSource`` reads (the CSVs, else a recorded response); without,

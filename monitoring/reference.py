@@ -85,12 +85,10 @@ def reference_rows(
     return rows.reset_index(drop=True)
 
 
-def truncated_too_far(
-    rows: pd.DataFrame, whole: int, phase: PhaseRange, min_rows: int = 150
-) -> bool:
+def truncated_too_far(rows: pd.DataFrame, whole: int, phase: PhaseRange) -> bool:
     """Whether the cutoff removed rows (``len(rows) < whole``) and what is left holds too few
     rows in the phase-matched span of ``phase``: then the season before is the reference."""
-    return len(rows) < whole and phase_span(rows, phase, min_rows=min_rows) is None
+    return len(rows) < whole and phase_span(rows, phase) is None
 
 
 def model_predictions(model, frame: pd.DataFrame, task: str) -> np.ndarray:

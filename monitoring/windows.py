@@ -120,16 +120,9 @@ def phase_span(
 
 
 def phase_matched(
-    reference: pd.DataFrame,
-    phase: PhaseRange,
-    *,
-    pad_days: int = 7,
-    min_rows: int = 150,
-    max_pad_days: int = 60,
+    reference: pd.DataFrame, phase: PhaseRange, **span_options: int
 ) -> tuple[pd.DataFrame, str]:
-    """The rows of :func:`phase_span`, else every row of ``reference``. Returns the rows and a
-    label of the choice."""
-    span = phase_span(
-        reference, phase, pad_days=pad_days, min_rows=min_rows, max_pad_days=max_pad_days
-    )
+    """The rows of :func:`phase_span` (``span_options``: its keyword options), else every row of
+    ``reference``. Returns the rows and a label of the choice."""
+    span = phase_span(reference, phase, **span_options)
     return span if span is not None else (reference, "whole season")
