@@ -32,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 from features_data import games_from_team_games, load_player_games, load_team_games  # noqa: E402
+from machine import as_markdown, describe  # noqa: E402
 
 from features import GAME_FEATURES, PLAYER_FEATURES  # noqa: E402
 from features.game import build_game_features  # noqa: E402
@@ -137,7 +138,8 @@ def render(result: dict) -> str:
             f"| {name} | {res['mae_rotation_ridge']:.3f} | {res['mae_rotation_last10']:.3f} "
             f"| {res['improvement_pct']:.1f}% |"
         )
-    return "\n".join(lines) + "\n"
+    lines += ["", "## Machine", "", as_markdown(result["machine"])]
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -163,6 +165,7 @@ def main() -> int:
         players, ("2018-19", "2019-20", "2020-21")
     )
     result["points"]["test 2021-24"] = walk_forward_points(players, TEST)
+    result["machine"] = describe(("pandas", "numpy", "scikit-learn"))
     out = HERE / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "features_quality.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -31,6 +31,7 @@ from features_data import (  # noqa: E402
     load_player_games,
     load_team_games,
 )
+from machine import as_markdown, describe  # noqa: E402
 
 from features.game import build_game_features  # noqa: E402
 from features.player import build_player_features  # noqa: E402
@@ -146,10 +147,17 @@ def main(argv: list[str] | None = None) -> int:
             "",
         ]
     body = result.to_markdown().split("\n", 2)[2]  # drop the report's own title
-    text = "\n".join([*header, *render_check(check), "", body.lstrip("\n")])
+    machine = describe(("pandas", "numpy", "scikit-learn"))
+    text = "\n".join(
+        [*header, *render_check(check), "", body.lstrip("\n").rstrip("\n"), "", "## Machine", ""]
+    )
+    text += "\n" + as_markdown(machine)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"model_{args.split}.json").write_text(
-        json.dumps({"split": args.split, "targets": check, "backtest": doc}, indent=2) + "\n"
+        json.dumps(
+            {"split": args.split, "targets": check, "backtest": doc, "machine": machine}, indent=2
+        )
+        + "\n"
     )
     (args.out / f"model_{args.split}.md").write_text(text)
     print("\n".join(render_check(check)))
