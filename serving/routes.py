@@ -99,7 +99,19 @@ async def login(request: Request, rt: RuntimeDep) -> Any:
     allowed = await rt.limits.login_allowed(client)
     if not allowed.allowed:
         rt.metrics.rate_limited.labels(limit="login").inc()
-        rt.audit("login", success=False, client_ip=client, details={"error": "throttled"})
+        # The account being tried is recorded (the password is never checked while throttled).
+        try:
+            tried: str | None = (await _credentials(request)).username
+        except ValidationError:
+            tried = None
+        rt.audit(
+            "login",
+            target=tried,
+            username=tried,
+            success=False,
+            client_ip=client,
+            details={"error": "throttled"},
+        )
         return error(
             429,
             f"too many failed logins; retry in {allowed.retry_after} s",

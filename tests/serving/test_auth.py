@@ -182,6 +182,7 @@ def test_failed_logins_are_throttled_per_client(stack):
         (row,) = conn.execute(select(AuditLog).where(AuditLog.request_id == request_id)).all()
     engine.dispose()
     assert (row.action, row.success, row.details) == ("login", False, {"error": "throttled"})
+    assert (row.username, row.target) == (USER, USER)
 
 
 def test_passwords_are_bcrypt_cost_12_never_plaintext(stack):
