@@ -237,12 +237,27 @@ def list_users(engine: Engine) -> list[UserRow]:
 
 def disable_user(engine: Engine, username: str) -> bool:
     """Mark a user inactive (its tokens stop working); False if there is no such user."""
+    return _update_user(engine, username, is_active=False)
+
+
+def enable_user(engine: Engine, username: str) -> bool:
+    """Mark a disabled user active again; False if there is no such user."""
+    return _update_user(engine, username, is_active=True)
+
+
+def set_password(engine: Engine, username: str, password: str) -> bool:
+    """Replace a user's password (bcrypt, cost 12); False if there is no such user. Tokens
+    issued before stay valid until they expire: disable the user to stop them at once."""
+    return _update_user(engine, username, password_hash=hash_password(_valid_password(password)))
+
+
+def _update_user(engine: Engine, username: str, **values) -> bool:
     from sqlalchemy import update
 
     from core.db import User
 
     with engine.begin() as conn:
-        result = conn.execute(update(User).where(User.username == username).values(is_active=False))
+        result = conn.execute(update(User).where(User.username == username).values(**values))
     return result.rowcount > 0
 
 

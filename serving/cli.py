@@ -61,10 +61,14 @@ def serve_env(environment: str, jwt_secret: str | None) -> tuple[dict[str, str],
 def register(app: typer.Typer) -> None:
     """Add the serving commands to the ``nba-mlops`` app."""
     app.command()(serve)
-    users = typer.Typer(help="API users: add, list, disable.", no_args_is_help=True)
+    users = typer.Typer(
+        help="API users: add, list, disable, enable, password.", no_args_is_help=True
+    )
     users.command("add")(users_add)
     users.command("list")(users_list)
     users.command("disable")(users_disable)
+    users.command("enable")(users_enable)
+    users.command("password")(users_password)
     app.add_typer(users, name="users")
 
 
@@ -127,13 +131,10 @@ def users_add(
     admin: Annotated[bool, typer.Option("--admin", help="May load and unload models.")] = False,
 ) -> None:
     """Create an API user (bcrypt-hashed password; the password itself is never stored)."""
-    from flows.cli import EXIT_BAD_INPUT, _fail, _settings, err, out
+    from flows.cli import _fail, _settings, out
 
     settings = _settings()
-    if not password_stdin:
-        err.print("[bold red]error:[/] give the password on standard input with --password-stdin")
-        raise typer.Exit(EXIT_BAD_INPUT)
-    password = sys.stdin.readline().rstrip("\r\n")
+    password = _password_from_stdin(password_stdin)
     from serving.auth import add_user
 
     try:
@@ -171,15 +172,50 @@ def users_list() -> None:
 
 def users_disable(name: Annotated[str, typer.Argument(help="User name.")]) -> None:
     """Disable a user: logins are refused and its tokens stop working (within one poll)."""
-    from flows.cli import EXIT_BAD_INPUT, _fail, _settings, err, out
     from serving.auth import disable_user
+
+    _change_user(name, lambda engine: disable_user(engine, name), "disabled")
+
+
+def users_enable(name: Annotated[str, typer.Argument(help="User name.")]) -> None:
+    """Enable a disabled user again: it can log in, and its unexpired tokens work again."""
+    from serving.auth import enable_user
+
+    _change_user(name, lambda engine: enable_user(engine, name), "enabled")
+
+
+def users_password(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the new password from standard input.")
+    ] = False,
+) -> None:
+    """Set a user's password. Tokens issued before stay valid until they expire
+    (``NBA_JWT_EXPIRY_MINUTES``); disable the user to stop them at once."""
+    from serving.auth import set_password
+
+    password = _password_from_stdin(password_stdin)
+    _change_user(name, lambda engine: set_password(engine, name, password), "has a new password")
+
+
+def _password_from_stdin(password_stdin: bool) -> str:
+    from flows.cli import EXIT_BAD_INPUT, err
+
+    if not password_stdin:
+        err.print("[bold red]error:[/] give the password on standard input with --password-stdin")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _change_user(name: str, change, done: str) -> None:
+    from flows.cli import EXIT_BAD_INPUT, _fail, _settings, err, out
 
     settings = _settings()
     try:
-        found = disable_user(_engine(settings), name)
+        found = change(_engine(settings))
     except Exception as exc:
         raise _fail(exc) from None
     if not found:
         err.print(f"[bold red]error:[/] no user named {name!r}")
         raise typer.Exit(EXIT_BAD_INPUT)
-    out.print(f"user {name} disabled")
+    out.print(f"user {name} {done}")

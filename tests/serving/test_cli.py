@@ -51,6 +51,24 @@ def test_users_add_list_disable(cli_env, stack):
     assert stored.startswith("$2b$12$") and "erin-password-1" not in stored
 
 
+def test_users_enable_and_password_restore_a_user(cli_env, stack):
+    from serving.auth import authenticate
+
+    added = invoke(["users", "add", "hana", "--password-stdin"], cli_env, "hana-password-1\n")
+    assert added.exit_code == 0, added.output
+    assert invoke(["users", "disable", "hana"], cli_env).exit_code == 0
+    engine = create_engine(stack.database_url)
+    assert authenticate(engine, "hana", "hana-password-1") is None
+    enabled = invoke(["users", "enable", "hana"], cli_env)
+    assert enabled.exit_code == 0 and "user hana enabled" in enabled.output
+    assert authenticate(engine, "hana", "hana-password-1") is not None
+    changed = invoke(["users", "password", "hana", "--password-stdin"], cli_env, "hana-new-pass\n")
+    assert changed.exit_code == 0, changed.output
+    assert authenticate(engine, "hana", "hana-password-1") is None
+    assert authenticate(engine, "hana", "hana-new-pass") is not None
+    engine.dispose()
+
+
 @pytest.mark.parametrize(
     ("args", "stdin", "message"),
     [
@@ -59,6 +77,10 @@ def test_users_add_list_disable(cli_env, stack):
         (["users", "add", "gina", "--password-stdin"], "tab\tpassword1\n", "control characters"),
         (["users", "add", "alice", "--password-stdin"], "long-enough-1\n", "already exists"),
         (["users", "disable", "nobody-at-all"], None, "no user named"),
+        (["users", "enable", "nobody-at-all"], None, "no user named"),
+        (["users", "password", "nobody-at-all", "--password-stdin"], "long-enough-1\n", "no user"),
+        (["users", "password", "alice", "--password-stdin"], "short\n", "at least 8"),
+        (["users", "password", "alice"], None, "--password-stdin"),
     ],
 )
 def test_user_commands_fail_with_a_reason(cli_env, args, stdin, message):
