@@ -53,9 +53,9 @@ def record_action(
         )
 
 
-def last_recorded_champion(engine: Engine, model_name: str, other_than: str) -> str | None:
+def last_recorded_champion(engine: Engine, model_name: str) -> str | None:
     """The newest version the platform made champion (a promotion or a rollback recorded in
-    ``model_metadata``) other than ``other_than``, or None."""
+    ``model_metadata``), or None."""
     from sqlalchemy import select
 
     from core.db import ModelMetadata, session_scope
@@ -66,7 +66,6 @@ def last_recorded_champion(engine: Engine, model_name: str, other_than: str) -> 
             .where(
                 ModelMetadata.model_name == model_name,
                 ModelMetadata.action.in_(("promote", "rollback")),
-                ModelMetadata.version != str(other_than),
             )
             .order_by(ModelMetadata.id.desc())
             .limit(1)

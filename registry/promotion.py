@@ -2,7 +2,8 @@
 
 Every move is written as model-version tags in MLflow (visible in its UI) and, when an engine is
 given, as a row of ``model_metadata``. The version a champion replaced is kept in its
-``previous_champion`` tag: that is what :func:`rollback` goes back to.
+``previous_champion`` tag: that is what :func:`rollback` goes back to, unless the alias was moved
+outside the platform since its last recorded move (then it goes back to that recorded champion).
 """
 
 from __future__ import annotations
@@ -187,18 +188,23 @@ def rollback(
 ) -> str:
     """Move ``champion`` back to the version it replaced; returns that version.
 
-    Raises :class:`RegistryError` when there is no champion or it has no recorded predecessor
-    (its ``previous_champion`` tag). Rolling back again goes one step further back.
+    With ``engine``, a champion other than the last one recorded in ``model_metadata`` was put
+    there outside the platform (the MLflow UI): rollback returns to that recorded champion.
+    Otherwise the predecessor is the champion's ``previous_champion`` tag. Raises
+    :class:`RegistryError` when there is no champion or no predecessor. Rolling back again goes
+    one step further back.
     """
     client = mlflow_client(tracking_uri)
     current = get_champion(tracking_uri, name)
     if current is None:
         raise RegistryError(f"model {name!r} has no champion to roll back")
-    previous_version = current.tags.get(PREVIOUS_CHAMPION_TAG)
-    if not previous_version and engine is not None and not current.tags.get("champion_action"):
-        # The alias was set outside the platform (the MLflow UI): back to the last champion the
-        # platform itself recorded.
-        previous_version = last_recorded_champion(engine, name, current.version)
+    recorded = last_recorded_champion(engine, name) if engine is not None else None
+    if recorded is not None and recorded != current.version:
+        # The alias was moved outside the platform (the MLflow UI): the version's own tags, if
+        # any, are from an older crowning; back to the last champion the platform recorded.
+        previous_version = recorded
+    else:
+        previous_version = current.tags.get(PREVIOUS_CHAMPION_TAG)
     if not previous_version:
         raise RegistryError(
             f"cannot roll back {name!r}: champion v{current.version} has no previous champion "

@@ -226,6 +226,28 @@ def test_rollback_after_a_promotion_in_the_mlflow_ui(store, register, game_metri
         rollback(store.tracking_uri, NAME, actor="alice")  # without the audit trail: no guess
 
 
+@pytest.mark.parametrize("moved_to", ["2", "4"], ids=["once-crowned", "never-crowned"])
+def test_rollback_after_the_ui_moved_the_champion_off_the_recorded_one(
+    store, register, game_metrics, app_engine, moved_to
+):
+    """A version crowned by the platform earlier still carries that crowning's tags: rollback
+    after the UI moved the alias to it goes back to the champion the UI replaced (the last
+    one recorded), not to the version's old predecessor."""
+    for value in (0.65, 0.66, 0.67, 0.68):
+        register(game_metrics(log_loss=value), engine=app_engine)
+    gate_and_promote(store.tracking_uri, NAME, "1", engine=app_engine)
+    promote(store.tracking_uri, NAME, "2", actor="bob", reason="a", engine=app_engine)
+    promote(store.tracking_uri, NAME, "3", actor="bob", reason="b", engine=app_engine)
+    _client(store).set_registered_model_alias(NAME, "champion", moved_to)  # the UI's move
+
+    assert rollback(store.tracking_uri, NAME, actor="alice", engine=app_engine) == "3"
+    assert get_champion(store.tracking_uri, NAME).version == "3"
+    assert _audit(app_engine)[-1] == ("3", "rollback", "champion", "alice")
+    assert get_version(store.tracking_uri, NAME, moved_to).tags["rolled_back_by"] == "alice"
+    # the platform's own record again: the next rollback follows the tags as before
+    assert rollback(store.tracking_uri, NAME, actor="alice", engine=app_engine) == "2"
+
+
 def test_every_action_is_recorded_in_model_metadata(store, register, game_metrics, app_engine):
     from sqlalchemy import select
 
