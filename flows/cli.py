@@ -465,9 +465,8 @@ def mlflow_ui(
     port: Annotated[int, typer.Option(help="Port.")] = 5000,
 ) -> None:
     """Start the MLflow UI on the configured store, to compare runs and set aliases."""
-    import subprocess
-
     settings = _settings()
+    from core.processes import run_in_foreground
     from registry import mlflow_ui_command, mlflow_ui_env
 
     try:
@@ -481,7 +480,7 @@ def mlflow_ui(
     except Exception as exc:
         raise _fail(exc) from None
     out.print(f"MLflow UI on http://{host}:{port} (Ctrl-C stops it)")
-    raise typer.Exit(subprocess.call(command, env={**os.environ, **mlflow_ui_env()}))  # noqa: S603
+    raise typer.Exit(run_in_foreground(command, env={**os.environ, **mlflow_ui_env()}))
 
 
 @app.command()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -97,24 +95,11 @@ def serve(
         f"prediction API on http://{host}:{port} (docs: http://{host}:{port}/, "
         f"health: http://{host}:{port}/api/health); Ctrl-C stops it"
     )
-    raise typer.Exit(run_server(serve_command(host, port), env))
+    from core.processes import run_in_foreground
 
-
-def run_server(command: list[str], env: dict[str, str]) -> int:
-    """Run the server in the foreground until it ends; Ctrl-C and SIGTERM stop it gracefully
-    (the service flushes its buffered rows), never with a kill."""
-    proc = subprocess.Popen(command, env=env, cwd=REPO_ROOT)  # noqa: S603 - our own command
-    previous = signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:  # the server got the same Ctrl-C: let it finish
-        try:
-            return proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            return proc.wait(10)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # Ctrl-C and SIGTERM reach every worker, which stops gracefully (the service flushes its
+    # buffered rows); only what still runs after the grace period is killed.
+    raise typer.Exit(run_in_foreground(serve_command(host, port), env=env, cwd=REPO_ROOT))
 
 
 def _engine(settings):

@@ -9,9 +9,7 @@ the last stored day with their actual results, a top scorer's last game) and pri
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
-import signal
 import socket
 import subprocess
 import time
@@ -22,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from core.processes import process_group
 from serving.cli import REPO_ROOT, serve_command, settings_env
 
 if TYPE_CHECKING:
@@ -136,17 +135,6 @@ def _wait_ready(base: str, proc: subprocess.Popen, log_path: Path, timeout: floa
     )
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-
-
 def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
@@ -258,16 +246,11 @@ def run_demo(settings: Settings, keep_running: bool = False, port: int | None = 
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / "demo-serve.out"
     console.rule(f"serve: the prediction API on {base}")
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(  # noqa: S603 - our own command line
-            serve_command("127.0.0.1", port),
-            env=env,
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
+    command = serve_command("127.0.0.1", port)
+    with (
+        log_path.open("w") as log,
+        process_group(command, env=env, cwd=REPO_ROOT, stdout=log) as proc,
+    ):
         started = time.monotonic()
         _wait_ready(base, proc, log_path, READY_TIMEOUT)
         console.print(f"ready in {time.monotonic() - started:.0f} s (server output: {log_path})")
@@ -288,5 +271,3 @@ def run_demo(settings: Settings, keep_running: bool = False, port: int | None = 
             )
             with contextlib.suppress(KeyboardInterrupt):
                 proc.wait()
-    finally:
-        _stop(proc)

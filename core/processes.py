@@ -1,0 +1,141 @@
+"""Long-running child processes (the MLflow UI, the prediction API) that end with their command.
+
+The child runs in its own session, so its process group holds it and every worker it starts
+(``mlflow ui`` starts uvicorn, ``bentoml serve`` its workers). However the block that started it
+ends (normally, by an exception, by Ctrl-C or by SIGTERM to this process), the signal is passed
+on to the whole group and the group is waited for; what still runs after the grace period is
+killed. A second Ctrl-C or SIGTERM while it stops kills the group at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+STOP_GRACE_SECONDS = 30.0
+
+
+class Terminated(SystemExit):
+    """SIGTERM reached this process while a child group ran: exits with 143 unless caught."""
+
+    def __init__(self) -> None:
+        super().__init__(128 + signal.SIGTERM)
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextmanager
+def _handlers(handlers: Mapping[int, Callable[[int, object], None]]) -> Iterator[None]:
+    """``handlers`` (signal number to handler) for the block, the previous ones back after it.
+    Only the main thread may set handlers: in another thread nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.getsignal(signum) for signum in handlers}
+    try:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+        yield
+    finally:
+        for signum, before in previous.items():
+            signal.signal(signum, before)
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signum)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a member we may not signal still counts
+        return True
+    return True
+
+
+def stop_group(
+    proc: subprocess.Popen, signum: int = signal.SIGTERM, grace: float = STOP_GRACE_SECONDS
+) -> int:
+    """Send ``signum`` to the process group led by ``proc`` and wait for the whole group;
+    SIGKILL what is left after ``grace`` seconds. Returns ``proc``'s exit code."""
+    pgid = proc.pid
+    deadline = time.monotonic() + grace
+
+    def kill_now(signum: int, frame: object) -> None:  # a second Ctrl-C or SIGTERM
+        _signal_group(pgid, signal.SIGKILL)
+
+    with _handlers(dict.fromkeys((signal.SIGINT, signal.SIGTERM), kill_now)):
+        _signal_group(pgid, signum)
+        try:
+            proc.wait(max(deadline - time.monotonic(), 0))
+            while _group_alive(pgid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+        except subprocess.TimeoutExpired:
+            pass
+        if proc.poll() is None or _group_alive(pgid):
+            _signal_group(pgid, signal.SIGKILL)
+        return proc.wait()
+
+
+@contextmanager
+def process_group(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | str | None = None,
+    stdout: IO | None = None,
+    grace: float = STOP_GRACE_SECONDS,
+) -> Iterator[subprocess.Popen]:
+    """``command`` started in its own session (``stdout`` also takes its stderr), stopped with
+    its whole process group when the block ends: SIGINT after Ctrl-C, SIGTERM otherwise. While
+    the block runs, SIGTERM to this process raises :class:`Terminated` in it (exit code 143).
+    """
+    with _handlers({signal.SIGTERM: _raise_terminated}):
+        proc = subprocess.Popen(  # noqa: S603 - the caller's own command line
+            list(command),
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            stdout=stdout,
+            stderr=subprocess.STDOUT if stdout is not None else None,
+            start_new_session=True,
+        )
+        signum = signal.SIGTERM
+        try:
+            yield proc
+        except KeyboardInterrupt:
+            signum = signal.SIGINT
+            raise
+        finally:
+            stop_group(proc, signum, grace)
+
+
+def run_in_foreground(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | str | None = None,
+    grace: float = STOP_GRACE_SECONDS,
+) -> int:
+    """Run ``command`` until it ends or this process is stopped; Ctrl-C and SIGTERM are passed
+    on to its whole group, which is waited for. Returns its exit code, or 128 + the signal
+    number when stopped by one."""
+    try:
+        with process_group(command, env=env, cwd=cwd, grace=grace) as proc:
+            return proc.wait()
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+    except Terminated as stop:
+        return int(stop.code)
