@@ -89,17 +89,28 @@ def validate_store(frames: StoreFrames, validation_dir: Path) -> None:
 
 
 @task(name="build-features", cache_policy=NO_CACHE)
-def build_features(frames: StoreFrames) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Game and player feature tables, as of each game (pure)."""
+def build_features(
+    frames: StoreFrames, players: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Game and player feature tables, as of each game (pure); no player table when the store
+    holds no player rows or ``players`` is False (the game table still uses the player rows)."""
     from features import build_game_features, build_player_features
 
     game_frame = build_game_features(
         frames.games, frames.team_games, player_games=frames.player_games
     )
     player_frame = None
-    if not frames.player_games.empty:
+    if players and not frames.player_games.empty:
         player_frame = build_player_features(frames.player_games, frames.team_games, frames.games)
     return game_frame, player_frame
+
+
+def seasons_without_player_logs(frames: StoreFrames, seasons: list[str]) -> list[str]:
+    """The ``seasons`` of which the store holds no regular-season player row: nothing there for
+    the points task to be scored on (pure)."""
+    players = frames.player_games
+    held = set(players.loc[players["season_type"] == REGULAR, "season"].astype(str))
+    return [s for s in seasons if s not in held]
 
 
 def latest_complete_season(game_frame: pd.DataFrame) -> str:
@@ -468,7 +479,9 @@ def backtest_flow(data_dir: str, test_seasons: list[str], out: str) -> dict[str,
     features, train on the seasons before each test season, score on it; write
     ``OUT/backtest.md`` and ``OUT/backtest.json``. Every model x test season is a
     ``backtest-fold`` task on the flow's task runner: one thread, or a Dask cluster through
-    ``run_backtest``."""
+    ``run_backtest``. A test season without player logs in the folder is scored for games only
+    (the reason is logged and written in backtest.md); without any, no player features are
+    built."""
     from flows.ingest import ingest_flow
     from training.backtest import collect_backtest, plan_backtest, scored_rows
     from training.models import GAME, POINTS
@@ -489,11 +502,18 @@ def backtest_flow(data_dir: str, test_seasons: list[str], out: str) -> dict[str,
         )
         ingest_flow(source="snapshot", settings=settings)
         frames = load_store(open_store(settings))
-        game_frame, player_frame = build_features(frames)
-    missing = [s for s in test_seasons if s not in set(game_frame["season"])]
-    if missing:
-        raise ValueError(f"test season(s) {', '.join(missing)} not in {data_dir}")
-    plan = plan_backtest(game_frame, player_frame, test_seasons)
+        missing = [s for s in test_seasons if s not in set(frames.games["season"])]
+        if missing:
+            raise ValueError(f"test season(s) {', '.join(missing)} not in {data_dir}")
+        skip = {
+            (POINTS, s): f"no player logs for {s} in {data_dir}"
+            for s in seasons_without_player_logs(frames, test_seasons)
+        }
+        for (task, _), why in skip.items():
+            logger.warning("%s skipped: %s", task, why)
+        players = len(skip) < len(set(test_seasons))
+        game_frame, player_frame = build_features(frames, players=players)
+    plan = plan_backtest(game_frame, player_frame, test_seasons, skip=skip)
     by_task = {GAME: game_frame, POINTS: player_frame}
     shared = {task: share_frame(by_task[task]) for task in plan.models}
     futures = [
@@ -503,7 +523,7 @@ def backtest_flow(data_dir: str, test_seasons: list[str], out: str) -> dict[str,
     tests = {
         (task, season): scored_rows(by_task[task], task, season)
         for task in plan.models
-        for season in plan.test_seasons
+        for season in plan.seasons(task)
     }
     scores = []
     for future in futures:

@@ -8,6 +8,9 @@ Protocol (``walk_forward``):
   seasons (they end before the test season starts, so no look-ahead). ``max_train_seasons`` keeps
   only the most recent N earlier seasons.
 - Models and baselines are fitted on the same training rows and scored on the same test rows.
+- A task with no test rows in a test season (a folder without that season's player logs) is
+  skipped for that season, with the reason kept in the plan and the report, unless its models
+  were named: then the backtest fails.
 - Training rows are passed in time order (the calibration folds of the tree models are
   contiguous stretches of the training seasons); nothing is calibrated on a test row.
 
@@ -218,6 +221,7 @@ class BacktestResult:
 
     ``metrics[task][name][season]`` holds the metric dict; ``predictions[task]`` one row per
     scored row (ids, target, ``rotation`` for points) and one column per model and baseline.
+    ``skipped[(task, season)]`` says why a task was not scored on a test season.
     """
 
     test_seasons: tuple[str, ...]
@@ -230,6 +234,7 @@ class BacktestResult:
     train_playoffs: bool = False
     max_train_seasons: int | None = None
     fit_seconds: dict[str, float] = field(default_factory=dict)
+    skipped: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def game(self) -> dict[str, dict[str, dict[str, float | int]]]:
@@ -242,6 +247,10 @@ class BacktestResult:
     def mean(self, task: str, name: str) -> dict[str, float | int]:
         """Mean over the test seasons (counts summed) of one model's metrics."""
         return mean_metrics(self.metrics[task][name])
+
+    def seasons(self, task: str) -> tuple[str, ...]:
+        """The test seasons ``task`` was scored on."""
+        return tuple(s for s in self.test_seasons if (task, s) not in self.skipped)
 
     def to_dict(self) -> dict[str, dict[str, dict[str, dict[str, float | int | None]]]]:
         """The CONTRACTS JSON: ``{"game": {NAME: {SEASON: {...}, "mean": {...}}}, "points":
@@ -295,6 +304,9 @@ class BacktestResult:
         lines += _markdown_table(
             ["task", "test season", "train seasons", "train rows", "test rows"], rows
         )
+        if self.skipped:
+            lines += ["", "## Skipped", ""]
+            lines += [f"- {task} {season}: {why}" for (task, season), why in self.skipped.items()]
         for task, title in ((GAME, "Games (P(home win))"), (POINTS, "Player points")):
             if not self.metrics.get(task):
                 continue
@@ -325,7 +337,8 @@ class BacktestResult:
     def _task_tables(self, task: str) -> list[str]:
         metrics = METRICS[task]
         means = {name: mean_metrics(per) for name, per in self.metrics[task].items()}
-        lines = [f"Mean over {len(self.test_seasons)} test season(s):", ""]
+        seasons = self.seasons(task)
+        lines = [f"Mean over {len(seasons)} test season(s):", ""]
         best = {m: _best(means, m) for m in metrics}
         rows = []
         for name, m in means.items():
@@ -337,16 +350,16 @@ class BacktestResult:
             rows.append([name, kind, *cells])
         lines += _markdown_table(["name", "kind", *metrics], rows)
         key = ("accuracy", "log_loss", "brier") if task == GAME else ("mae", "mae_rotation")
-        header = ["name"] + [f"{k} {s}" for s in self.test_seasons for k in key]
+        header = ["name"] + [f"{k} {s}" for s in seasons for k in key]
         rows = []
         per_season_best = {
             (s, k): _best({n: per[s] for n, per in self.metrics[task].items() if s in per}, k)
-            for s in self.test_seasons
+            for s in seasons
             for k in key
         }
         for name, per in self.metrics[task].items():
             cells = []
-            for s in self.test_seasons:
+            for s in seasons:
                 for k in key:
                     cell = _fmt(per.get(s, {}).get(k), k)
                     cells.append(f"**{cell}**" if name in per_season_best[(s, k)] else cell)
@@ -394,6 +407,11 @@ class BacktestPlan:
     params: dict[str, ModelParams]
     train_playoffs: bool = False
     max_train_seasons: int | None = None
+    skipped: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def seasons(self, task: str) -> tuple[str, ...]:
+        """The test seasons ``task`` is scored on: all but those it is skipped for."""
+        return tuple(s for s in self.test_seasons if (task, s) not in self.skipped)
 
     def estimators(self, task: str) -> tuple[str, ...]:
         """The task's models, then its baselines."""
@@ -404,7 +422,7 @@ class BacktestPlan:
         return [
             (task, season, name)
             for task in self.models
-            for season in self.test_seasons
+            for season in self.seasons(task)
             for name in self.estimators(task)
         ]
 
@@ -420,9 +438,17 @@ def plan_backtest(
     player_features: Sequence[str] | None = None,
     train_playoffs: bool = False,
     max_train_seasons: int | None = None,
+    skip: Mapping[tuple[str, str], str] | None = None,
 ) -> BacktestPlan:
-    """The plan of ``walk_forward`` (same arguments); raises ValueError on no test season, an
-    unknown model, a missing frame or missing columns."""
+    """The plan of ``walk_forward`` (same arguments). ``skip`` names ``(task, test season)``
+    pairs the caller already knows hold no test rows, with the reason (e.g. a folder without
+    that season's player logs).
+
+    A task is skipped for a test season its frame has no test rows of (or ``skip`` names); the
+    reason is kept in the plan. Without ``models`` such a task is dropped from a season (from the
+    plan when no season is left); models named in ``models`` must be scored on every test
+    season. Raises ValueError on no test season, an unknown model, a missing frame, missing
+    columns, a named model's task without test rows, or nothing left to score."""
     if not test_seasons:
         raise ValueError("no test seasons")
     seasons = tuple(sorted(dict.fromkeys(test_seasons), key=season_start_year))
@@ -436,6 +462,17 @@ def plan_backtest(
     }
     for task in chosen:
         _require_columns(frames[task], task, feature_names[task])
+    skipped = _skipped_seasons(frames, chosen, seasons, skip or {})
+    if models is not None:
+        skipped = {key: why for key, why in skipped.items() if key[0] in chosen}
+        if skipped:
+            (task, season), why = next(iter(skipped.items()))
+            raise ValueError(f"{task}: no test rows for test season {season} ({why})")
+    chosen = {
+        t: names for t, names in chosen.items() if any((t, s) not in skipped for s in seasons)
+    }
+    if not chosen:
+        raise ValueError("nothing to score: " + "; ".join(skipped.values()))
     return BacktestPlan(
         test_seasons=seasons,
         models=chosen,
@@ -443,7 +480,29 @@ def plan_backtest(
         params={**DEFAULT_PARAMS, **params},
         train_playoffs=train_playoffs,
         max_train_seasons=max_train_seasons,
+        skipped=skipped,
     )
+
+
+def _skipped_seasons(
+    frames: Mapping[str, pd.DataFrame | None],
+    tasks: Sequence[str],
+    seasons: Sequence[str],
+    skip: Mapping[tuple[str, str], str],
+) -> dict[tuple[str, str], str]:
+    """``skip`` (its entries of ``seasons``) plus every ``(task, season)`` of ``tasks`` whose
+    frame holds no test rows of that season, each with its reason, in task and season order."""
+    skipped = {}
+    for task in TASKS:
+        for season in seasons:
+            if (task, season) in skip:
+                skipped[(task, season)] = skip[(task, season)]
+            elif task in tasks and not eval_rows(frames[task], task, season).any():
+                target = TARGET[task]
+                skipped[(task, season)] = (
+                    f"no regular-season rows with a known {target} in {season}"
+                )
+    return skipped
 
 
 def scored_rows(frame: pd.DataFrame, task: str, test_season: str) -> pd.DataFrame:
@@ -525,7 +584,7 @@ def collect_backtest(
         estimators = plan.estimators(task)
         metrics[task] = {name: {} for name in estimators}
         pieces = []
-        for season in plan.test_seasons:
+        for season in plan.seasons(task):
             test = tests[(task, season)]
             splits.append(by_fold[(task, season, estimators[0])].split)
             out = test.loc[:, [c for c in _ID_COLUMNS[task] if c in test.columns]].copy()
@@ -551,6 +610,7 @@ def collect_backtest(
         train_playoffs=plan.train_playoffs,
         max_train_seasons=plan.max_train_seasons,
         fit_seconds=fit_seconds,
+        skipped=plan.skipped,
     )
 
 
@@ -566,13 +626,16 @@ def walk_forward(
     player_features: Sequence[str] | None = None,
     train_playoffs: bool = False,
     max_train_seasons: int | None = None,
+    skip: Mapping[tuple[str, str], str] | None = None,
 ) -> BacktestResult:
     """Walk-forward evaluation of the models (default: all models of every task whose frame is
     given) and every baseline of those tasks on ``test_seasons``, in this process.
 
     ``params`` may be partial: missing names take ``DEFAULT_PARAMS``. ``game_features`` /
     ``player_features`` default to ``features.GAME_FEATURES`` / ``PLAYER_FEATURES``. Inputs are
-    not modified. Raises ValueError when a test season has no training or no test rows.
+    not modified. A task without test rows in a test season is skipped for it (see
+    ``plan_backtest``; a named model's task fails instead). Raises ValueError when a test season
+    has no training rows.
     Each season is split once and every fold of it scored with ``score_fold``; a flow can run
     the folds elsewhere with ``run_fold`` and assemble them with ``collect_backtest``.
     """
@@ -586,12 +649,13 @@ def walk_forward(
         player_features=player_features,
         train_playoffs=train_playoffs,
         max_train_seasons=max_train_seasons,
+        skip=skip,
     )
     frames = {GAME: game_frame, POINTS: player_frame}
     tests: dict[tuple[str, str], pd.DataFrame] = {}
     scores: list[FoldScore] = []
     for task in plan.models:
-        for season in plan.test_seasons:
+        for season in plan.seasons(task):
             split, train, test = season_split(frames[task], task, season, plan)
             tests[(task, season)] = test
             for name in plan.estimators(task):

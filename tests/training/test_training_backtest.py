@@ -6,7 +6,7 @@ import pytest
 
 import training.backtest as backtest_module
 from tests.training.training_synthetic import FAST_PARAMS, GAME_FEATURES, PLAYER_FEATURES
-from training.backtest import eval_rows, train_rows, walk_forward
+from training.backtest import eval_rows, plan_backtest, train_rows, walk_forward
 from training.baselines import GAME_BASELINES, POINTS_BASELINES
 from training.models import GAME_MODELS, POINTS_MODELS
 
@@ -176,6 +176,75 @@ def test_a_subset_of_models_and_a_missing_frame(game_frame):
         walk_forward(
             game_frame, None, ["2019-20"], models=["player-ridge"], game_features=GAME_FEATURES
         )
+
+
+def test_a_test_season_without_player_rows_is_scored_for_games_only(game_frame, player_frame):
+    """A folder with team logs of the last test season but no player logs of it: the games are
+    scored on both seasons, the points on the earlier one, and the report says why."""
+    players = player_frame.loc[player_frame["season"] != "2019-20"]
+    result = walk_forward(
+        game_frame,
+        players,
+        TEST_SEASONS,
+        params=FAST_PARAMS,
+        game_features=GAME_FEATURES,
+        player_features=PLAYER_FEATURES,
+        skip={("points", "2019-20"): "no player logs for 2019-20 in DIR"},
+    )
+    out = result.to_dict()
+    assert list(out["game"]["game-logistic"]) == [*TEST_SEASONS, "mean"]
+    assert list(out["points"]) == [*POINTS_MODELS, *POINTS_BASELINES]
+    assert all(list(per) == ["2018-19", "mean"] for per in out["points"].values())
+    assert out["points"]["player-ridge"]["mean"] == out["points"]["player-ridge"]["2018-19"]
+    assert set(result.predictions["points"]["season"]) == {"2018-19"}
+    assert result.skipped == {("points", "2019-20"): "no player logs for 2019-20 in DIR"}
+    assert "- points 2019-20: no player logs for 2019-20 in DIR" in result.to_markdown()
+
+
+def test_a_task_without_any_test_row_is_left_out(game_frame, player_frame):
+    players = player_frame.loc[player_frame["season"] != "2019-20"]
+    plan = plan_backtest(
+        game_frame,
+        players,
+        ["2019-20"],
+        game_features=GAME_FEATURES,
+        player_features=PLAYER_FEATURES,
+    )
+    assert list(plan.models) == ["game"]
+    assert plan.folds() == [("game", "2019-20", n) for n in plan.estimators("game")]
+    assert plan.skipped == {
+        ("points", "2019-20"): "no regular-season rows with a known pts in 2019-20"
+    }
+    result = walk_forward(
+        game_frame,
+        players,
+        ["2019-20"],
+        params=FAST_PARAMS,
+        game_features=GAME_FEATURES,
+        player_features=PLAYER_FEATURES,
+    )
+    assert result.to_dict()["points"] == {}
+    assert "## Player points" not in result.to_markdown()
+
+
+@pytest.mark.parametrize("models", [["player-ridge"], ["game-logistic", "player-ridge"]])
+def test_named_points_models_without_test_rows_are_an_error(game_frame, player_frame, models):
+    players = player_frame.loc[player_frame["season"] != "2019-20"]
+    with pytest.raises(ValueError, match=r"^points: no test rows for test season 2019-20 \("):
+        plan_backtest(
+            game_frame,
+            players,
+            TEST_SEASONS,
+            models=models,
+            game_features=GAME_FEATURES,
+            player_features=PLAYER_FEATURES,
+        )
+
+
+def test_nothing_left_to_score_is_an_error(game_frame):
+    games = game_frame.loc[game_frame["season"] != "2019-20"]
+    with pytest.raises(ValueError, match=r"nothing to score: .*known home_win in 2019-20"):
+        plan_backtest(games, None, ["2019-20"], game_features=GAME_FEATURES)
 
 
 def test_a_season_without_training_rows_is_an_error(game_frame):
