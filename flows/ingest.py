@@ -240,7 +240,7 @@ def _nothing_to_ingest(src, source: str, seasons: list[str]) -> str:
     ):
         return (
             f"nothing to ingest: the folder {src.data_dir} holds no season files"
-            " (such as team_game_logs/regular_season/2023-24.csv.gz)"
+            " (such as team_game_logs/regular_season/2023-24.csv.gz)" + src.uncompressed_hint()
         )
     return f"nothing to ingest: the source has none of {', '.join(seasons)}"
 
@@ -279,7 +279,7 @@ def ingest_flow(
             span = f"{min(held, key=season_start_year)}..{max(held, key=season_start_year)}"
             raise ValueError(
                 f"season(s) {', '.join(missing)} not in the snapshot {src.data_dir} "
-                f"(it holds {span}, {'/'.join(types)})"
+                f"(it holds {span}, {'/'.join(types)}){src.uncompressed_hint(missing)}"
             )
     summary = IngestSummary(
         source=source, season_type=season_type, seasons=sorted({s for s, _ in plan})

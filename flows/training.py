@@ -483,6 +483,7 @@ def backtest_flow(data_dir: str, test_seasons: list[str], out: str) -> dict[str,
     (the reason is logged and written in backtest.md); without any, no player features are
     built."""
     from flows.ingest import ingest_flow
+    from ingest.snapshot import SnapshotSource
     from training.backtest import collect_backtest, plan_backtest, scored_rows
     from training.models import GAME, POINTS
 
@@ -504,7 +505,8 @@ def backtest_flow(data_dir: str, test_seasons: list[str], out: str) -> dict[str,
         frames = load_store(open_store(settings))
         missing = [s for s in test_seasons if s not in set(frames.games["season"])]
         if missing:
-            raise ValueError(f"test season(s) {', '.join(missing)} not in {data_dir}")
+            hint = SnapshotSource(Path(data_dir)).uncompressed_hint(missing)
+            raise ValueError(f"test season(s) {', '.join(missing)} not in {data_dir}{hint}")
         skip = {
             (POINTS, s): f"no player logs for {s} in {data_dir}"
             for s in seasons_without_player_logs(frames, test_seasons)

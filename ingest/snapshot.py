@@ -11,6 +11,7 @@ Layout::
 A season whose CSV is missing may still be served from a recorded ``leaguegamelog`` response
 (the same JSON stats.nba.com sends), parsed by the live source's nba_api path. A CSV that exists
 but cannot be read or holds no rows is refused (``SourceDataError``), not taken for a missing one.
+An uncompressed ``<season>.csv`` is not read; the errors about a missing season name it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import gzip
 import re
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +28,7 @@ from ingest.errors import SourceDataError
 from ingest.schema import PLAYOFFS, REGULAR
 
 _SEASON_FILE = re.compile(r"^(\d{4}-\d{2})\.csv\.gz$")
+_UNCOMPRESSED_FILE = re.compile(r"^(\d{4}-\d{2})\.csv$")
 
 TEAM_DIRS = {REGULAR: "team_game_logs/regular_season", PLAYOFFS: "team_game_logs/playoffs"}
 PLAYER_DIRS = {REGULAR: "player_game_logs/regular_season", PLAYOFFS: "player_box_scores/playoffs"}
@@ -82,6 +85,32 @@ class SnapshotSource:
 
     def player_seasons(self, season_type: str) -> list[str]:
         return self._seasons_in(PLAYER_DIRS[season_type])
+
+    def uncompressed_files(self, seasons: Iterable[str] | None = None) -> list[str]:
+        """The layout's season files stored as plain ``<season>.csv`` (of ``seasons``, default
+        any), relative to the folder: never read, the snapshot's files are ``.csv.gz``."""
+        wanted = None if seasons is None else set(seasons)
+        found = []
+        for sub in (*TEAM_DIRS.values(), *PLAYER_DIRS.values()):
+            folder = self.data_dir / sub
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir()):
+                match = _UNCOMPRESSED_FILE.match(path.name)
+                if match and (wanted is None or match.group(1) in wanted):
+                    found.append(f"{sub}/{path.name}")
+        return found
+
+    def uncompressed_hint(self, seasons: Iterable[str] | None = None) -> str:
+        """The end of a "season not in the snapshot" message: the uncompressed files of those
+        seasons, if any ("" if none)."""
+        files = self.uncompressed_files(seasons)
+        if not files:
+            return ""
+        return (
+            f"; found uncompressed {', '.join(files)}: season files are read only as"
+            " <season>.csv.gz (gzip them)"
+        )
 
     def team_game_log(self, season: str, season_type: str) -> pd.DataFrame | None:
         path = self.data_dir / TEAM_DIRS[season_type] / f"{season}.csv.gz"

@@ -118,6 +118,15 @@ def test_an_empty_data_folder_is_named(tmp_path):
     assert str(caught.value).startswith(f"nothing to ingest: the folder {empty} holds no season")
 
 
+def test_an_uncompressed_season_file_is_named(tmp_path, snapshot):
+    plain = snapshot / "team_game_logs" / "regular_season" / "2023-24.csv"
+    team_game_log("2023-24", n_days=3).to_csv(plain, index=False)
+    with pytest.raises(
+        ValueError, match=r"2023-24 not in the snapshot .*uncompressed .*2023-24\.csv:"
+    ):
+        ingest_flow(source="snapshot", seasons="2023-24", settings=settings_for(tmp_path, snapshot))
+
+
 def stored(engine) -> dict[str, int]:
     with engine.connect() as conn:
         rows = {

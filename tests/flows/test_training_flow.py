@@ -189,6 +189,19 @@ def test_backtest_cli_refuses_a_season_not_in_the_folder(league, tmp_path, clean
     assert "2024-25" in result.output and "not in" in result.output
 
 
+def test_backtest_cli_names_an_uncompressed_test_season_file(tmp_path, clean_env):
+    folder = write_snapshot(tmp_path / "snap", {"2022-23": team_game_log("2022-23", n_days=5)})
+    plain = folder / "team_game_logs" / "regular_season" / "2023-24.csv"
+    team_game_log("2023-24", n_days=5).to_csv(plain, index=False)
+    args = ["backtest", "--data-dir", str(folder), "--test-seasons", "2023-24"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "bt")])
+    assert result.exit_code == EXIT_BAD_INPUT
+    message = " ".join(result.output.split())  # the console wraps long lines
+    assert "2023-24 not in" in message
+    assert "uncompressed team_game_logs/regular_season/2023-24.csv" in message
+    assert ".csv.gz" in message
+
+
 @pytest.mark.slow
 def test_the_retrain_flow_trains_on_the_dask_cluster_of_the_environment(
     league, trained, cluster, clean_env, monkeypatch

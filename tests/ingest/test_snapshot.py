@@ -41,3 +41,16 @@ def test_a_missing_season_file_is_a_season_not_in_the_source(snapshot):
     source = SnapshotSource(snapshot)
     assert source.team_game_log("2021-22", "regular") is None
     assert len(source.team_game_log("2022-23", "regular")) == 12
+
+
+def test_an_uncompressed_season_file_is_not_read_but_named(snapshot):
+    log = team_game_log("2023-24", n_days=3)
+    log.to_csv(snapshot / "team_game_logs" / "regular_season" / "2023-24.csv", index=False)
+    source = SnapshotSource(snapshot)
+    assert source.team_seasons("regular") == ["2022-23"]
+    assert source.team_game_log("2023-24", "regular") is None
+    assert source.uncompressed_files() == ["team_game_logs/regular_season/2023-24.csv"]
+    assert source.uncompressed_files(["2022-23"]) == []
+    hint = source.uncompressed_hint(["2023-24"])
+    assert "team_game_logs/regular_season/2023-24.csv" in hint and ".csv.gz" in hint
+    assert source.uncompressed_hint(["2022-23"]) == ""
