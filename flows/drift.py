@@ -41,7 +41,7 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from core.settings import Settings
+from core.settings import Settings, redact_uri
 from flows.resources import open_store
 from monitoring.decision import (
     PredictionShift,
@@ -627,7 +627,8 @@ def drift_flow(
 ) -> DriftCheckSummary:
     """Build the monitoring reports of the champions as of ``as_of`` (default: today) and act
     on them: retrain through ``training_flow`` (still gated) and notify when a threshold is
-    crossed. Returns what was found and done."""
+    crossed. Returns what was found and done. Raises ``RegistryError`` (the run fails) when no
+    checked task has a champion; a task without one among others is skipped with a warning."""
     logger = get_run_logger()
     settings = settings or Settings()
     t0 = time.perf_counter()
@@ -659,7 +660,6 @@ def drift_flow(
         info = read_champion(uri, name)
         if info is None:
             check.skipped = f"{name} has no champion: train first"
-            logger.info("%s: skipped (%s)", task_name, check.skipped)
             checks.append((check, None, []))
             continue
         if task_name == POINTS:
@@ -737,6 +737,19 @@ def drift_flow(
                 r.failed_tests,
             )
         checks.append((check, info, results))
+
+    missing = [c.model_name for c, info, _ in checks if info is None]
+    if len(missing) == len(checks):
+        # Nothing to watch (a store never trained, a mistyped NBA_STATE_DIR): the run fails, so
+        # a scheduled check does not show Completed while monitoring is blind.
+        from registry.client import RegistryError
+
+        raise RegistryError(
+            f"no champion of {', '.join(missing)} in {redact_uri(uri)}: nothing to check "
+            "(train first, or check NBA_STATE_DIR / NBA_MLFLOW_TRACKING_URI)"
+        )
+    for name in missing:
+        logger.warning("%s has no champion: not checked (train first)", name)
 
     triggered = {c.task for c, _, _ in checks if c.decision.get("retrain")}
     blocked = [

@@ -370,12 +370,32 @@ def test_a_check_with_no_game_in_its_window_says_so(current_champion, monkeypatc
     assert "no threshold crossed" not in result.output and "index: " not in result.output
 
 
-def test_with_no_champion_no_index_is_claimed(tmp_path, monkeypatch):
-    monkeypatch.setenv("NBA_STATE_DIR", str(tmp_path / "empty"))
+def test_a_check_with_no_champion_at_all_fails(tmp_path, monkeypatch):
+    """A store never trained (or a mistyped NBA_STATE_DIR): the run ends Failed and the command
+    exits 2 with one line, instead of a Completed check that watched nothing."""
+    from registry.client import RegistryError
+
+    empty = Settings(state_dir=tmp_path / "empty")
+    state = drift_flow(as_of=date(2024, 1, 15), html=False, settings=empty, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(RegistryError, match="no champion of game-logistic, player-ridge"):
+        state.result()
+    monkeypatch.setenv("NBA_STATE_DIR", str(tmp_path / "typo"))
     result = CliRunner().invoke(app, ["drift", "--as-of", "2024-01-15", "--tasks", "game"])
-    assert result.exit_code == 0, result.output
-    assert "has no champion" in result.output and "index: " not in result.output
-    assert not (tmp_path / "empty" / "reports" / "index.html").exists()
+    assert result.exit_code == 2, result.output
+    assert "error: no champion of game-logistic in sqlite:///" in result.output
+    assert not (tmp_path / "typo" / "reports" / "index.html").exists()
+
+
+def test_a_task_without_a_champion_is_skipped_and_the_others_reported(current_champion):
+    settings, *_ = current_champion  # a game champion, no points champion
+    summary = drift_flow(
+        as_of=MID_SEASON, retrain=False, min_performance_rows=10, html=False, settings=settings
+    )
+    game, points = summary.tasks
+    assert [r["kind"] for r in game["reports"]][:2] == ["features", "predictions"]
+    assert points["skipped"] == "player-ridge has no champion: train first"
+    assert "points: player-ridge has no champion: train first" in summary.skipped
 
 
 # A store trained through 2022-23 whose champion never saw 2023-24 --------------------------------
