@@ -27,6 +27,21 @@ def _names(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+def _tasks(value: str) -> list[str]:
+    from monitoring.predictions import GAME, POINTS
+
+    names = _names(value)
+    if not names or set(names) - {GAME, POINTS}:
+        raise ValueError(f"--tasks must be {GAME}, {POINTS} or {GAME},{POINTS}, got {value!r}")
+    return names
+
+
+def _days(value: int, option: str) -> int:
+    if value < 1:
+        raise ValueError(f"{option} must be at least 1 day, got {value}")
+    return value
+
+
 def drift(
     as_of: Annotated[
         str | None,
@@ -54,11 +69,12 @@ def drift(
     from flows.drift import drift_flow
 
     try:
+        # Options are checked here, before the flow starts: a typo is one line, not a failed run.
         summary = drift_flow(
             as_of=_day(as_of, "--as-of"),
-            window_days=window_days,
-            performance_days=performance_days,
-            tasks=_names(tasks),
+            window_days=_days(window_days, "--window-days"),
+            performance_days=_days(performance_days, "--performance-days"),
+            tasks=_tasks(tasks),
             retrain=retrain,
             html=html,
             settings=settings,

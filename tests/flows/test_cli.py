@@ -83,6 +83,32 @@ def test_a_bad_setting_exits_2_with_one_line(env, monkeypatch, name, value, mess
     assert message in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--tasks", "foo"], "--tasks must be game, points or game,points, got 'foo'"),
+        (["--tasks", "game,foo"], "--tasks must be"),
+        (["--window-days", "0"], "--window-days must be at least 1 day, got 0"),
+        (["--performance-days", "-3"], "--performance-days must be at least 1 day, got -3"),
+        (["--as-of", "yesterday"], "--as-of must be a date"),
+    ],
+)
+def test_a_bad_drift_option_exits_2_before_the_flow_runs(clean_env, options, message):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    def drift_runs() -> int:
+        with get_client(sync_client=True) as client:
+            only = FlowFilter(name=FlowFilterName(any_=["drift-check"]))
+            return len(client.read_flow_runs(flow_filter=only))
+
+    before = drift_runs()
+    result = runner.invoke(app, ["drift", *options])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert f"error: {message}" in result.output and "Traceback" not in result.output
+    assert drift_runs() == before  # no flow run was started, so none failed
+
+
 def test_refused_batch_exits_with_the_failed_expectation(env):
     good = team_game_log("2023-24", n_days=2)
     write_snapshot(env, {"2023-24": pd.concat([good, good.iloc[[0]]])})  # a duplicated row
