@@ -47,7 +47,9 @@ def default_data_dir_candidates() -> list[Path]:
 class Settings(BaseSettings):
     """Platform settings; every field can be set as ``NBA_<FIELD>`` in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="NBA_", extra="ignore")
+    # hide_input_in_errors: a refused value (a malformed webhook URL and its token) is not
+    # repeated in the error, which a flow run's log would keep.
+    model_config = SettingsConfigDict(env_prefix="NBA_", extra="ignore", hide_input_in_errors=True)
 
     data_dir: Path | None = Field(
         default=None,
@@ -176,7 +178,8 @@ class Settings(BaseSettings):
         "prediction drift triggers a retrain. 0 turns the trigger off (reported only).",
     )
     webhook_url: str | None = Field(
-        default=None, description="Optional URL notified (JSON POST) when monitoring alerts."
+        default=None,
+        description="Optional http(s) URL notified (JSON POST) when monitoring alerts.",
     )
 
     # The JSON form of the settings (what Prefect stores as a flow run's parameters and shows in
@@ -216,6 +219,25 @@ class Settings(BaseSettings):
         if value not in ("threads", "dask"):
             raise ValueError(f"task_runner must be threads or dask, got {value!r}")
         return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_webhook_url(cls, value: str | None) -> str | None:
+        # Refused at start-up, not when the first alert is posted. The message never quotes the
+        # URL: its path and query are often its secret.
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https"):
+            scheme = f"{parts.scheme}://" if parts.scheme else "no scheme"
+            raise ValueError(f"webhook_url must be an http:// or https:// URL, got {scheme}")
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise ValueError("webhook_url has a port that is not a number") from None
+        if not parts.hostname:
+            raise ValueError(f"webhook_url must name a host, got {parts.scheme}:// without one")
+        return value.strip()
 
     @field_validator("state_dir")
     @classmethod

@@ -53,6 +53,41 @@ def test_bad_values_are_refused(clean_env, monkeypatch):
         Settings()
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("notaurl", "http:// or https:// URL, got no scheme"),
+        ("hooks.example.com/services/T0/secret-token", "http:// or https:// URL, got no scheme"),
+        ("ftp://hooks.example.com/secret-token", "http:// or https:// URL, got ftp://"),
+        ("https:///secret-token", "must name a host"),
+        ("https://hooks.example.com:port/secret-token", "port that is not a number"),
+    ],
+)
+def test_a_malformed_webhook_url_is_refused_without_quoting_it(
+    clean_env, monkeypatch, url, message
+):
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("NBA_WEBHOOK_URL", url)
+    with pytest.raises(ValidationError, match=message) as refused:
+        Settings()
+    assert refused.value.errors()[0]["loc"] == ("webhook_url",)
+    assert "secret-token" not in str(refused.value)  # a flow run's log would keep it
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("https://hooks.example.com/services/T0", "https://hooks.example.com/services/T0"),
+        ("http://127.0.0.1:8080/hook ", "http://127.0.0.1:8080/hook"),
+        ("", None),  # NBA_WEBHOOK_URL= in an env file: no webhook
+    ],
+)
+def test_a_webhook_url_is_kept_or_unset(clean_env, monkeypatch, url, kept):
+    monkeypatch.setenv("NBA_WEBHOOK_URL", url)
+    assert Settings().webhook_url == kept
+
+
 SECRETS = {
     "database_url": "postgresql+psycopg2://nba:db-pass-1@127.0.0.1:5432/nba",
     "mlflow_tracking_uri": "https://ml:ml-pass-2@127.0.0.1:5000",

@@ -72,6 +72,7 @@ def test_bad_season_spec_exits_with_a_reason(env):
         ("NBA_LOG_LEVEL", "LOUD", "NBA_LOG_LEVEL"),
         ("NBA_ENVIRONMENT", "prod", "NBA_ENVIRONMENT"),
         ("NBA_DRIFT_SHARE_THRESHOLD", "0", "NBA_DRIFT_SHARE_THRESHOLD"),
+        ("NBA_WEBHOOK_URL", "notaurl", "NBA_WEBHOOK_URL: Value error, webhook_url must be"),
         ("NBA_DATABASE_URL", "foo", "Could not parse SQLAlchemy URL"),
         ("NBA_DATABASE_URL", "mysql://nba@127.0.0.1/nba", "no database driver for mysql://"),
     ],
