@@ -570,16 +570,11 @@ def _played(games: pd.DataFrame) -> pd.DataFrame:
 def _new_games(info, data: StoreData, as_of: date) -> int | None:
     """Played games dated after the version's ``fit_through`` (without that tag: of seasons
     outside its training seasons) and before ``as_of``; None when the version records neither."""
-    played = _played(data.games)
-    days = pd.to_datetime(played["game_date"]).dt.normalize()
-    fit_through = fit_through_of(info)
-    if fit_through is not None:
-        new = days > fit_through.normalize()
-    elif info.train_seasons:
-        new = ~played["season"].astype(str).isin(info.train_seasons)
-    else:
-        return None
-    return int((new & (days < pd.Timestamp(as_of))).sum())
+    from training.train import games_after_fit
+
+    return games_after_fit(
+        data.games, fit_through_of(info), info.train_seasons, before=pd.Timestamp(as_of)
+    )
 
 
 def _played_from(data: StoreData, as_of: date) -> int:

@@ -1,6 +1,6 @@
 """``training_flow``: validate -> features -> six models in parallel -> evaluate -> register ->
 gate and promote; ``retrain_flow`` (the scheduled retrain) runs it on the task runner of the
-environment's settings. ``backtest_flow``: walk-forward evaluation of a snapshot folder on its
+environment's settings, for the models whose champions have not seen every stored game. ``backtest_flow``: walk-forward evaluation of a snapshot folder on its
 own, one task per model and test season.
 
 Whenever the evaluation season has regular-season games played after the champion's fit (while
@@ -556,19 +556,74 @@ def run_backtest(
     return flow_(data_dir=data_dir, test_seasons=test_seasons, out=out)
 
 
+@task(name="read-games", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def read_stored_games(engine) -> pd.DataFrame:
+    """Every stored game (I/O: retried)."""
+    from ingest.storage import read_games
+
+    return read_games(engine)
+
+
+def new_games_of(info, games: pd.DataFrame) -> int | None:
+    """Played games the champion ``info`` was not fit on, counted as the drift check counts
+    them (``training.train.games_after_fit``); None without a champion or a record of its fit."""
+    from registry.gate import FIT_THROUGH_TAG
+    from training.train import games_after_fit
+
+    if info is None:
+        return None
+    raw = info.tags.get(FIT_THROUGH_TAG)
+    try:
+        fit_through = pd.Timestamp(raw) if raw else None
+    except ValueError:
+        fit_through = None
+    return games_after_fit(games, fit_through, info.train_seasons)
+
+
+def with_new_games(champions: dict[str, Any], games: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The models worth retraining (no champion yet, or played games since its fit) and, for
+    the others, why not (pure)."""
+    kept, skipped = [], []
+    for name, info in champions.items():
+        if new_games_of(info, games) == 0:
+            skipped.append(f"{name}: no game played since champion v{info.version}'s fit")
+        else:
+            kept.append(name)
+    return kept, skipped
+
+
 @flow(name="retrain", log_prints=True)
 def retrain_flow(
     eval_season: str | None = None,
     models: list[str] | None = None,
     window_days: int | None = None,
     min_window_games: int | None = None,
-) -> TrainingSummary:
+    force: bool = False,
+) -> TrainingSummary | None:
     """The scheduled retrain: ``training_flow`` (a subflow) with the settings of the NBA_*
-    environment, on their task runner (``NBA_TASK_RUNNER``, ``NBA_DASK_ADDRESS``)."""
+    environment, on their task runner (``NBA_TASK_RUNNER``, ``NBA_DASK_ADDRESS``).
+
+    A model whose champion was fit on every played game in the store is left out: the same
+    data would register the same model again and move ``challenger`` to it. With no model left,
+    nothing is trained or registered and the run returns None. ``force`` trains them anyway."""
+    from training.models import GAME_MODELS, POINTS_MODELS
+
+    settings = Settings()
+    names = list(models or (*GAME_MODELS, *POINTS_MODELS))
+    if not force:
+        logger = get_run_logger()
+        uri = settings.resolved_mlflow_tracking_uri
+        games = read_stored_games(open_store(settings))
+        names, skipped = with_new_games({n: read_champion(uri, n) for n in names}, games)
+        for reason in skipped:
+            logger.info("not retrained: %s (force=true trains it anyway)", reason)
+        if not names:
+            logger.info("no retrain: no new game since the champions' fit, nothing registered")
+            return None
     return run_training(
-        Settings(),
+        settings,
         eval_season=eval_season,
-        models=models,
+        models=names,
         window_days=window_days,
         min_window_games=min_window_games,
     )

@@ -174,6 +174,29 @@ def train_final(
     return trained
 
 
+# New data since a version's fit -----------------------------------------------------------------
+def games_after_fit(
+    games: pd.DataFrame,
+    fit_through: pd.Timestamp | None,
+    train_seasons: Sequence[str],
+    before: pd.Timestamp | None = None,
+) -> int | None:
+    """Played games (both scores stored) a version was not fit on: dated after ``fit_through``
+    (without it: of seasons outside ``train_seasons``), and before ``before`` when given. None
+    when the version records neither. Retraining with none gives the same model."""
+    played = games.loc[games["home_pts"].notna() & games["away_pts"].notna()]
+    days = pd.to_datetime(played["game_date"]).dt.normalize()
+    if fit_through is not None:
+        new = days > fit_through.normalize()
+    elif train_seasons:
+        new = ~played["season"].astype(str).isin(list(train_seasons))
+    else:
+        return None
+    if before is not None:
+        new &= days < before
+    return int(new.sum())
+
+
 # In-season evaluation window -------------------------------------------------------------------
 @dataclass(frozen=True)
 class EvalWindow:

@@ -27,6 +27,7 @@ from flows.training import (
     run_backtest,
     task_runner_for,
     training_flow,
+    with_new_games,
 )
 from registry import get_champion, list_registered
 from tests.builders import team_game_log, write_snapshot
@@ -303,3 +304,44 @@ def test_models_promote_and_rollback_commands(trained, monkeypatch):
             )
         ).all()
     assert ("promote", "dana") in actors
+
+
+def test_a_retrain_keeps_the_models_whose_champions_have_not_seen_every_game(trained):
+    from dataclasses import replace
+
+    settings, _, _ = trained
+    uri = settings.resolved_mlflow_tracking_uri
+    games = load_store(open_store(settings)).games
+    current = get_champion(uri, "game-logistic")
+    older = replace(current, tags={**current.tags, "fit_through": "2022-11-01"})
+    untagged = replace(current, tags={k: v for k, v in current.tags.items() if k != "fit_through"})
+    kept, skipped = with_new_games(
+        {"game-logistic": current, "game-tree": older, "game-forest": None, "x": untagged}, games
+    )
+    assert kept == ["game-tree", "game-forest"]  # new games since its fit; no champion yet
+    assert skipped == [
+        f"game-logistic: no game played since champion v{current.version}'s fit",
+        f"x: no game played since champion v{current.version}'s fit",  # its seasons are all
+    ]
+
+
+# Last in the module: a forced retrain adds a version.
+def test_the_weekly_retrain_registers_nothing_without_new_games(trained, clean_env, monkeypatch):
+    """The store holds no game after the champions' fit: the scheduled retrain trains and
+    registers nothing (and leaves ``challenger`` where it is), unless forced."""
+    settings, _, _ = trained
+    monkeypatch.setenv("NBA_STATE_DIR", str(settings.state_dir))
+    monkeypatch.setenv("NBA_DATA_DIR", str(settings.data_dir))
+    uri = settings.resolved_mlflow_tracking_uri
+
+    def versions() -> dict[str, list[str]]:
+        return {m["name"]: [v["version"] for v in m["versions"]] for m in list_registered(uri)}
+
+    before = versions()
+    state = retrain_flow(models=["game-logistic", "player-ridge"], return_state=True)
+    assert state.is_completed() and state.result() is None
+    assert versions() == before
+    forced = retrain_flow(models=["game-tree"], force=True)
+    assert [m["name"] for m in forced.models] == ["game-tree"]
+    added = set(versions()["game-tree"]) - set(before["game-tree"])
+    assert added == {forced.models[0]["version"]}
