@@ -1,11 +1,13 @@
 """Drift benchmark: the three monitoring reports over a full regular season of games.
 
 Method: the shared snapshot's 2021-22, 2022-23 and 2023-24 regular seasons are normalized and
-their game features built in memory (``features.build_game_features``, not timed). A
+their game features built in memory from the team and player logs
+(``features.build_game_features``, roster features included, not timed). A
 ``game-logistic`` pipeline (``training.models.make_model``) is fitted on 2021-22. Reference: the
 1,230 games of 2022-23; current: the 1,230 games of 2023-24. Timed, wall-clock, each of 3 runs
 in this process after one warm-up run (Evidently's imports excluded): the Evidently feature
-drift report over the 75 model features (``monitoring.reports.feature_drift_report``), the
+drift report over every model feature (``features.GAME_FEATURES``,
+``monitoring.reports.feature_drift_report``), the
 prediction drift report on the model's P(home win), the performance report of those
 predictions against the 2023-24 results, and writing the three as HTML and JSON
 (``monitoring.store.save_report``). The figure compared with the target is the sum of the
@@ -40,7 +42,11 @@ def season_features(data_dir: Path):
     import pandas as pd
 
     from features import build_game_features
-    from ingest.normalize import games_from_team_games, normalize_team_games
+    from ingest.normalize import (
+        games_from_team_games,
+        normalize_player_games,
+        normalize_team_games,
+    )
     from ingest.schema import REGULAR
     from ingest.snapshot import SnapshotSource
 
@@ -49,7 +55,13 @@ def season_features(data_dir: Path):
         [normalize_team_games(source.team_game_log(s, REGULAR), s, REGULAR) for s in SEASONS],
         ignore_index=True,
     )
-    return build_game_features(games_from_team_games(team_games), team_games)
+    player_games = pd.concat(
+        [normalize_player_games(source.player_game_log(s, REGULAR), s, REGULAR) for s in SEASONS],
+        ignore_index=True,
+    )
+    return build_game_features(
+        games_from_team_games(team_games), team_games, player_games=player_games
+    )
 
 
 def one_run(reference, current, model, out: Path) -> dict[str, float]:
@@ -103,6 +115,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(ROOT / "../shared/data/nba"))
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    from features import GAME_FEATURES
     from training.models import make_model
 
     load_before = os.getloadavg()
@@ -117,6 +130,7 @@ def main() -> None:
         for i in range(args.runs):
             runs.append(one_run(reference, current, model, Path(tmp) / f"run{i}"))
     load_after = os.getloadavg()
+    n_features = len(GAME_FEATURES)
     keys = [k for k in runs[0] if k.endswith("_s")]
     median = {k: round(statistics.median(r[k] for r in runs), 2) for k in keys}
     results = {
@@ -124,7 +138,7 @@ def main() -> None:
         "runs_total_s": [round(r["total_s"], 2) for r in runs],
         "reference_games": len(reference),
         "current_games": len(current),
-        "features": 75,
+        "features": n_features,
         "share_drifted_2023_24_vs_2022_23": round(runs[0]["share_drifted"], 3),
         "bytes_written": runs[0]["bytes_written"],
         "load_average_before": [round(x, 2) for x in load_before],
@@ -154,7 +168,7 @@ def main() -> None:
         "",
         f"- runs: {results['runs_total_s']} s",
         f"- {len(reference)} reference games (2022-23) against {len(current)} current games "
-        f"(2023-24), 75 features; {results['share_drifted_2023_24_vs_2022_23']:.0%} of the "
+        f"(2023-24), {n_features} features; {results['share_drifted_2023_24_vs_2022_23']:.0%} of the "
         "features drift between the two whole seasons (the weekly checks compare phase-matched "
         "windows instead)",
         f"- written per run: {results['bytes_written'] / 1e6:.1f} MB (HTML + JSON)",
