@@ -77,6 +77,9 @@ def test_a_real_server_answers_with_auth_and_request_ids(server):
         assert body["request_id"] == "serve-test-1"
         assert body["model"]["name"] == "game-logistic"
         assert abs(body["home_win_probability"] + body["away_win_probability"] - 1) < 1e-12
+        # BentoML's own /metrics is off (its spec still lists it); the service's are /api/metrics.
+        assert http.get("/metrics").status_code == 404
+        assert "nba_predictions_total" in http.get("/api/metrics", headers=headers).text
         spec = http.get("/docs.json").json()
         for path in (
             "/api/predict",
