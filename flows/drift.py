@@ -271,17 +271,6 @@ def build_reference(
     return with_predictions(rows, model, task_name), short
 
 
-def fit_through_of(info) -> pd.Timestamp | None:
-    """The newest day the version was fit on, from its ``fit_through`` tag (None if untagged)."""
-    from registry.gate import FIT_THROUGH_TAG
-
-    raw = info.tags.get(FIT_THROUGH_TAG) if info.tags else None
-    try:
-        return pd.Timestamp(raw) if raw else None
-    except ValueError:
-        return None
-
-
 def champion_reference(
     engine,
     data: StoreData,
@@ -296,7 +285,7 @@ def champion_reference(
     window's start (and not after the version's ``fit_through``); when that cut leaves too few
     rows at the window's point of the season, the seasons before. Seasons that are over are
     read from (and saved to) the cache; a season still being played is always computed."""
-    before = reference_cutoff(window.start, fit_through_of(info))
+    before = reference_cutoff(window.start, info.fit_through)
     phase = current_phase(window, data)
     fallback: tuple[pd.DataFrame, list[str]] | None = None
     for candidate in (seasons, seasons_before(seasons)):
@@ -573,7 +562,7 @@ def _new_games(info, data: StoreData, as_of: date) -> int | None:
     from training.train import games_after_fit
 
     return games_after_fit(
-        data.games, fit_through_of(info), info.train_seasons, before=pd.Timestamp(as_of)
+        data.games, info.fit_through, info.train_seasons, before=pd.Timestamp(as_of)
     )
 
 

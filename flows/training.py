@@ -163,10 +163,8 @@ def champion_fit_through(info, frame: pd.DataFrame) -> pd.Timestamp:
     """The newest day the champion may have been fit on: its ``fit_through`` tag, or, for a
     version without one, the last day of any stored row of its training seasons (later than
     or equal to the real one, so a window after it never holds a game the champion saw)."""
-    from registry.gate import FIT_THROUGH_TAG
-
-    if info.tags.get(FIT_THROUGH_TAG):
-        return pd.Timestamp(info.tags[FIT_THROUGH_TAG])
+    if info.fit_through is not None:
+        return info.fit_through
     seen = frame.loc[frame["season"].astype(str).isin(info.train_seasons), "game_date"]
     return seen.max() if len(seen) else frame["game_date"].max()
 
@@ -567,17 +565,11 @@ def read_stored_games(engine) -> pd.DataFrame:
 def new_games_of(info, games: pd.DataFrame) -> int | None:
     """Played games the champion ``info`` was not fit on, counted as the drift check counts
     them (``training.train.games_after_fit``); None without a champion or a record of its fit."""
-    from registry.gate import FIT_THROUGH_TAG
     from training.train import games_after_fit
 
     if info is None:
         return None
-    raw = info.tags.get(FIT_THROUGH_TAG)
-    try:
-        fit_through = pd.Timestamp(raw) if raw else None
-    except ValueError:
-        fit_through = None
-    return games_after_fit(games, fit_through, info.train_seasons)
+    return games_after_fit(games, info.fit_through, info.train_seasons)
 
 
 def with_new_games(champions: dict[str, Any], games: pd.DataFrame) -> tuple[list[str], list[str]]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from registry.client import CHAMPION, RegistryError, fluent_tracking, is_missing, mlflow_client
 
 if TYPE_CHECKING:
+    import pandas as pd
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
@@ -45,6 +46,20 @@ class ModelVersionInfo:
     def train_seasons(self) -> list[str]:
         raw = self.tags.get("train_seasons", "")
         return [season for season in raw.split(",") if season]
+
+    @property
+    def fit_through(self) -> pd.Timestamp | None:
+        """The newest day the version was fit on (its ``fit_through`` tag); None when untagged
+        or unreadable."""
+        import pandas as pd
+
+        from registry.gate import FIT_THROUGH_TAG
+
+        raw = self.tags.get(FIT_THROUGH_TAG) if self.tags else None
+        try:
+            return pd.Timestamp(raw) if raw else None
+        except ValueError:
+            return None
 
     @property
     def feature_names(self) -> list[str]:

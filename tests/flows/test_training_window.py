@@ -156,6 +156,9 @@ def test_the_champions_fit_comes_from_its_tag_or_a_safe_bound(under_way):
             "game_date",
         ].max()
     )
+    # A tag that is not a date counts as no tag.
+    assert _info({"fit_through": "yesterday-ish"}).fit_through is None
+    assert champion_fit_through(_info({"fit_through": "yesterday-ish"}), under_way) == bound
 
 
 # End to end ------------------------------------------------------------------------------------
