@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from core.settings import DataDirError, Settings
@@ -115,7 +116,9 @@ def _reason(exc: BaseException) -> str:
 def _fail(exc: BaseException) -> typer.Exit:
     for kind, code in _expected_errors().items():
         if isinstance(exc, kind):
-            err.print(f"[bold red]error:[/] {_reason(exc)}", highlight=False, soft_wrap=True)
+            err.print(
+                f"[bold red]error:[/] {escape(_reason(exc))}", highlight=False, soft_wrap=True
+            )
             return typer.Exit(code)
     raise exc
 
@@ -425,7 +428,7 @@ def promote(
             policy = gate_policy(task_of(name), settings)
             decision = gate_and_promote(uri, name, version, policy, engine=engine, actor=actor)
             if not decision.promote:
-                err.print(f"[bold red]refused:[/] {name} v{version}: {decision.reason}")
+                err.print(f"[bold red]refused:[/] {name} v{version}: {escape(decision.reason)}")
                 raise typer.Exit(1)
             out.print(f"{name} v{version} is champion: {decision.reason}")
         else:

@@ -118,6 +118,16 @@ def test_refused_batch_exits_with_the_failed_expectation(env):
     assert "team_id" in result.output
 
 
+def test_a_refused_batch_names_the_column_in_brackets(env):
+    bad = team_game_log("2023-24", n_days=2)
+    bad.loc[0, "PTS"] = -12
+    write_snapshot(env, {"2023-24": bad})
+    result = runner.invoke(app, ["ingest", "--seasons", "2023-24"])
+    assert result.exit_code == EXIT_BAD_DATA, result.output
+    # The reason is printed as text, not as console markup that would swallow "[pts]".
+    assert "expect_column_values_to_be_between [pts]" in result.output
+
+
 def test_live_source_offline_fails_fast_and_clearly(env, monkeypatch):
     monkeypatch.setenv("NBA_NBA_API_RETRIES", "0")
     monkeypatch.setenv("NBA_NBA_API_TIMEOUT", "3")
