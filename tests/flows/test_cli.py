@@ -125,7 +125,8 @@ def test_a_refused_batch_names_the_column_in_brackets(env):
     result = runner.invoke(app, ["ingest", "--seasons", "2023-24"])
     assert result.exit_code == EXIT_BAD_DATA, result.output
     # The reason is printed as text, not as console markup that would swallow "[pts]".
-    assert "expect_column_values_to_be_between [pts]" in result.output
+    error = result.output[result.output.index("error:") :]
+    assert "expect_column_values_to_be_between [pts]" in error
 
 
 def test_live_source_offline_fails_fast_and_clearly(env, monkeypatch):
