@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/features_benchmark.py [--sample 300] [--repeats 3]
 
 Times ``build_game_features`` on every regular-season game 2000-01..2023-24 with and without
-the player logs (best of ``--repeats``), ``build_player_features`` on every player-game 2015-16..2023-24, and the
-reference loop (``features_reference.py``) on a random sample of games; checks that both agree on
-the sample and writes ``benchmarks/results/features.json`` and ``features.md``.
+the player logs (best of ``--repeats``), ``build_player_features`` on every player-game
+2015-16..2023-24, and the reference loop (``features_reference.py``) on a random sample of
+games; checks that both agree on the sample and writes ``benchmarks/results/features.json`` and ``features.md``.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from core.settings import DataDirError, Settings
 
@@ -30,6 +30,13 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+
+
+def labelled(label: str, style: str, message: str) -> Text:
+    """``label`` in ``style``, then ``message`` as plain text: brackets in it ("[pts]") are
+    printed, not read as console markup."""
+    return Text.assemble((label, style), " ", message)
+
 
 EXIT_BAD_INPUT = 2
 EXIT_BAD_DATA = 3
@@ -116,9 +123,7 @@ def _reason(exc: BaseException) -> str:
 def _fail(exc: BaseException) -> typer.Exit:
     for kind, code in _expected_errors().items():
         if isinstance(exc, kind):
-            err.print(
-                f"[bold red]error:[/] {escape(_reason(exc))}", highlight=False, soft_wrap=True
-            )
+            err.print(labelled("error:", "bold red", _reason(exc)), soft_wrap=True)
             return typer.Exit(code)
     raise exc
 
@@ -428,7 +433,7 @@ def promote(
             policy = gate_policy(task_of(name), settings)
             decision = gate_and_promote(uri, name, version, policy, engine=engine, actor=actor)
             if not decision.promote:
-                err.print(f"[bold red]refused:[/] {name} v{version}: {escape(decision.reason)}")
+                err.print(labelled("refused:", "bold red", f"{name} v{version}: {decision.reason}"))
                 raise typer.Exit(1)
             out.print(f"{name} v{version} is champion: {decision.reason}")
         else:

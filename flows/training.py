@@ -163,8 +163,9 @@ def champion_fit_through(info, frame: pd.DataFrame) -> pd.Timestamp:
     """The newest day the champion may have been fit on: its ``fit_through`` tag, or, for a
     version without one, the last day of any stored row of its training seasons (later than
     or equal to the real one, so a window after it never holds a game the champion saw)."""
-    if info.fit_through is not None:
-        return info.fit_through
+    fit_through = info.fit_through
+    if fit_through is not None:
+        return fit_through
     seen = frame.loc[frame["season"].astype(str).isin(info.train_seasons), "game_date"]
     return seen.max() if len(seen) else frame["game_date"].max()
 

@@ -90,6 +90,8 @@ def drift(
 def _print_check(out, summary, settings) -> None:
     from rich.table import Table
 
+    from flows.cli import labelled
+
     table = Table(title=f"monitoring as of {summary.as_of} ({summary.seconds:.0f} s)")
     for col in ("model", "report", "current", "reference", "drifted", "detected", "failed tests"):
         table.add_column(col)
@@ -115,9 +117,9 @@ def _print_check(out, summary, settings) -> None:
             )
     out.print(table)
     for reason in summary.skipped:
-        out.print(f"[yellow]not reported:[/] {reason}", highlight=False)
+        out.print(labelled("not reported:", "yellow", reason))
     for reason in summary.alerts:
-        out.print(f"[yellow]alert:[/] {reason}", highlight=False)
+        out.print(labelled("alert:", "yellow", reason))
     if not summary.reported:
         out.print("no report made: nothing was checked", highlight=False)
     elif not summary.alerts:

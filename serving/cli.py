@@ -193,7 +193,7 @@ def _password_from_stdin(password_stdin: bool) -> str:
 
 
 def _change_user(name: str, change, done: str) -> None:
-    from flows.cli import EXIT_BAD_INPUT, _fail, _settings, err, out
+    from flows.cli import EXIT_BAD_INPUT, _fail, _settings, err, labelled, out
 
     settings = _settings()
     try:
@@ -201,6 +201,6 @@ def _change_user(name: str, change, done: str) -> None:
     except Exception as exc:
         raise _fail(exc) from None
     if not found:
-        err.print(f"[bold red]error:[/] no user named {name!r}")
+        err.print(labelled("error:", "bold red", f"no user named {name!r}"))
         raise typer.Exit(EXIT_BAD_INPUT)
     out.print(f"user {name} {done}")
