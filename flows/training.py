@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,9 @@ class WindowPlan:
     why: str
     champion: Any = None  # registry.versions.ModelVersionInfo | None
     champion_model: Any = None
+    # the champion has no metrics for the evaluation season: scored there as served, or why not
+    score_season: bool = False
+    season_why: str = ""
 
 
 @dataclass
@@ -178,21 +181,24 @@ def plan_window(
     days: int,
     min_games: int,
 ) -> WindowPlan:
-    """The in-season window of one model against its champion ``info`` (pure)."""
+    """The in-season window of one model against its champion ``info``, and whether that
+    champion is to be scored on the evaluation season it has no metrics for (pure)."""
+    from registry.gate import DEFAULT_POLICIES, season_metrics
     from training.models import task_of
-    from training.train import choose_window
+    from training.train import choose_window, season_unseen_by
 
     if info is None:
         return WindowPlan(None, "no champion yet")
+    task = task_of(name)
+    fit_through = champion_fit_through(info, frame)
     window, why = choose_window(
-        frame,
-        task_of(name),
-        eval_season,
-        champion_fit_through=champion_fit_through(info, frame),
-        days=days,
-        min_games=min_games,
+        frame, task, eval_season, champion_fit_through=fit_through, days=days, min_games=min_games
     )
-    return WindowPlan(window, why, info)
+    own = season_metrics(info.metrics, info.eval_season).get(eval_season, {})
+    if DEFAULT_POLICIES[task].primary_metric in own:
+        return WindowPlan(window, why, info)
+    season_why = season_unseen_by(frame, task, eval_season, fit_through)
+    return WindowPlan(window, why, info, score_season=not season_why, season_why=season_why)
 
 
 @task(name="score-window", cache_policy=NO_CACHE)
@@ -204,11 +210,27 @@ def score_on_window(name: str, frame: pd.DataFrame, plan: WindowPlan):
     return score_window(name, frame, plan.window, plan.champion_model)
 
 
-def window_record(trained, plan: WindowPlan | None, scores) -> tuple[dict, dict]:
-    """The metrics and version tags of the in-season evaluation (see ``registry.gate``)."""
+@task(name="score-champion-on-season", cache_policy=NO_CACHE)
+def score_champion_on_season(name: str, frame: pd.DataFrame, eval_season: str, plan: WindowPlan):
+    """The served champion on the evaluation season's rows, which it was not fit on (pure)."""
+    from training.models import task_of
+    from training.train import score_on_season
+
+    return score_on_season(frame, task_of(name), eval_season, plan.champion_model)
+
+
+def window_record(
+    trained, plan: WindowPlan | None, scores, season_scores=None
+) -> tuple[dict, dict]:
+    """The metrics and version tags of the in-season evaluation and of the champion served on
+    the evaluation season (see ``registry.gate``)."""
     from registry.gate import (
         CHAMPION_WINDOW_PREFIX,
         FIT_THROUGH_TAG,
+        SEASON_CHAMPION_FALLBACK_TAG,
+        SEASON_CHAMPION_GAMES_TAG,
+        SEASON_CHAMPION_PREFIX,
+        SEASON_CHAMPION_TAG,
         WINDOW_CHAMPION_TAG,
         WINDOW_FALLBACK_TAG,
         WINDOW_FIT_TAG,
@@ -218,11 +240,21 @@ def window_record(trained, plan: WindowPlan | None, scores) -> tuple[dict, dict]
     )
 
     tags = {FIT_THROUGH_TAG: trained.fit_through}
+    metrics: dict[str, float] = {}
+    if season_scores is not None:
+        season = season_scores.season
+        metrics.update(
+            {f"{SEASON_CHAMPION_PREFIX}{k}.{season}": v for k, v in season_scores.champion.items()}
+        )
+        tags[SEASON_CHAMPION_TAG] = plan.champion.version
+        tags[SEASON_CHAMPION_GAMES_TAG] = str(season_scores.n_games)
+    elif plan is not None and plan.season_why:
+        tags[SEASON_CHAMPION_FALLBACK_TAG] = plan.season_why
     if scores is None:
         if plan is not None and plan.champion is not None:
             tags[WINDOW_FALLBACK_TAG] = plan.why
-        return {}, tags
-    metrics = {f"{WINDOW_PREFIX}{k}": v for k, v in scores.challenger.items()}
+        return metrics, tags
+    metrics.update({f"{WINDOW_PREFIX}{k}": v for k, v in scores.challenger.items()})
     metrics.update({f"{CHAMPION_WINDOW_PREFIX}{k}": v for k, v in scores.champion.items()})
     tags.update(
         {
@@ -312,8 +344,6 @@ def register_and_gate(
 
 def gate_policy(task: str, settings: Settings):
     """The default gate of ``task`` with the margin from the settings."""
-    from dataclasses import replace
-
     from registry import DEFAULT_POLICIES
 
     margin = settings.game_gate_margin if task == "game" else settings.points_gate_margin
@@ -380,17 +410,26 @@ def training_flow(
     min_games = settings.in_season_min_games if min_window_games is None else min_window_games
     uri = settings.resolved_mlflow_tracking_uri
     plans: dict[str, WindowPlan] = {}
-    windows = {}
+    windows, seasons = {}, {}
     for name in names:
         frame = game_frame if task_of(name) == GAME else player_frame
         if frame is None:
             continue
         plan = plan_window(name, read_champion(uri, name), frame, eval_season, days, min_games)
         logger.info("%s: %s", name, plan.why)
-        if plan.window is not None:
+        if plan.window is not None or plan.score_season:
             model = load_champion_model(uri, name, plan.champion.version)
-            plan = WindowPlan(plan.window, plan.why, plan.champion, model)
+            plan = replace(plan, champion_model=model)
+        if plan.window is not None:
             windows[name] = score_on_window.submit(name, frame, plan)
+        if plan.score_season:
+            logger.info(
+                "%s: champion v%s has no metrics for %s; scoring it there as served",
+                name,
+                plan.champion.version,
+                eval_season,
+            )
+            seasons[name] = score_champion_on_season.submit(name, frame, eval_season, plan)
         plans[name] = plan
     futures = [train_model.submit(n, game_frame, player_frame, eval_season) for n in names]
     summary = TrainingSummary(eval_season=eval_season, lineage=lineage)
@@ -399,7 +438,8 @@ def training_flow(
         if trained is None:
             continue
         scores = windows[name].result() if name in windows else None
-        record = window_record(trained, plans.get(name), scores)
+        season_scores = seasons[name].result() if name in seasons else None
+        record = window_record(trained, plans.get(name), scores, season_scores)
         outcome = register_and_gate(trained, settings, lineage, engine, record)
         logger.info(
             "%s v%s: %s (%s)",

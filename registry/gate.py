@@ -10,6 +10,12 @@ the same estimator fit on the games before the window, and ``window.champion.{me
 the champion version in ``eval_window_champion_version``, served as it is, on the same games. When that version is still
 the champion the gate compares on the window; otherwise (or without a window) on the season, and
 the reason says why.
+
+When the champion has no metrics for the candidate's evaluation season (it was evaluated on an
+earlier one) and was fit before that season began, training scores it, as served, on the same
+rows as the candidate's walk-forward evaluation: ``champion.{metric}.{season}`` on the candidate,
+with the tags ``eval_season_champion_version`` and ``eval_season_champion_games``. The gate uses
+them for that season when they are of the current champion.
 """
 
 from __future__ import annotations
@@ -51,6 +57,11 @@ WINDOW_FIT_TAG = "eval_window_fit_through"
 WINDOW_GAMES_TAG = "eval_window_games"
 WINDOW_FALLBACK_TAG = "eval_window_fallback"
 FIT_THROUGH_TAG = "fit_through"
+# The champion as served on the candidate's evaluation season (written by training_flow).
+SEASON_CHAMPION_PREFIX = "champion."
+SEASON_CHAMPION_TAG = "eval_season_champion_version"
+SEASON_CHAMPION_GAMES_TAG = "eval_season_champion_games"
+SEASON_CHAMPION_FALLBACK_TAG = "eval_season_champion_fallback"
 SEASON, WINDOW = "season", "window"
 
 
@@ -158,6 +169,35 @@ def window_metrics(metrics: Mapping[str, float]) -> tuple[dict[str, float], dict
     return challenger, champion
 
 
+def served_season_metrics(
+    candidate: ModelVersionInfo, champion: ModelVersionInfo, primary_metric: str
+) -> tuple[dict[str, dict[str, float]], str]:
+    """``{season: {metric: value}}`` of the champion as served, recorded on the candidate
+    (``champion.{metric}.{season}``), when they are of this champion version and hold
+    ``primary_metric``; and a note on what they are or why there are none."""
+    scored = candidate.tags.get(SEASON_CHAMPION_TAG)
+    if not scored:
+        return {}, candidate.tags.get(SEASON_CHAMPION_FALLBACK_TAG, "")
+    if scored != champion.version:
+        return {}, (
+            f"the champion's scores on the evaluation season are of v{scored}, "
+            f"the champion is now v{champion.version}"
+        )
+    served = season_metrics(
+        {
+            key[len(SEASON_CHAMPION_PREFIX) :]: value
+            for key, value in candidate.metrics.items()
+            if key.startswith(SEASON_CHAMPION_PREFIX)
+        }
+    )
+    served = {season: values for season, values in served.items() if primary_metric in values}
+    if not served:
+        return {}, f"the champion's scores on the evaluation season have no {primary_metric}"
+    games = candidate.tags.get(SEASON_CHAMPION_GAMES_TAG, "?")
+    seasons = ", ".join(sorted(served))
+    return served, f"champion v{champion.version} as served on {seasons} ({games} games)"
+
+
 def choose_season(
     challenger: Mapping[str, Mapping[str, float]],
     champion: Mapping[str, Mapping[str, float]],
@@ -249,6 +289,10 @@ def decide(
     if fallback:
         versions += f"; season-level: {fallback}"
     champion_seasons = season_metrics(champion.metrics, champion.eval_season)
+    served, served_note = served_season_metrics(candidate, champion, policy.primary_metric)
+    for served_season, values in served.items():
+        if policy.primary_metric not in champion_seasons.get(served_season, {}):
+            champion_seasons[served_season] = values
     season = choose_season(
         challenger_seasons, champion_seasons, policy.primary_metric, candidate.eval_season
     )
@@ -260,6 +304,7 @@ def decide(
                 f"challenger v{candidate.version} has {sorted(challenger_seasons)}, "
                 f"champion v{champion.version} has {sorted(champion_seasons)}"
                 + (f" (season-level: {fallback})" if fallback else "")
+                + (f" ({served_note})" if served_note else "")
             ),
             challenger=challenger_seasons.get(own_season, {}),
             champion=None,
@@ -270,6 +315,8 @@ def decide(
     promote, reason = compare_metrics(
         challenger_seasons[season], champion_seasons[season], policy, season
     )
+    if season in served and champion_seasons[season] is served[season]:
+        versions += f"; {served_note}"
     return GateDecision(
         promote=promote,
         reason=f"{reason} ({versions})",

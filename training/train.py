@@ -319,3 +319,40 @@ def score_window(
         challenger=_finite(score(task, test, predict(model, test, task))),
         champion=_finite(score(task, test, predict(champion, test, task))),
     )
+
+
+# The champion on a season it never saw ----------------------------------------------------------
+@dataclass(frozen=True)
+class SeasonScores:
+    """A served champion scored on the regular season a challenger was evaluated on."""
+
+    season: str
+    n_games: int
+    champion: dict[str, float]
+
+
+def season_unseen_by(
+    frame: pd.DataFrame, task: str, season: str, champion_fit_through: pd.Timestamp
+) -> str:
+    """Why the champion cannot be scored on ``season``'s evaluation rows, or "" when it can:
+    there are some, and all are dated after ``champion_fit_through``."""
+    dates = frame.loc[eval_rows(frame, task, season), "game_date"]
+    if dates.empty:
+        return f"no played regular-season game of {season}"
+    if dates.min() <= champion_fit_through:
+        return (
+            f"the champion was fit through {champion_fit_through.date()}, "
+            f"on games of {season} (from {dates.min().date()})"
+        )
+    return ""
+
+
+def score_on_season(frame: pd.DataFrame, task: str, season: str, champion: Any) -> SeasonScores:
+    """The fitted ``champion``, as it is, on the rows a challenger evaluated on ``season`` is
+    scored on (``eval_rows``); the caller checks with ``season_unseen_by`` first."""
+    test = time_order(frame.loc[eval_rows(frame, task, season)])
+    return SeasonScores(
+        season=season,
+        n_games=int(test["game_id"].nunique()),
+        champion=_finite(score(task, test, predict(champion, test, task))),
+    )

@@ -4,6 +4,8 @@ end (real store, real MLflow registry, real gate, under the Prefect test harness
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -142,6 +144,25 @@ def test_a_finished_season_still_has_its_window_against_an_older_champion(under_
     assert plan.window is None and "after the champion's fit" in plan.why
 
 
+def test_a_champion_without_metrics_for_the_season_is_scored_there_only_if_it_never_saw_it(
+    under_way,
+):
+    """A champion evaluated on an earlier season and fit before this one began is scored on it
+    as served; one fit on some of its games is not, and why is kept; one with its own metrics
+    for the season needs no score."""
+    previous_last = under_way.loc[under_way["season"] == SEASONS[1], "game_date"].max()
+    before = _info({"fit_through": previous_last.date().isoformat(), "eval_season": SEASONS[1]})
+    plan = plan_window("game-logistic", before, under_way, CURRENT, 14, 20)
+    assert (plan.score_season, plan.season_why) == (True, "")
+    first = under_way.loc[under_way["season"] == CURRENT, "game_date"].min()
+    inside = replace(before, tags={**before.tags, "fit_through": first.date().isoformat()})
+    plan = plan_window("game-logistic", inside, under_way, CURRENT, 14, 20)
+    assert plan.score_season is False and f"on games of {CURRENT}" in plan.season_why
+    own = replace(before, metrics={f"log_loss.{CURRENT}": 0.6})
+    plan = plan_window("game-logistic", own, under_way, CURRENT, 14, 20)
+    assert (plan.score_season, plan.season_why) == (False, "")
+
+
 def test_the_champions_fit_comes_from_its_tag_or_a_safe_bound(under_way):
     assert champion_fit_through(_info({"fit_through": "2019-11-20"}), under_way) == pd.Timestamp(
         "2019-11-20"
@@ -217,8 +238,16 @@ def test_an_in_season_retrain_is_judged_on_the_window_and_can_win(tmp_path):
     off = training_flow(models=["game-logistic"], settings=settings, window_days=0)
     (refused,) = off.models
     assert (refused["promoted"], refused["basis"]) == (False, "season")
-    # v1 has no score on 2023-24 (nothing scored it there): the season cannot decide either
-    assert "no evaluation season" in refused["reason"] and "window off" in refused["reason"]
+    # v1 was evaluated on 2022-23 only: it is scored as served on 2023-24, where the challenger
+    # (fit on the same seasons as v1) is evaluated walk-forward; the same fit is not better
+    assert refused["reason"].startswith("not better: log_loss.2023-24")
+    assert (
+        "window off" in refused["reason"]
+        and "champion v1 as served on 2023-24" in refused["reason"]
+    )
+    v2 = get_version(uri, "game-logistic", refused["version"])
+    assert v2.tags["eval_season_champion_version"] == "1"
+    assert v2.metrics["champion.log_loss.2023-24"] == pytest.approx(v2.metrics["log_loss"])
 
     summary = training_flow(models=["game-logistic"], settings=settings, window_days=28)
     (outcome,) = summary.models

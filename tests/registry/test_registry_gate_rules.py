@@ -147,6 +147,42 @@ def test_decide_without_common_season_refuses_with_reason():
     assert "2022-23" in decision.reason and "2024-25" in decision.reason
 
 
+def _after_season_change(tags: dict[str, str]) -> tuple[ModelVersionInfo, ModelVersionInfo]:
+    """Champion v1 evaluated on 2022-23; challenger v2 on 2023-24, with the champion's scores
+    as served on 2023-24 recorded on it."""
+    champion = _version("1", {**CHAMPION_GAME, "log_loss.2022-23": 0.65}, "2022-23")
+    served = {f"champion.{k}.2023-24": v for k, v in CHAMPION_GAME.items()}
+    challenger = _version("2", {**CHAMPION_GAME, "log_loss": 0.640, **served}, "2023-24")
+    return replace(challenger, tags={**challenger.tags, **tags}), champion
+
+
+def test_decide_after_a_season_change_compares_with_the_champion_as_served():
+    challenger, champion = _after_season_change(
+        {"eval_season_champion_version": "1", "eval_season_champion_games": "1230"}
+    )
+    decision = decide(challenger, champion, GAME)
+    assert (decision.promote, decision.season, decision.basis) == (True, "2023-24", "season")
+    assert decision.champion == CHAMPION_GAME
+    assert "champion v1 as served on 2023-24 (1230 games)" in decision.reason
+    worse = replace(challenger, metrics={**challenger.metrics, "log_loss": 0.66})
+    assert decide(worse, champion, GAME).reason.startswith("not better: log_loss.2023-24")
+
+
+@pytest.mark.parametrize(
+    ("tags", "note"),
+    [
+        ({"eval_season_champion_version": "7"}, "are of v7, the champion is now v1"),
+        ({"eval_season_champion_fallback": "the champion was fit through"}, "was fit through"),
+        ({}, "has ['2022-23']"),
+    ],
+)
+def test_decide_after_a_season_change_without_usable_served_scores_refuses(tags, note):
+    challenger, champion = _after_season_change(tags)
+    decision = decide(challenger, champion, GAME)
+    assert decision.promote is False and "no evaluation season" in decision.reason
+    assert note in decision.reason
+
+
 @pytest.mark.parametrize(
     ("train_seasons", "expected"),
     [
