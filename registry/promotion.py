@@ -24,6 +24,49 @@ if TYPE_CHECKING:
 
 PREVIOUS_CHAMPION_TAG = "previous_champion"
 _MAX_TAG = 5000  # MLflow allows 8000 characters in a tag value
+# What a registered model predicts, from its name (docs/CONTRACTS.md): a champion must match.
+NAME_TASKS = {"game-": "game", "player-": "points"}
+
+
+def task_of_name(name: str) -> str | None:
+    """The task a model of that name serves (``game-*``: game, ``player-*``: points), or None."""
+    return next((task for prefix, task in NAME_TASKS.items() if name.startswith(prefix)), None)
+
+
+def signature_task(tracking_uri: str, candidate: ModelVersionInfo) -> str | None:
+    """The task the version's saved signature answers: two probability columns for a game
+    model, one number a row for points; None without a signature."""
+    import mlflow.models
+
+    from registry.client import fluent_tracking
+
+    with fluent_tracking(tracking_uri):
+        signature = mlflow.models.get_model_info(candidate.model_uri).signature
+    if signature is None or signature.outputs is None:
+        return None
+    shapes = [spec.get("tensor-spec", {}).get("shape") for spec in signature.outputs.to_dict()]
+    if shapes == [(-1, 2)]:
+        return "game"
+    if shapes == [(-1,)]:
+        return "points"
+    return None
+
+
+def check_task(tracking_uri: str, candidate: ModelVersionInfo) -> None:
+    """Raise :class:`RegistryError` when the version predicts another task than its model's
+    name says (its ``task`` tag, or else its signature): such a version is never champion or
+    challenger, not even by force."""
+    expected = task_of_name(candidate.name)
+    if expected is None:
+        return
+    found, evidence = candidate.task, "task tag"
+    if found is None:
+        found, evidence = signature_task(tracking_uri, candidate), "signature"
+    if found is not None and found != expected:
+        raise RegistryError(
+            f"{candidate.name} v{candidate.version} is a {found} model (its {evidence}); "
+            f"{candidate.name} serves {expected} predictions, so it cannot be promoted"
+        )
 
 
 def _now() -> str:
@@ -94,6 +137,7 @@ def gate_and_promote(
     """
     client = mlflow_client(tracking_uri)
     candidate = get_version(tracking_uri, name, version)
+    check_task(tracking_uri, candidate)
     champion = get_champion(tracking_uri, name)
     decision = decide(candidate, champion, policy_for(candidate, policy))
     if champion is not None and champion.version == candidate.version:
@@ -159,6 +203,7 @@ def promote(
         raise ValueError("a manual promotion needs a reason")
     client = mlflow_client(tracking_uri)
     candidate = get_version(tracking_uri, name, version)
+    check_task(tracking_uri, candidate)
     champion = get_champion(tracking_uri, name)
     if champion is not None and champion.version == candidate.version:
         return candidate.version

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from registry import (
+    DEFAULT_POLICIES,
     GatePolicy,
     RegistryError,
     evaluate_gate,
@@ -324,3 +325,21 @@ def test_the_gate_judges_an_in_season_challenger_on_its_window(
     assert "in-season window 2024-01-02..2024-01-29, 196 games" in row.reason
     assert row.metrics["basis"] == "window"
     assert row.metrics["champion"]["log_loss"] == pytest.approx(0.63)
+
+
+@pytest.mark.parametrize("evidence", ["task tag", "signature"])
+def test_a_version_of_the_other_task_is_never_promoted_not_even_by_force(
+    store, register, game_metrics, evidence
+):
+    """A game model registered under a points model's name is refused by the gate and by
+    force, and moves no alias; without a task tag (registered by hand) its signature tells."""
+    register(game_metrics(log_loss=0.65), name="player-ridge")
+    if evidence == "signature":
+        _client(store).delete_model_version_tag("player-ridge", "1", "task")
+        assert get_version(store.tracking_uri, "player-ridge", "1").task is None
+    expected = f"player-ridge v1 is a game model (its {evidence}); player-ridge serves points"
+    with pytest.raises(RegistryError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        promote(store.tracking_uri, "player-ridge", "1", actor="bob", reason="try")
+    with pytest.raises(RegistryError, match="is a game model"):
+        gate_and_promote(store.tracking_uri, "player-ridge", "1", DEFAULT_POLICIES["points"])
+    assert get_version(store.tracking_uri, "player-ridge", "1").aliases == ()
