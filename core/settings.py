@@ -35,6 +35,11 @@ def url_origin(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or '?'}{port}"
 
 
+# The registered model names of each task (training.models builds one estimator for each).
+GAME_MODEL_NAMES = ("game-logistic", "game-tree", "game-forest")
+POINTS_MODEL_NAMES = ("player-linear", "player-ridge", "player-lasso")
+
+
 class DataDirError(RuntimeError):
     """No snapshot folder could be found."""
 
@@ -212,6 +217,25 @@ class Settings(BaseSettings):
         if value.upper() not in levels:
             raise ValueError(f"log_level must be one of {', '.join(levels)}, got {value!r}")
         return value.upper()
+
+    @field_validator("default_game_model")
+    @classmethod
+    def _game_model(cls, value: str) -> str:
+        if value not in GAME_MODEL_NAMES:
+            raise ValueError(
+                f"default_game_model must be one of {', '.join(GAME_MODEL_NAMES)}, got {value!r}"
+            )
+        return value
+
+    @field_validator("default_points_model")
+    @classmethod
+    def _points_model(cls, value: str) -> str:
+        if value not in POINTS_MODEL_NAMES:
+            raise ValueError(
+                "default_points_model must be one of "
+                f"{', '.join(POINTS_MODEL_NAMES)}, got {value!r}"
+            )
+        return value
 
     @field_validator("task_runner")
     @classmethod

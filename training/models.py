@@ -30,6 +30,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
+from core.settings import GAME_MODEL_NAMES, POINTS_MODEL_NAMES
 from training.params import (
     DEFAULT_PARAMS,
     GameForestParams,
@@ -41,8 +42,8 @@ from training.params import (
     PlayerRidgeParams,
 )
 
-GAME_MODELS = ("game-logistic", "game-tree", "game-forest")
-POINTS_MODELS = ("player-linear", "player-ridge", "player-lasso")
+GAME_MODELS = GAME_MODEL_NAMES
+POINTS_MODELS = POINTS_MODEL_NAMES
 
 GAME = "game"
 POINTS = "points"
