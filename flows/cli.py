@@ -10,6 +10,8 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -120,12 +122,28 @@ def _reason(exc: BaseException) -> str:
     return str(exc)
 
 
-def _fail(exc: BaseException) -> typer.Exit:
+def _fail(exc: BaseException, as_json: bool = False) -> typer.Exit:
+    """The exit of an expected failure, its reason printed on stderr (and, with ``--json``, as
+    ``{"error": ..., "exit_code": ...}`` on stdout); anything else is re-raised."""
     for kind, code in _expected_errors().items():
         if isinstance(exc, kind):
-            err.print(labelled("error:", "bold red", _reason(exc)), soft_wrap=True)
+            reason = _reason(exc)
+            err.print(labelled("error:", "bold red", reason), soft_wrap=True)
+            if as_json:
+                sys.stdout.write(json.dumps({"error": reason, "exit_code": code}) + "\n")
             return typer.Exit(code)
     raise exc
+
+
+@contextmanager
+def json_stdout(as_json: bool) -> Iterator[None]:
+    """With ``--json``, stdout carries the JSON document alone: whatever the work writes there
+    (MLflow's run links when tracking on a server) goes to stderr instead."""
+    if not as_json:
+        yield
+        return
+    with redirect_stdout(sys.stderr):
+        yield
 
 
 def _settings() -> Settings:
@@ -168,11 +186,16 @@ def ingest(
     from flows.ingest import ingest_flow
 
     try:
-        summary = ingest_flow(
-            source=source, seasons=seasons, season_type=season_type, settings=settings, full=full
-        )
+        with json_stdout(as_json):
+            summary = ingest_flow(
+                source=source,
+                seasons=seasons,
+                season_type=season_type,
+                settings=settings,
+                full=full,
+            )
     except Exception as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, as_json) from None
     if as_json:
         out.print_json(json.dumps(summary.as_dict(), default=str))
         return
@@ -215,7 +238,7 @@ def status(
     try:
         rows = store_status(open_store(settings))
     except Exception as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, as_json) from None
     totals = {k: sum(r[k] for r in rows) for k in ("games", "team_rows", "player_rows")}
     doc = {
         "database": _masked_url(settings.resolved_database_url),
@@ -306,15 +329,16 @@ def train(
 
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
     try:
-        summary = run_training(
-            settings,
-            eval_season=eval_season,
-            models=chosen,
-            window_days=window_days,
-            min_window_games=min_window_games,
-        )
+        with json_stdout(as_json):
+            summary = run_training(
+                settings,
+                eval_season=eval_season,
+                models=chosen,
+                window_days=window_days,
+                min_window_games=min_window_games,
+            )
     except Exception as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, as_json) from None
     if as_json:
         out.print_json(json.dumps(summary.as_dict(), default=str))
         return
@@ -379,7 +403,7 @@ def models(
     try:
         registered = list_registered(settings.resolved_mlflow_tracking_uri)
     except Exception as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, as_json) from None
     if as_json:
         sys.stdout.write(json.dumps(registered, indent=2, default=str) + "\n")
         return

@@ -63,24 +63,23 @@ def drift(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Build the drift and performance reports of the champions now (HTML + JSON + index)."""
-    from flows.cli import _fail, _settings, out
+    from flows.cli import _fail, _settings, json_stdout, out
 
     settings = _settings()
     from flows.drift import drift_flow
 
     try:
         # Options are checked here, before the flow starts: a typo is one line, not a failed run.
-        summary = drift_flow(
-            as_of=_day(as_of, "--as-of"),
-            window_days=_days(window_days, "--window-days"),
-            performance_days=_days(performance_days, "--performance-days"),
-            tasks=_tasks(tasks),
-            retrain=retrain,
-            html=html,
-            settings=settings,
-        )
+        options = {
+            "as_of": _day(as_of, "--as-of"),
+            "window_days": _days(window_days, "--window-days"),
+            "performance_days": _days(performance_days, "--performance-days"),
+            "tasks": _tasks(tasks),
+        }
+        with json_stdout(as_json):
+            summary = drift_flow(**options, retrain=retrain, html=html, settings=settings)
     except Exception as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, as_json) from None
     if as_json:
         sys.stdout.write(json.dumps(summary.as_dict(), indent=1, default=str) + "\n")
         return
@@ -173,31 +172,32 @@ def replay(
     """Replay a season day by day on the offline snapshot: predict each day's games with the
     current champion, log them, ingest the results, check drift weekly (which may retrain and
     promote), then score the season against the baselines. Uses its own state folder."""
-    from flows.cli import _fail, _settings, out
+    from flows.cli import _fail, _settings, json_stdout, out
 
     settings = _settings()
     from flows.replay import replay_flow
 
     try:
-        summary = replay_flow(
-            season=season,
-            trained_through=trained_through,
-            state_dir=state_dir,
-            out=out_dir,
-            first_season=first_season,
-            until=_day(until, "--until"),
-            max_days=days,
-            points=points,
-            models=_names(models),
-            season_type=season_type,
-            drift_every_days=drift_every,
-            window_days=window_days,
-            cooldown_days=cooldown_days,
-            html=html,
-            settings=settings,
-        )
+        with json_stdout(as_json):
+            summary = replay_flow(
+                season=season,
+                trained_through=trained_through,
+                state_dir=state_dir,
+                out=out_dir,
+                first_season=first_season,
+                until=_day(until, "--until"),
+                max_days=days,
+                points=points,
+                models=_names(models),
+                season_type=season_type,
+                drift_every_days=drift_every,
+                window_days=window_days,
+                cooldown_days=cooldown_days,
+                html=html,
+                settings=settings,
+            )
     except Exception as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, as_json) from None
     doc = summary.as_dict()
     if as_json:
         slim = {k: v for k, v in doc.items() if k != "check_details"}

@@ -63,6 +63,11 @@ def test_bad_season_spec_exits_with_a_reason(env):
     assert result.exit_code == EXIT_BAD_INPUT
     assert "error:" in result.output and "2023-25" in result.output
     assert "Traceback" not in result.output
+    # with --json the failure is a JSON document on stdout as well
+    result = runner.invoke(app, ["ingest", "--seasons", "2023-25", "--json"])
+    assert result.exit_code == EXIT_BAD_INPUT
+    doc = json.loads(result.stdout)
+    assert doc["exit_code"] == EXIT_BAD_INPUT and "2023-25" in doc["error"]
 
 
 @pytest.mark.parametrize(

@@ -163,3 +163,31 @@ def test_register_promote_and_load_through_a_server_with_s3_artifacts(
     assert any(key.endswith("/features.json") for key in keys), keys
     assert any(key.endswith("/lineage.json") for key in keys), keys
     assert not (tmp_path / "state" / "mlartifacts").exists()
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_train_json_on_a_tracking_server_prints_the_json_alone(
+    tracking_server, tmp_path, monkeypatch
+):
+    """MLflow writes a "View run" link to stdout for every run on a server; with ``--json`` it
+    goes to stderr and stdout holds the summary alone (``ingest --json`` likewise)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from tests.builders import team_game_log, write_snapshot
+
+    seasons = ("2021-22", "2022-23")
+    logs = {s: team_game_log(s, n_days=20, seed=i) for i, s in enumerate(seasons)}
+    monkeypatch.setenv("NBA_DATA_DIR", str(write_snapshot(tmp_path / "snap", logs)))
+    monkeypatch.setenv("NBA_MLFLOW_TRACKING_URI", tracking_server)
+    runner = CliRunner()
+    ingested = runner.invoke(app, ["ingest", "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    assert json.loads(ingested.stdout)["seasons"] == list(seasons)
+    trained = runner.invoke(app, ["train", "--models", "game-logistic", "--json"])
+    assert trained.exit_code == 0, trained.output
+    (model,) = json.loads(trained.stdout)["models"]
+    assert model["name"] == "game-logistic"
+    assert "View run" in trained.stderr and "View run" not in trained.stdout
