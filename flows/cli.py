@@ -446,15 +446,21 @@ def promote(
     settings = _settings()
     from flows.resources import open_store
     from flows.training import gate_policy
-    from registry import gate_and_promote
+    from registry import gate_and_promote, get_champion, get_version, is_recorded_champion
     from registry import promote as force_promote
     from training.models import task_of
 
     uri = settings.resolved_mlflow_tracking_uri
     try:
+        policy = gate_policy(task_of(name), settings)  # an unknown name fails here, either way
         engine = open_store(settings)
+        version = get_version(uri, name, version).version
+        champion = get_champion(uri, name)
+        already = champion is not None and champion.version == version
+        if already and (gate or is_recorded_champion(champion, engine)):
+            out.print(f"{name} v{version} is already champion: nothing changed")
+            return
         if gate:
-            policy = gate_policy(task_of(name), settings)
             decision = gate_and_promote(uri, name, version, policy, engine=engine, actor=actor)
             if not decision.promote:
                 err.print(labelled("refused:", "bold red", f"{name} v{version}: {decision.reason}"))
@@ -472,6 +478,7 @@ def promote(
 @app.command()
 def rollback(
     name: Annotated[str, typer.Argument(help="Registered model, e.g. game-logistic.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded with the rollback).")] = "rollback",
     actor: Annotated[
         str | None, typer.Option(help="Who (recorded); default: the login name.")
     ] = None,
@@ -481,10 +488,16 @@ def rollback(
     settings = _settings()
     from flows.resources import open_store
     from registry import rollback as do_rollback
+    from training.models import task_of
 
     try:
+        task_of(name)  # an unknown name fails as it does for promote
         version = do_rollback(
-            settings.resolved_mlflow_tracking_uri, name, actor=actor, engine=open_store(settings)
+            settings.resolved_mlflow_tracking_uri,
+            name,
+            actor=actor,
+            reason=reason.strip() or "rollback",
+            engine=open_store(settings),
         )
     except Exception as exc:
         raise _fail(exc) from None

@@ -28,6 +28,7 @@ _EXPORTS = {
     "GatePolicy": "registry.gate",
     "evaluate_gate": "registry.gate",
     "gate_and_promote": "registry.promotion",
+    "is_recorded_champion": "registry.promotion",
     "promote": "registry.promotion",
     "rollback": "registry.promotion",
     "ModelVersionInfo": "registry.versions",
@@ -57,6 +58,7 @@ __all__ = [
     "gate_and_promote",
     "get_champion",
     "get_version",
+    "is_recorded_champion",
     "list_registered",
     "load_local_model",
     "load_model",
@@ -87,7 +89,7 @@ if TYPE_CHECKING:
         GatePolicy,
         evaluate_gate,
     )
-    from registry.promotion import gate_and_promote, promote, rollback
+    from registry.promotion import gate_and_promote, is_recorded_champion, promote, rollback
     from registry.runs import RegisteredVersion, log_training_run
     from registry.ui import mlflow_ui_command, mlflow_ui_env
     from registry.versions import (

@@ -186,6 +186,15 @@ def gate_and_promote(
     return decision
 
 
+def is_recorded_champion(champion: ModelVersionInfo | None, engine: Engine | None) -> bool:
+    """Whether ``champion`` (the version the alias points to) is the champion as the platform
+    recorded it: always without ``engine``; with it, the last promotion or rollback in
+    ``model_metadata`` is of that version. A forced promotion of it then changes nothing."""
+    if champion is None:
+        return False
+    return engine is None or last_recorded_champion(engine, champion.name) == champion.version
+
+
 def promote(
     tracking_uri: str,
     name: str,
@@ -198,6 +207,9 @@ def promote(
     """Make ``version`` the champion by a person's decision, without the gate.
 
     The replaced champion is remembered for :func:`rollback`. Returns the new champion version.
+    A version that is champion already is left as it is, unless (with ``engine``) the alias was
+    put on it outside the platform, the MLflow UI, since the last recorded move: then the
+    promotion is recorded now, with ``reason``, and rollback returns to the last recorded one.
     """
     if not reason.strip():
         raise ValueError("a manual promotion needs a reason")
@@ -206,7 +218,13 @@ def promote(
     check_task(tracking_uri, candidate)
     champion = get_champion(tracking_uri, name)
     if champion is not None and champion.version == candidate.version:
-        return candidate.version
+        if is_recorded_champion(champion, engine):
+            return candidate.version
+        recorded = last_recorded_champion(engine, name)
+        champion = None  # the alias was moved outside the platform: it replaced ``recorded``
+        if recorded is not None:
+            with suppress(RegistryError):
+                champion = get_version(tracking_uri, name, recorded)
     _crown(client, name, candidate.version, champion, action="manual", actor=actor, reason=reason)
     if engine is not None:
         previous = f"; previous champion v{champion.version}" if champion else ""

@@ -275,6 +275,9 @@ def test_models_promote_and_rollback_commands(trained, monkeypatch):
     table = runner.invoke(app, ["models"])
     assert table.exit_code == 0 and "game-forest" in table.output
 
+    for forced in ([], ["--force", "--reason", "keep it"]):  # the champion: nothing to do
+        again = runner.invoke(app, ["promote", "game-logistic", "1", *forced])
+        assert again.exit_code == 0 and "already champion" in again.output, again.output
     refused = runner.invoke(app, ["promote", "game-logistic", "2"])
     assert refused.exit_code == 1 and "refused" in refused.output
     forced = runner.invoke(
@@ -283,7 +286,7 @@ def test_models_promote_and_rollback_commands(trained, monkeypatch):
     assert forced.exit_code == 0, forced.output
     uri = settings.resolved_mlflow_tracking_uri
     assert get_champion(uri, "game-logistic").version == "2"
-    back = runner.invoke(app, ["rollback", "game-logistic"])
+    back = runner.invoke(app, ["rollback", "game-logistic", "--reason", "wrong call"])
     assert back.exit_code == 0 and "v1" in back.output
     assert get_champion(uri, "game-logistic").version == "1"
     no_reason = runner.invoke(app, ["promote", "game-logistic", "2", "--force"])
@@ -295,6 +298,8 @@ def test_models_promote_and_rollback_commands(trained, monkeypatch):
         missing = runner.invoke(app, args)
         assert missing.exit_code == EXIT_BAD_INPUT, (args, missing.output)
         assert "Traceback" not in missing.output
+    for args in (["promote", "x", "1", "--force", "--reason", "r"], ["rollback", "x"]):
+        assert "unknown model 'x'" in runner.invoke(app, args).output
     with open_store(settings).connect() as conn:
         actors = conn.execute(
             select(ModelMetadata.action, ModelMetadata.actor).where(
@@ -303,7 +308,13 @@ def test_models_promote_and_rollback_commands(trained, monkeypatch):
                 ModelMetadata.version == "2",
             )
         ).all()
+        reasons = (
+            conn.execute(select(ModelMetadata.reason).where(ModelMetadata.action == "rollback"))
+            .scalars()
+            .all()
+        )
     assert ("promote", "dana") in actors
+    assert "rollback from v2: wrong call" in reasons
 
 
 def test_a_retrain_keeps_the_models_whose_champions_have_not_seen_every_game(trained):

@@ -227,6 +227,27 @@ def test_rollback_after_a_promotion_in_the_mlflow_ui(store, register, game_metri
         rollback(store.tracking_uri, NAME, actor="alice")  # without the audit trail: no guess
 
 
+def test_a_forced_promotion_records_a_champion_the_ui_crowned(
+    store, register, game_metrics, app_engine
+):
+    """Forcing the version the UI made champion records that move, with its reason and the
+    champion it replaced; forcing it again, or without the audit trail, changes nothing."""
+    register(game_metrics(log_loss=0.65), engine=app_engine)
+    gate_and_promote(store.tracking_uri, NAME, "1", engine=app_engine)
+    register(game_metrics(log_loss=0.66), engine=app_engine)
+    _client(store).set_registered_model_alias(NAME, "champion", "2")  # the UI's move
+    assert promote(store.tracking_uri, NAME, "2", actor="bob", reason="x") == "2"
+    assert len(_audit(app_engine)) == 3  # without the engine nothing is recorded
+
+    assert promote(store.tracking_uri, NAME, "2", actor="bob", reason="ui", engine=app_engine)
+    assert _audit(app_engine)[-1] == ("2", "promote", "champion", "bob")
+    champion = get_champion(store.tracking_uri, NAME)
+    assert (champion.tags["champion_reason"], champion.tags["previous_champion"]) == ("ui", "1")
+    promote(store.tracking_uri, NAME, "2", actor="bob", reason="again", engine=app_engine)
+    assert len(_audit(app_engine)) == 4
+    assert rollback(store.tracking_uri, NAME, actor="bob", engine=app_engine) == "1"
+
+
 @pytest.mark.parametrize("moved_to", ["2", "4"], ids=["once-crowned", "never-crowned"])
 def test_rollback_after_the_ui_moved_the_champion_off_the_recorded_one(
     store, register, game_metrics, app_engine, moved_to
