@@ -321,13 +321,23 @@ def train(
         int | None,
         typer.Option(min=1, help="Fewest games in that window (default NBA_IN_SEASON_MIN_GAMES)."),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Train a model even when its champion or challenger was trained on the same "
+            "data, evaluation season, parameters and features.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Train the six models on the store, register them in MLflow, promote through the gate."""
     settings = _settings()
     from flows.training import run_training
 
-    chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
+    if chosen == []:
+        raise _fail(ValueError(f"--models names no model: {models!r}"), as_json)
     try:
         with json_stdout(as_json):
             summary = run_training(
@@ -336,6 +346,7 @@ def train(
                 models=chosen,
                 window_days=window_days,
                 min_window_games=min_window_games,
+                force=force,
             )
     except Exception as exc:
         raise _fail(exc, as_json) from None
@@ -346,6 +357,11 @@ def train(
 
 
 def _print_training_summary(summary) -> None:
+    for line in summary.unchanged:
+        out.print(f"not trained: {line} (--force trains it anyway)")
+    if not summary.models:
+        out.print("nothing trained, nothing registered")
+        return
     table = Table(title=f"training, evaluated on {summary.eval_season} ({summary.seconds:.0f} s)")
     for col in ("model", "version", "metric", "decision"):
         table.add_column(col)

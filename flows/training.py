@@ -60,6 +60,7 @@ class TrainingSummary:
     models: list[dict[str, Any]] = field(default_factory=list)
     lineage: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    unchanged: list[str] = field(default_factory=list)  # models not retrained, and why
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -350,6 +351,50 @@ def gate_policy(task: str, settings: Settings):
     return replace(DEFAULT_POLICIES[task], margin=margin)
 
 
+FINGERPRINT_TAG = "training_fingerprint"
+
+
+def training_fingerprint(name: str, lineage: dict[str, Any], window: tuple[int, int]) -> str:
+    """What a trained version and its gate evaluation are a function of: the stored input (its
+    hash), the evaluation season, the in-season window settings (days, fewest games), the
+    model's parameters and features, and the versions of this package and scikit-learn. Two
+    runs with the same fingerprint fit the same model and score it the same way."""
+    import hashlib
+    from importlib.metadata import version
+
+    from training.models import default_feature_names, task_of
+    from training.params import DEFAULT_PARAMS
+
+    basis = {
+        "model": name,
+        "input_hash": lineage["input_hash"],
+        "eval_season": lineage["eval_season"],
+        "window": list(window),
+        "params": DEFAULT_PARAMS[name].as_dict(),
+        "features": list(default_feature_names(task_of(name))),
+        "nba-mlops": version("nba-mlops"),
+        "scikit-learn": version("scikit-learn"),
+    }
+    text = json.dumps(basis, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@task(name="read-same-training", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
+def read_same_training(tracking_uri: str, name: str, fingerprint: str) -> str:
+    """The champion or challenger version trained on exactly this (same fingerprint), as
+    ``"champion v3"``; "" when there is none."""
+    from registry import CHALLENGER, CHAMPION, RegistryError, get_version
+
+    for alias in (CHAMPION, CHALLENGER):
+        try:
+            info = get_version(tracking_uri, name, alias)
+        except RegistryError:
+            continue
+        if info.tags.get(FINGERPRINT_TAG) == fingerprint:
+            return f"{alias} v{info.version}"
+    return ""
+
+
 def _lineage(frames: StoreFrames, eval_season: str) -> dict[str, Any]:
     from ingest.storage import frame_digest
 
@@ -370,6 +415,7 @@ def training_flow(
     settings: Settings | None = None,
     window_days: int | None = None,
     min_window_games: int | None = None,
+    force: bool = False,
 ) -> TrainingSummary:
     """Train the six models on the store, register them in MLflow and promote through the gate.
 
@@ -378,6 +424,10 @@ def training_flow(
     through it for serving. When that season has games the champion was not fit on, the gate
     compares on the in-season window instead (``window_days``, ``min_window_games``: default
     ``settings.in_season_window_days`` and ``settings.in_season_min_games``; see the module).
+
+    A model whose champion or challenger was trained on exactly this (``training_fingerprint``:
+    same stored data, evaluation season, window settings, parameters, features and library
+    versions) is not trained again, and ``unchanged`` says so; ``force`` trains it anyway.
     """
     from registry import check_tracking
     from training.models import GAME, GAME_MODELS, POINTS_MODELS, task_of
@@ -405,10 +455,22 @@ def training_flow(
     eval_season = eval_season or latest_complete_season(game_frame)
     season_start_year(eval_season)
     lineage = _lineage(frames, eval_season)
-    logger.info("training %s, evaluated on %s", ", ".join(names), eval_season)
     days = settings.in_season_window_days if window_days is None else window_days
     min_games = settings.in_season_min_games if min_window_games is None else min_window_games
     uri = settings.resolved_mlflow_tracking_uri
+    summary = TrainingSummary(eval_season=eval_season, lineage=lineage)
+    fingerprints = {n: training_fingerprint(n, lineage, (days, min_games)) for n in names}
+    if not force:
+        for name in list(names):
+            same = read_same_training(uri, name, fingerprints[name])
+            if same:
+                names.remove(name)
+                summary.unchanged.append(
+                    f"{name}: {same} was trained on the same data, evaluation season, "
+                    "parameters and features"
+                )
+                logger.info("not trained: %s (force trains it anyway)", summary.unchanged[-1])
+    logger.info("training %s, evaluated on %s", ", ".join(names) or "nothing", eval_season)
     plans: dict[str, WindowPlan] = {}
     windows, seasons = {}, {}
     for name in names:
@@ -432,14 +494,14 @@ def training_flow(
             seasons[name] = score_champion_on_season.submit(name, frame, eval_season, plan)
         plans[name] = plan
     futures = [train_model.submit(n, game_frame, player_frame, eval_season) for n in names]
-    summary = TrainingSummary(eval_season=eval_season, lineage=lineage)
     for name, future in zip(names, futures, strict=True):
         trained = future.result()
         if trained is None:
             continue
         scores = windows[name].result() if name in windows else None
         season_scores = seasons[name].result() if name in seasons else None
-        record = window_record(trained, plans.get(name), scores, season_scores)
+        metrics, tags = window_record(trained, plans.get(name), scores, season_scores)
+        record = metrics, {**tags, FINGERPRINT_TAG: fingerprints[name]}
         outcome = register_and_gate(trained, settings, lineage, engine, record)
         logger.info(
             "%s v%s: %s (%s)",
@@ -472,6 +534,7 @@ def run_training(
     models: list[str] | None = None,
     window_days: int | None = None,
     min_window_games: int | None = None,
+    force: bool = False,
 ) -> TrainingSummary:
     """``training_flow`` with the task runner of the settings (threads, or a Dask cluster)."""
     runner = task_runner_for(settings)
@@ -482,6 +545,7 @@ def run_training(
         settings=settings,
         window_days=window_days,
         min_window_games=min_window_games,
+        force=force,
     )
 
 
@@ -659,4 +723,5 @@ def retrain_flow(
         models=names,
         window_days=window_days,
         min_window_games=min_window_games,
+        force=force,
     )

@@ -58,6 +58,12 @@ def test_a_season_not_in_the_snapshot_exits_2_before_anything_is_written(env):
     assert json.loads(status.stdout)["totals"]["games"] == 0
 
 
+def test_train_with_an_empty_model_list_exits_with_a_reason(env):
+    result = runner.invoke(app, ["train", "--models", " , "])
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "--models names no model" in result.output
+
+
 def test_bad_season_spec_exits_with_a_reason(env):
     result = runner.invoke(app, ["ingest", "--seasons", "2023-25"])
     assert result.exit_code == EXIT_BAD_INPUT

@@ -52,7 +52,7 @@ def trained(league, tmp_path_factory):
     settings = Settings(data_dir=league, state_dir=state)
     ingest_flow(source="snapshot", settings=settings)
     first = training_flow(settings=settings)
-    second = training_flow(models=["game-logistic", "player-ridge"], settings=settings)
+    second = training_flow(models=["game-logistic", "player-ridge"], settings=settings, force=True)
     return settings, first, second
 
 
@@ -104,6 +104,18 @@ def test_an_equal_challenger_is_refused_and_recorded(trained):
             )
         ).all()
     assert sorted(actions) == [("1", "promote"), ("2", "refuse")]
+
+
+def test_training_again_on_the_same_data_trains_nothing(trained):
+    """Every model's champion or challenger was trained on this very store with the same
+    parameters and features: nothing is trained or registered, and the summary says why."""
+    settings, _, _ = trained
+    again = training_flow(settings=settings)
+    assert again.models == []
+    assert len(again.unchanged) == 6
+    assert "game-tree: champion v1 was trained on the same data" in again.unchanged[1]
+    other_window = training_flow(models=["game-tree"], settings=settings, window_days=7)
+    assert [m["version"] for m in other_window.models] == ["2"]  # the gate's settings changed
 
 
 def test_the_gate_margin_comes_from_the_settings():
