@@ -224,6 +224,9 @@ def _print_ingest_summary(summary) -> None:
     out.print(f"{checked}; {dropped} team rows of cancelled games dropped")
     for line in summary.skipped:
         out.print(f"skipped: {line}")
+    for key, extra in summary.kept.items():
+        rows = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in extra.items() if n > 0)
+        out.print(f"kept: {key}: {rows} the source no longer has (ingest never deletes)")
 
 
 @app.command()

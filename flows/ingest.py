@@ -29,7 +29,9 @@ from ingest.storage import (
     WriteCounts,
     batch_digest,
     batch_key,
+    batch_rows,
     frame_digest,
+    held_rows,
     unchanged_batches,
     upsert_batches,
     upsert_reference,
@@ -52,6 +54,10 @@ class IngestSummary:
     validation_files: list[str] = field(default_factory=list)
     input_hash: str = ""
     digests: dict[str, str] = field(default_factory=dict)
+    # per batch: games, team rows, player rows in the store after the write
+    held: dict[str, list[int]] = field(default_factory=dict)
+    # per batch: rows the store keeps that the source no longer has (ingest never deletes)
+    kept: dict[str, dict[str, int]] = field(default_factory=dict)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -155,7 +161,9 @@ def validate_batches(batches: list[Batch], validation_dir) -> list:
     if players:
         reports.append(
             validator.validate_player_games(
-                pd.concat(players, ignore_index=True), batch_name=f"{label}_{types}_player"
+                pd.concat(players, ignore_index=True),
+                team_games=team,
+                batch_name=f"{label}_{types}_player",
             )
         )
     for report in reports:
@@ -183,13 +191,29 @@ def write_store(
         for name, unchanged in summary.written.items():
             written[name].add(WriteCounts(**unchanged))
         reference = upsert_reference(conn, teams, players)
+        now = held_rows(conn)
+        held = {key: now.get(key, [0, 0, 0]) for key in summary.digests}
         summary = replace(
             summary,
             written={k: v.as_dict() for k, v in written.items()},
             reference={k: v.as_dict() for k, v in reference.items()},
+            held=held,
+            kept=rows_kept(batches, held),
         )
         _record_run(conn, summary, "ok", None, started)
     return summary
+
+
+def rows_kept(batches: list[Batch], held: dict[str, list[int]]) -> dict[str, dict[str, int]]:
+    """Per batch, the rows the store holds beyond the batch's: rows the source no longer has,
+    which ingest keeps (it adds and corrects, never deletes)."""
+    kept = {}
+    for b in batches:
+        key = batch_key(b.season, b.season_type)
+        extra = [h - n for h, n in zip(held.get(key, [0, 0, 0]), batch_rows(b), strict=True)]
+        if any(n > 0 for n in extra):
+            kept[key] = dict(zip(("games", "team_rows", "player_rows"), extra, strict=True))
+    return kept
 
 
 def reference_lists(batches: list[Batch]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -226,6 +250,7 @@ def _record_run(
                 "written": summary.written,
                 "batches": summary.batches,
                 "digests": summary.digests if status == "ok" else {},
+                "held": summary.held if status == "ok" else {},
             },
             input_hash=summary.input_hash or None,
             message=message,
@@ -347,6 +372,12 @@ def ingest_flow(
         summary.written = {k: v.as_dict() for k, v in written.items()}
         summary.digests = digests
         summary = write_store(engine, fresh, batches, summary, started, verify=full)
+        for key, extra in summary.kept.items():
+            logger.warning(
+                "%s: the store keeps %s that the source no longer has (ingest never deletes)",
+                key,
+                ", ".join(f"{n} {what}" for what, n in extra.items() if n > 0),
+            )
     except Exception as exc:
         summary.seconds = round(time.perf_counter() - t0, 2)
         try:

@@ -85,7 +85,9 @@ def validate_store(frames: StoreFrames, validation_dir: Path) -> None:
     reports = [validator.validate_team_games(frames.team_games, batch_name="training_team")]
     if not frames.player_games.empty:
         reports.append(
-            validator.validate_player_games(frames.player_games, batch_name="training_player")
+            validator.validate_player_games(
+                frames.player_games, team_games=frames.team_games, batch_name="training_player"
+            )
         )
     for report in reports:
         report.save(validation_dir)

@@ -82,39 +82,55 @@ def batch_digest(batch: Batch) -> str:
     return frame_digest(frames)
 
 
-def stored_digests(engine: Engine) -> dict[str, str]:
-    """Per batch key, the digest recorded by the latest successful ingest that wrote it."""
-    out: dict[str, str] = {}
+def stored_digests(engine: Engine) -> dict[str, tuple[str, list[int] | None]]:
+    """Per batch key, the digest recorded by the latest successful ingest that wrote it, and
+    the rows the store held of that season and type after it (None before they were recorded)."""
+    out: dict[str, tuple[str, list[int] | None]] = {}
     with engine.connect() as conn:
         rows = conn.execute(
             select(IngestRun.counts).where(IngestRun.status == "ok").order_by(IngestRun.id.desc())
         ).all()
     for (counts,) in rows:
+        held = (counts or {}).get("held") or {}
         for key, digest in ((counts or {}).get("digests") or {}).items():
-            out.setdefault(key, digest)
+            out.setdefault(key, (digest, held.get(key)))
     return out
+
+
+def batch_rows(batch: Batch) -> list[int]:
+    """Games, team rows and player rows of one batch."""
+    players = 0 if batch.player_games is None else len(batch.player_games)
+    return [len(batch.games), len(batch.team_games), players]
 
 
 def unchanged_batches(engine: Engine, batches: Sequence[Batch]) -> set[str]:
     """Keys of the batches the store already holds exactly: same digest as the last successful
-    ingest of that season and type, and the same row counts in the store now."""
+    ingest of that season and type, and the store holds the rows it held after that ingest
+    (the batch's own rows, plus any the source no longer has, which ingest keeps)."""
     known = stored_digests(engine)
     if not known:
         return set()
-    held = {(e["season"], e["season_type"]): e for e in store_status(engine)}
+    with engine.connect() as conn:
+        now = held_rows(conn)
     same = set()
     for b in batches:
         key = batch_key(b.season, b.season_type)
-        entry = held.get((b.season, b.season_type))
-        players = 0 if b.player_games is None else len(b.player_games)
-        if (
-            entry is not None
-            and known.get(key) == batch_digest(b)
-            and (entry["games"], entry["team_rows"], entry["player_rows"])
-            == (len(b.games), len(b.team_games), players)
-        ):
+        digest, held = known.get(key, (None, None))
+        if digest == batch_digest(b) and now.get(key) == (held or batch_rows(b)):
             same.add(key)
     return same
+
+
+def held_rows(conn: Connection) -> dict[str, list[int]]:
+    """Per batch key, the games, team rows and player rows the store holds."""
+    out: dict[str, list[int]] = {}
+    for i, table in enumerate((Game.__table__, TeamGame.__table__, PlayerGame.__table__)):
+        stmt = select(table.c.season, table.c.season_type, func.count()).group_by(
+            table.c.season, table.c.season_type
+        )
+        for season, season_type, n in conn.execute(stmt):
+            out.setdefault(batch_key(season, season_type), [0, 0, 0])[i] = int(n)
+    return out
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:

@@ -11,7 +11,9 @@ those frames are then validated with GE too, so every check is a GE expectation 
 ``<kind>.rows``      the batch itself: columns, types, nulls, keys, game_id format, ranges
 ``team_games.games`` one row per game_id: ``n_rows``, ``n_wins``
 ``<kind>.derived``   one row per batch row: ``date_in_season`` (and, for teams,
-                     ``pts_diff_minus_plus_minus``, ``reb_minus_oreb_dreb``)
+                     ``pts_diff_minus_plus_minus``, ``reb_minus_oreb_dreb``; for players,
+                     ``in_team_log``: the batch's team rows hold that game for the player's
+                     team on that date)
 
 Great Expectations is imported only when the first batch is validated (the import takes seconds).
 """
@@ -241,7 +243,13 @@ def validate_batches(
     if team_games is not None:
         reports.append(validator.validate_team_games(team_games, batch_name=batch_name))
     if player_games is not None:
-        reports.append(validator.validate_player_games(player_games, batch_name=batch_name))
+        if team_games is None:
+            raise ValueError("player games are validated against the team games of the batch")
+        reports.append(
+            validator.validate_player_games(
+                player_games, team_games=team_games, batch_name=batch_name
+            )
+        )
     return reports
 
 
@@ -306,15 +314,25 @@ def team_row_checks(team_games: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def player_row_checks(player_games: pd.DataFrame) -> pd.DataFrame:
-    """Per player row: whether the date is inside the season."""
+def player_row_checks(player_games: pd.DataFrame, team_games: pd.DataFrame) -> pd.DataFrame:
+    """Per player row: whether the date is inside the season, and whether the team log holds
+    that game for the player's team on the same date (``in_team_log``)."""
+    keys = ["game_id", "team_id"]
+    teams = team_games.loc[:, [*keys, "game_date"]].drop_duplicates(keys)
+    matched = player_games.loc[:, [*keys, "game_date"]].merge(
+        teams, on=keys, how="left", suffixes=("", "_team"), validate="many_to_one"
+    )
+    own = pd.to_datetime(matched["game_date"], errors="coerce").dt.normalize()
+    logged = pd.to_datetime(matched["game_date_team"], errors="coerce").dt.normalize()
     return pd.DataFrame(
         {
             "game_id": player_games["game_id"],
             "player_id": player_games["player_id"],
+            "team_id": player_games["team_id"],
             "season": player_games["season"],
             "game_date": player_games["game_date"],
             "date_in_season": date_in_season(player_games["game_date"], player_games["season"]),
+            "in_team_log": (logged.notna() & own.eq(logged)).to_numpy(),
         }
     )
 
@@ -432,6 +450,14 @@ def _derived_expectations(kind: str) -> list:
             description="game_date within the season (Sep 1 .. Oct 31 of the next year)",
         )
     ]
+    if kind == PLAYER_GAMES:
+        exps.append(
+            gxe.ExpectColumnValuesToBeInSet(
+                column="in_team_log",
+                value_set=[True],
+                description="the team log holds the game for the player's team on that date",
+            )
+        )
     if kind == TEAM_GAMES:
         exps += [
             gxe.ExpectColumnValuesToBeBetween(
@@ -456,7 +482,7 @@ class _Suite:
 
     name: str
     needs: tuple[str, ...]  # batch columns the derived frame is computed from
-    frame: Callable[[pd.DataFrame], pd.DataFrame]
+    frame: Callable[[pd.DataFrame, pd.DataFrame | None], pd.DataFrame]  # (batch, team rows)
     index_columns: tuple[str, ...]  # columns that identify an unexpected row in the examples
     expectations: Callable[[], list]
 
@@ -467,14 +493,14 @@ def _suites(kind: str) -> tuple[_Suite, ...]:
             _Suite(
                 "team_games.rows",
                 (),
-                lambda df: df,
+                lambda df, _: df,
                 TEAM_GAME_KEY,
                 lambda: _row_expectations(TEAM_GAMES),
             ),
             _Suite(
                 "team_games.games",
                 ("game_id", "wl"),
-                team_game_checks,
+                lambda df, _: team_game_checks(df),
                 ("game_id",),
                 _game_expectations,
             ),
@@ -491,7 +517,7 @@ def _suites(kind: str) -> tuple[_Suite, ...]:
                     "oreb",
                     "dreb",
                 ),
-                team_row_checks,
+                lambda df, _: team_row_checks(df),
                 (*TEAM_GAME_KEY, "game_date"),
                 lambda: _derived_expectations(TEAM_GAMES),
             ),
@@ -500,13 +526,13 @@ def _suites(kind: str) -> tuple[_Suite, ...]:
         _Suite(
             "player_games.rows",
             (),
-            lambda df: df,
+            lambda df, _: df,
             PLAYER_GAME_KEY,
             lambda: _row_expectations(PLAYER_GAMES),
         ),
         _Suite(
             "player_games.derived",
-            ("game_id", "player_id", "season", "game_date"),
+            ("game_id", "player_id", "team_id", "season", "game_date"),
             player_row_checks,
             (*PLAYER_GAME_KEY, "game_date"),
             lambda: _derived_expectations(PLAYER_GAMES),
@@ -529,8 +555,12 @@ class BatchValidator:
     def validate_team_games(self, df: pd.DataFrame, *, batch_name: str) -> ValidationReport:
         return self._validate(df, TEAM_GAMES, batch_name)
 
-    def validate_player_games(self, df: pd.DataFrame, *, batch_name: str) -> ValidationReport:
-        return self._validate(df, PLAYER_GAMES, batch_name)
+    def validate_player_games(
+        self, df: pd.DataFrame, *, team_games: pd.DataFrame, batch_name: str
+    ) -> ValidationReport:
+        """``df`` on its own, and against ``team_games``: every player row must belong to a
+        game of the player's team in the team log, on the same date."""
+        return self._validate(df, PLAYER_GAMES, batch_name, team_games)
 
     def _validation_definitions(self) -> dict[str, Any]:
         with self._lock:
@@ -538,7 +568,9 @@ class BatchValidator:
                 self._definitions = _build_definitions()
             return self._definitions
 
-    def _validate(self, df: pd.DataFrame, kind: str, batch_name: str) -> ValidationReport:
+    def _validate(
+        self, df: pd.DataFrame, kind: str, batch_name: str, team_games: pd.DataFrame | None = None
+    ) -> ValidationReport:
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"{kind} must be a pandas DataFrame, got {type(df).__name__}")
         definitions = self._validation_definitions()
@@ -554,7 +586,7 @@ class BatchValidator:
                 skipped.append(f"{suite.name} (needs missing columns {missing})")
                 continue
             try:
-                frame = suite.frame(batch)
+                frame = suite.frame(batch, team_games)
             except (TypeError, ValueError) as exc:  # e.g. a non-numeric pts column
                 skipped.append(f"{suite.name} ({type(exc).__name__}: {exc})")
                 continue

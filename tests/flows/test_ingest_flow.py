@@ -88,6 +88,39 @@ def test_rerun_rewrites_what_changed_or_went_missing(tmp_path, snapshot):
     assert again.written["player_games"]["inserted"] == 72 + 12
 
 
+def test_rows_the_source_dropped_are_kept_reported_and_the_rerun_after_is_unchanged(
+    tmp_path, snapshot
+):
+    """The source loses its last day of 2022-23: the store keeps those rows and says so, and
+    the next run finds the batch unchanged (it used to be compared again on every run)."""
+    settings = settings_for(tmp_path, snapshot)
+    ingest_flow(source="snapshot", settings=settings)
+    write_snapshot(snapshot, {"2022-23": team_game_log("2022-23", n_days=7, seed=2)})
+    shorter = ingest_flow(source="snapshot", settings=settings)
+    assert shorter.unchanged_batches == ["2021-22 regular"]
+    assert shorter.kept == {"2022-23 regular": {"games": 2, "team_rows": 4, "player_rows": 12}}
+    assert shorter.held["2022-23 regular"] == [16, 32, 96]
+    again = ingest_flow(source="snapshot", settings=settings)
+    assert again.unchanged_batches == ["2021-22 regular", "2022-23 regular"]
+    assert again.kept == shorter.kept
+    rows = store_status(open_store(settings))
+    assert [(r["season"], r["games"]) for r in rows] == [("2021-22", 12), ("2022-23", 16)]
+
+
+def test_player_rows_of_a_game_the_team_log_lacks_are_refused(tmp_path, snapshot):
+    import pandas as pd
+
+    path = snapshot / "player_game_logs" / "regular_season" / "2022-23.csv.gz"
+    players = pd.read_csv(path, dtype={"GAME_ID": str})
+    players.loc[0, "GAME_ID"] = "0022299999"
+    players.to_csv(path, index=False)
+    settings = settings_for(tmp_path, snapshot)
+    with pytest.raises(BatchValidationError) as info:
+        ingest_flow(source="snapshot", settings=settings)
+    assert "in_team_log" in str(info.value)
+    assert read_team_games(open_store(settings)).empty
+
+
 def test_a_bad_batch_is_refused_and_nothing_is_written(tmp_path, snapshot):
     bad = team_game_log("2023-24", n_days=3, seed=3)
     bad.loc[0, "PLUS_MINUS"] += 7  # contradicts the scores

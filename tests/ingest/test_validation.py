@@ -206,8 +206,10 @@ def test_validation_does_not_modify_the_batch(validator, team_games):
 
 
 def test_only_the_given_frames_are_validated(validator, team_games):
-    reports = validate_batches(validator, None, make_player_games(team_games), batch_name="p")
-    assert [r.kind for r in reports] == ["player_games"]
+    reports = validate_batches(validator, team_games, None, batch_name="t")
+    assert [r.kind for r in reports] == ["team_games"]
+    with pytest.raises(ValueError, match="against the team games"):
+        validate_batches(validator, None, make_player_games(team_games), batch_name="p")
 
 
 # --------------------------------------------------------------------------------------------
@@ -435,11 +437,23 @@ PLAYER_CORRUPTIONS = {
     "negative minutes": (lambda f: _set(f, 0, "minutes", -1.0), {(BETWEEN, "minutes"): 1}),
     "date outside the season": (
         lambda f: _set(f, 0, "game_date", pd.Timestamp("2022-12-25")),
-        {(IN_SET, "date_in_season"): 1},
+        {(IN_SET, "date_in_season"): 1, (IN_SET, "in_team_log"): 1},
     ),
     "playoff game_id in a regular batch": (
         lambda f: _set(f, 0, "game_id", "0042300001"),
-        {(REGEX, "game_id"): 1},
+        {(REGEX, "game_id"): 1, (IN_SET, "in_team_log"): 1},
+    ),
+    "a game the team log does not hold": (
+        lambda f: _set(f, 0, "game_id", "0022399999"),
+        {(IN_SET, "in_team_log"): 1},
+    ),
+    "a team that did not play that game": (
+        lambda f: _set(f, 0, "team_id", 1610612999),
+        {(IN_SET, "in_team_log"): 1},
+    ),
+    "another date than the team log's": (
+        lambda f: _set(f, 0, "game_date", f.loc[0, "game_date"] + pd.Timedelta(days=1)),
+        {(IN_SET, "in_team_log"): 1},
     ),
     "more threes than field goals": (
         lambda f: _set(_set(f, 0, "fg3m", 30), 0, "fg3a", 30),
@@ -460,7 +474,9 @@ PLAYER_CORRUPTIONS = {
 def test_broken_player_batch_is_refused(validator, player_games, case):
     corrupt, expected = PLAYER_CORRUPTIONS[case]
 
-    report = validator.validate_player_games(corrupt(player_games), batch_name=case)
+    report = validator.validate_player_games(
+        corrupt(player_games), team_games=make_team_games(), batch_name=case
+    )
 
     assert not report.success
     assert failures_of(report) == expected_failures(expected), report.summary()
@@ -533,7 +549,9 @@ def test_importing_the_module_does_not_import_great_expectations():
 def test_validator_builds_its_suites_once(validator, team_games):
     validator.validate_team_games(team_games, batch_name="a")
     first = validator._validation_definitions()
-    validator.validate_player_games(make_player_games(team_games), batch_name="b")
+    validator.validate_player_games(
+        make_player_games(team_games), team_games=team_games, batch_name="b"
+    )
     assert validator._validation_definitions() is first
 
 
