@@ -51,6 +51,15 @@ def _handlers(handlers: Mapping[int, Callable[[int, object], None]]) -> Iterator
             signal.signal(signum, before)
 
 
+@contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """While the block runs, SIGTERM raises :class:`Terminated` in it instead of ending the
+    process at once: rollbacks, ``finally`` blocks and exit handlers (Prefect's temporary API
+    server is stopped by one) run, and the exit code is 143."""
+    with _handlers({signal.SIGTERM: _raise_terminated}):
+        yield
+
+
 def _signal_group(pgid: int, signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signum)

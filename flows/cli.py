@@ -136,6 +136,21 @@ def _fail(exc: BaseException, as_json: bool = False) -> typer.Exit:
 
 
 @contextmanager
+def running_flow(as_json: bool = False) -> Iterator[None]:
+    """Around a command's flow run: SIGTERM unwinds it (transactions roll back, the run is
+    recorded as stopped, Prefect's temporary API server is stopped; exit code 143), and with
+    ``--json`` stdout is kept for the JSON document."""
+    from core.processes import Terminated, sigterm_unwinds
+
+    try:
+        with sigterm_unwinds(), json_stdout(as_json):
+            yield
+    except Terminated:
+        err.print(labelled("stopped:", "bold red", "SIGTERM; nothing half-written was kept"))
+        raise
+
+
+@contextmanager
 def json_stdout(as_json: bool) -> Iterator[None]:
     """With ``--json``, stdout carries the JSON document alone: whatever the work writes there
     (MLflow's run links when tracking on a server) goes to stderr instead."""
@@ -186,7 +201,7 @@ def ingest(
     from flows.ingest import ingest_flow
 
     try:
-        with json_stdout(as_json):
+        with running_flow(as_json):
             summary = ingest_flow(
                 source=source,
                 seasons=seasons,
@@ -342,7 +357,7 @@ def train(
     if chosen == []:
         raise _fail(ValueError(f"--models names no model: {models!r}"), as_json)
     try:
-        with json_stdout(as_json):
+        with running_flow(as_json):
             summary = run_training(
                 settings,
                 eval_season=eval_season,
@@ -390,7 +405,8 @@ def backtest(
         if not Path(data_dir).expanduser().is_dir():
             raise DataDirError(f"--data-dir {data_dir} is not a folder")
         seasons = parse_seasons(test_seasons, [])
-        doc = run_backtest(settings, data_dir=data_dir, test_seasons=seasons, out=out_dir)
+        with running_flow():
+            doc = run_backtest(settings, data_dir=data_dir, test_seasons=seasons, out=out_dir)
     except Exception as exc:
         raise _fail(exc) from None
     table = Table(title=f"backtest {', '.join(seasons)} (means over test seasons)")
@@ -567,39 +583,44 @@ def demo(
     from ingest.storage import store_status
 
     try:
-        if settings.has_snapshot():
-            out.rule("ingest: the offline snapshot")
-            summary = ingest_flow(source="snapshot", settings=settings)
-        else:
-            out.rule("ingest: no snapshot folder, using the live stats.nba.com API")
-            summary = ingest_flow(source="nba_api", seasons=_recent_seasons(3), settings=settings)
-        _print_ingest_summary(summary)
-        from flows.resources import open_store
+        with running_flow():
+            if settings.has_snapshot():
+                out.rule("ingest: the offline snapshot")
+                summary = ingest_flow(source="snapshot", settings=settings)
+            else:
+                out.rule("ingest: no snapshot folder, using the live stats.nba.com API")
+                summary = ingest_flow(
+                    source="nba_api", seasons=_recent_seasons(3), settings=settings
+                )
+            _print_ingest_summary(summary)
+            from flows.resources import open_store
 
-        rows = store_status(open_store(settings))
-        totals = {k: sum(r[k] for r in rows) for k in ("games", "team_rows", "player_rows")}
-        out.print(
-            f"store {_masked_url(settings.resolved_database_url)}: {len(rows)} season batches, "
-            f"{totals['games']} games, {totals['team_rows']} team rows, "
-            f"{totals['player_rows']} player rows"
-        )
-        out.rule("train, register, gate and promote the six models")
-        from flows.training import run_training
+            rows = store_status(open_store(settings))
+            totals = {k: sum(r[k] for r in rows) for k in ("games", "team_rows", "player_rows")}
+            out.print(
+                f"store {_masked_url(settings.resolved_database_url)}: {len(rows)} season batches, "
+                f"{totals['games']} games, {totals['team_rows']} team rows, "
+                f"{totals['player_rows']} player rows"
+            )
+            out.rule("train, register, gate and promote the six models")
+            from flows.training import run_training
 
-        _print_training_summary(run_training(settings))
-        out.rule("monitor: drift and performance reports of the champions")
-        from datetime import timedelta
+            _print_training_summary(run_training(settings))
+            out.rule("monitor: drift and performance reports of the champions")
+            from datetime import timedelta
 
-        from flows.drift import drift_flow
-        from monitoring.cli import _print_check
+            from flows.drift import drift_flow
+            from monitoring.cli import _print_check
 
-        regular = [r for r in rows if r["last_date"] and r["season_type"] == "regular"]
-        last_played = max(date.fromisoformat(r["last_date"]) for r in regular or rows)
-        check = drift_flow(as_of=last_played + timedelta(days=1), retrain=False, settings=settings)
-        _print_check(out, check, settings)
-        from serving.demo import run_demo
+            regular = [r for r in rows if r["last_date"] and r["season_type"] == "regular"]
+            last_played = max(date.fromisoformat(r["last_date"]) for r in regular or rows)
+            check = drift_flow(
+                as_of=last_played + timedelta(days=1), retrain=False, settings=settings
+            )
+            _print_check(out, check, settings)
+            from serving.demo import run_demo
 
-        run_demo(settings, keep_running=keep_running)
+            run_demo(settings, keep_running=keep_running)
     except Exception as exc:
         raise _fail(exc) from None
 

@@ -3,6 +3,7 @@ teams and players and the run's ``ingest_runs`` row in one transaction."""
 
 from __future__ import annotations
 
+import signal
 import time
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -258,6 +259,17 @@ def _record_run(
     )
 
 
+def stop_reason(exc: BaseException) -> str:
+    """How a run was stopped from outside: SIGTERM (Prefect's ``TerminationSignal`` inside a flow
+    run, ``core.processes.Terminated`` outside it), Ctrl-C, or another exit."""
+    signum = getattr(exc, "signal", None) or getattr(exc, "code", None)
+    if signum in (signal.SIGTERM, 128 + signal.SIGTERM):
+        return "stopped by SIGTERM"
+    if isinstance(exc, KeyboardInterrupt) or signum == signal.SIGINT:
+        return "stopped by Ctrl-C"
+    return f"stopped: {type(exc).__name__}"
+
+
 def _nothing_to_ingest(src, source: str, seasons: list[str]) -> str:
     """Why no batch was read: an empty snapshot folder, or seasons the source does not have."""
     if source == "snapshot" and not any(
@@ -378,11 +390,12 @@ def ingest_flow(
                 key,
                 ", ".join(f"{n} {what}" for what, n in extra.items() if n > 0),
             )
-    except Exception as exc:
+    except BaseException as exc:  # a stop (SIGTERM, Ctrl-C) is recorded too
         summary.seconds = round(time.perf_counter() - t0, 2)
+        message = str(exc) if isinstance(exc, Exception) else stop_reason(exc)
         try:
             with engine.begin() as conn:
-                _record_run(conn, summary, "failed", str(exc)[:2000], started)
+                _record_run(conn, summary, "failed", message[:2000], started)
         except SQLAlchemyError as record_exc:  # the store itself is down: keep the real error
             logger.warning("could not record the failed run: %s", record_exc.__class__.__name__)
         raise

@@ -63,7 +63,7 @@ def drift(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Build the drift and performance reports of the champions now (HTML + JSON + index)."""
-    from flows.cli import _fail, _settings, json_stdout, out
+    from flows.cli import _fail, _settings, out, running_flow
 
     settings = _settings()
     from flows.drift import drift_flow
@@ -76,7 +76,7 @@ def drift(
             "performance_days": _days(performance_days, "--performance-days"),
             "tasks": _tasks(tasks),
         }
-        with json_stdout(as_json):
+        with running_flow(as_json):
             summary = drift_flow(**options, retrain=retrain, html=html, settings=settings)
     except Exception as exc:
         raise _fail(exc, as_json) from None
@@ -172,13 +172,13 @@ def replay(
     """Replay a season day by day on the offline snapshot: predict each day's games with the
     current champion, log them, ingest the results, check drift weekly (which may retrain and
     promote), then score the season against the baselines. Uses its own state folder."""
-    from flows.cli import _fail, _settings, json_stdout, out
+    from flows.cli import _fail, _settings, out, running_flow
 
     settings = _settings()
     from flows.replay import replay_flow
 
     try:
-        with json_stdout(as_json):
+        with running_flow(as_json):
             summary = replay_flow(
                 season=season,
                 trained_through=trained_through,
