@@ -85,12 +85,7 @@ def make_source(name: str, settings: Settings):
 
 def plan_seasons(source, source_name: str, spec: str | None, season_type: str) -> list[str]:
     """The seasons to ingest for one season type."""
-    if source_name == "snapshot":
-        available = sorted(
-            set(source.team_seasons(season_type)) | set(source.player_seasons(season_type))
-        )
-    else:
-        available = []
+    available = source.seasons(season_type) if source_name == "snapshot" else []
     if source_name != "snapshot" and (spec is None or spec.strip().lower() == "all"):
         raise ValueError("--seasons is required with the nba_api source (e.g. 2021-22:2023-24)")
     return parse_seasons(spec, available)
@@ -272,9 +267,7 @@ def stop_reason(exc: BaseException) -> str:
 
 def _nothing_to_ingest(src, source: str, seasons: list[str]) -> str:
     """Why no batch was read: an empty snapshot folder, or seasons the source does not have."""
-    if source == "snapshot" and not any(
-        src.team_seasons(t) or src.player_seasons(t) for t in SEASON_TYPES
-    ):
+    if source == "snapshot" and not any(src.seasons(t) for t in SEASON_TYPES):
         return (
             f"nothing to ingest: the folder {src.data_dir} holds no season files"
             " (such as team_game_logs/regular_season/2023-24.csv.gz)" + src.uncompressed_hint()
@@ -310,7 +303,7 @@ def ingest_flow(
     engine = open_store(settings)
     plan = [(s, t) for t in types for s in plan_seasons(src, source, seasons, t)]
     if source == "snapshot":
-        held = {s for t in types for s in (*src.team_seasons(t), *src.player_seasons(t))}
+        held = {s for t in types for s in src.seasons(t, recorded=True)}
         missing = sorted({s for s, _ in plan} - held)
         if missing and held:
             span = f"{min(held, key=season_start_year)}..{max(held, key=season_start_year)}"
@@ -321,11 +314,22 @@ def ingest_flow(
     summary = IngestSummary(
         source=source, season_type=season_type, seasons=sorted({s for s, _ in plan})
     )
+    misnamed = src.misnamed_files() if source == "snapshot" else []
+    for name in misnamed:
+        summary.skipped.append(f"{name}: not read (season files are named like 2023-24.csv.gz)")
+        logger.warning("%s", summary.skipped[-1])
     batches: list[Batch] = []
     try:
         for i, (season, stype) in enumerate(plan, start=1):
             raw = fetch_season(src, season, stype)
             batch = normalize_season(raw, season, stype)
+            if batch is None and raw["player"] is not None and not raw["player"].empty:
+                expected = f" ({src.team_file(season, stype)})" if source == "snapshot" else ""
+                raise ValueError(
+                    f"{season} {stype}: the source has player logs but no team game log"
+                    f"{expected}, and player rows are stored only with their games"
+                    + (f"; not read: {', '.join(misnamed)}" if misnamed else "")
+                )
             if batch is None:
                 summary.skipped.append(f"{season} {stype}: no team game log in the source")
                 logger.info(

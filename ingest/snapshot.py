@@ -19,13 +19,13 @@ from __future__ import annotations
 import gzip
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
 
 from ingest.errors import SourceDataError
-from ingest.schema import PLAYOFFS, REGULAR
+from ingest.schema import API_SEASON_TYPE, PLAYOFFS, REGULAR
 
 _SEASON_FILE = re.compile(r"^(\d{4}-\d{2})\.csv\.gz$")
 _UNCOMPRESSED_FILE = re.compile(r"^(\d{4}-\d{2})\.csv$")
@@ -86,19 +86,57 @@ class SnapshotSource:
     def player_seasons(self, season_type: str) -> list[str]:
         return self._seasons_in(PLAYER_DIRS[season_type])
 
+    def seasons(self, season_type: str, *, recorded: bool = False) -> list[str]:
+        """Seasons with a team or player file of ``season_type``; with ``recorded``, also those
+        a recorded team ``leaguegamelog`` answers."""
+        found = {*self.team_seasons(season_type), *self.player_seasons(season_type)}
+        if recorded:
+            found.update(self.recorded_seasons(season_type))
+        return sorted(found)
+
+    def recorded_seasons(self, season_type: str, player_or_team: str = "T") -> list[str]:
+        """Seasons a recorded ``leaguegamelog`` response answers (team logs ``T``, player logs
+        ``P``): ingested when asked for by name, not with ``all``."""
+        if self.responses_dir is None:
+            return []
+        from ingest.recorded import RecordedResponses
+
+        wanted = {("playerorteam", player_or_team), ("seasontype", API_SEASON_TYPE[season_type])}
+        return sorted(
+            dict(rec.key)["season"]
+            for rec in RecordedResponses(self.responses_dir).recordings()
+            if rec.endpoint == "leaguegamelog" and wanted <= rec.key and "season" in dict(rec.key)
+        )
+
+    def _layout_files(self) -> Iterator[tuple[str, str]]:
+        """(season folder, file name) of every file in the layout's season folders, sorted."""
+        for sub in (*TEAM_DIRS.values(), *PLAYER_DIRS.values()):
+            folder = self.data_dir / sub
+            if folder.is_dir():
+                for path in sorted(folder.iterdir()):
+                    yield sub, path.name
+
+    def misnamed_files(self) -> list[str]:
+        """Files of the layout's season folders that are not named like a season's
+        (``2023-24.csv.gz``, or the refused ``2023-24.csv``): never read, so a season they were
+        meant to hold is missing. Relative to the folder; hidden files are left out."""
+        return [
+            f"{sub}/{name}"
+            for sub, name in self._layout_files()
+            if not name.startswith(".")
+            and not _SEASON_FILE.match(name)
+            and not _UNCOMPRESSED_FILE.match(name)
+        ]
+
     def uncompressed_files(self, seasons: Iterable[str] | None = None) -> list[str]:
         """The layout's season files stored as plain ``<season>.csv`` (of ``seasons``, default
         any), relative to the folder: never read, the snapshot's files are ``.csv.gz``."""
         wanted = None if seasons is None else set(seasons)
         found = []
-        for sub in (*TEAM_DIRS.values(), *PLAYER_DIRS.values()):
-            folder = self.data_dir / sub
-            if not folder.is_dir():
-                continue
-            for path in sorted(folder.iterdir()):
-                match = _UNCOMPRESSED_FILE.match(path.name)
-                if match and (wanted is None or match.group(1) in wanted):
-                    found.append(f"{sub}/{path.name}")
+        for sub, name in self._layout_files():
+            match = _UNCOMPRESSED_FILE.match(name)
+            if match and (wanted is None or match.group(1) in wanted):
+                found.append(f"{sub}/{name}")
         return found
 
     def uncompressed_hint(self, seasons: Iterable[str] | None = None) -> str:
@@ -112,8 +150,12 @@ class SnapshotSource:
             " <season>.csv.gz (gzip them)"
         )
 
+    def team_file(self, season: str, season_type: str) -> str:
+        """Where the team log of a season is read from, relative to the folder."""
+        return f"{TEAM_DIRS[season_type]}/{season}.csv.gz"
+
     def team_game_log(self, season: str, season_type: str) -> pd.DataFrame | None:
-        path = self.data_dir / TEAM_DIRS[season_type] / f"{season}.csv.gz"
+        path = self.data_dir / self.team_file(season, season_type)
         if not path.exists():
             return self._recorded("team_game_log", season, season_type)
         return read_season_file(path, season, season_type, {"GAME_ID": str, "WL": str})

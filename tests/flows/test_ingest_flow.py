@@ -107,6 +107,46 @@ def test_rows_the_source_dropped_are_kept_reported_and_the_rerun_after_is_unchan
     assert [(r["season"], r["games"]) for r in rows] == [("2021-22", 12), ("2022-23", 16)]
 
 
+def test_a_misnamed_team_file_is_named_and_its_seasons_player_logs_are_not_dropped(
+    tmp_path, snapshot
+):
+    """``2022-2023.csv.gz`` is not read: that season's player logs have no games to go with,
+    so the run fails naming both files; a misnamed file nothing depends on is only reported."""
+    team_dir = snapshot / "team_game_logs" / "regular_season"
+    (team_dir / "2022-23.csv.gz").rename(team_dir / "2022-2023.csv.gz")
+    settings = settings_for(tmp_path, snapshot)
+    with pytest.raises(ValueError) as info:
+        ingest_flow(source="snapshot", settings=settings)
+    message = str(info.value)
+    assert "2022-23 regular: the source has player logs but no team game log" in message
+    assert "(team_game_logs/regular_season/2022-23.csv.gz)" in message
+    assert "not read: team_game_logs/regular_season/2022-2023.csv.gz" in message
+    assert read_team_games(open_store(settings)).empty
+    (snapshot / "player_game_logs" / "regular_season" / "2022-23.csv.gz").unlink()
+    done = ingest_flow(source="snapshot", settings=settings)
+    assert done.seasons == ["2021-22"]
+    assert done.skipped == [
+        "team_game_logs/regular_season/2022-2023.csv.gz: not read "
+        "(season files are named like 2023-24.csv.gz)"
+    ]
+
+
+def test_a_season_only_recorded_is_ingested_beside_the_csv_seasons(tmp_path, snapshot, data_dir):
+    """The recorded 2025-26 ``leaguegamelog`` answers a season the folder has no CSV of; asked
+    for by name it is ingested, while ``all`` keeps to the CSV seasons."""
+    (snapshot / "nba_api_responses").symlink_to(data_dir / "nba_api_responses")
+    settings = settings_for(tmp_path, snapshot)
+    summary = ingest_flow(
+        source="snapshot", seasons="2025-26", season_type="regular", settings=settings
+    )
+    (batch,) = summary.batches
+    assert (batch["season"], batch["player_rows"]) == ("2025-26", 0)
+    assert batch["games"] > 500
+    assert ingest_flow(source="snapshot", settings=settings).seasons == ["2021-22", "2022-23"]
+    with pytest.raises(ValueError, match="2026-27 not in the snapshot"):
+        ingest_flow(source="snapshot", seasons="2026-27", settings=settings)
+
+
 def test_player_rows_of_a_game_the_team_log_lacks_are_refused(tmp_path, snapshot):
     import pandas as pd
 
