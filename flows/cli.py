@@ -424,6 +424,12 @@ def backtest(
             m = per["mean"]
             ptable.add_row(name, f"{m['mae']:.3f}", f"{m['mae_rotation']:.3f}", f"{m['rmse']:.3f}")
         out.print(ptable)
+    scored = {s for per in doc.get("points", {}).values() for s in per if s != "mean"}
+    unscored = [s for s in seasons if s not in scored]
+    if unscored:
+        missing = ", ".join(unscored)
+        why = f"no player logs for {missing} in {data_dir} (see {out_dir}/backtest.md)"
+        out.print(labelled("points not scored", "yellow", f"on {missing}: {why}"))
     out.print(f"written: {out_dir}/backtest.md, {out_dir}/backtest.json")
 
 

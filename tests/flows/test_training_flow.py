@@ -168,15 +168,20 @@ def test_backtest_writes_the_documented_json(league, tmp_path, monkeypatch):
     assert "baseline-home" in (tmp_path / "bt" / "backtest.md").read_text()
 
 
-def test_a_backtest_season_without_player_logs_is_scored_for_games(tmp_path):
+def test_a_backtest_season_without_player_logs_is_scored_for_games(tmp_path, clean_env):
     """The test season has team logs but no player logs (the earlier seasons have both): the
-    games are scored and written, the points task is skipped and backtest.md says why."""
+    games are scored and written, the points task is skipped, and the console and backtest.md
+    say why."""
     folder = tmp_path / "snap"
     logs = {s: team_game_log(s, n_days=30, seed=i) for i, s in enumerate(SEASONS)}
     write_snapshot(folder, {s: logs[s] for s in SEASONS[:-1]})
     write_snapshot(folder, {SEASONS[-1]: logs[SEASONS[-1]]}, players=False)
-    doc = backtest_flow(data_dir=str(folder), test_seasons=[SEASONS[-1]], out=str(tmp_path / "bt"))
-    assert doc == json.loads((tmp_path / "bt" / "backtest.json").read_text())
+    args = ["--data-dir", str(folder), "--test-seasons", SEASONS[-1], "--out", str(tmp_path / "bt")]
+    result = CliRunner().invoke(app, ["backtest", *args])
+    assert result.exit_code == 0, result.output
+    console = " ".join(result.output.split())
+    assert f"points not scored on {SEASONS[-1]}: no player logs for {SEASONS[-1]}" in console
+    doc = json.loads((tmp_path / "bt" / "backtest.json").read_text())
     assert doc["points"] == {}
     for name in (*GAME_MODELS, "baseline-home", "baseline-record", "baseline-elo"):
         assert doc["game"][name][SEASONS[-1]]["n"] == 60
