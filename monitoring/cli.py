@@ -76,6 +76,12 @@ def drift(
             "performance_days": _days(performance_days, "--performance-days"),
             "tasks": _tasks(tasks),
         }
+        if settings.mlflow_tracking_uri is None and not settings.state_dir.is_dir():
+            # checked before anything opens the stores, which would create the folder
+            raise ValueError(
+                f"the state folder {settings.state_dir} does not exist: nothing to check "
+                "(train first, or check NBA_STATE_DIR)"
+            )
         with running_flow(as_json):
             summary = drift_flow(**options, retrain=retrain, html=html, settings=settings)
     except Exception as exc:

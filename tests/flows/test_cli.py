@@ -124,6 +124,13 @@ def test_a_bad_drift_option_exits_2_before_the_flow_runs(clean_env, options, mes
     assert drift_runs() == before  # no flow run was started, so none failed
 
 
+def test_drift_on_a_state_folder_that_does_not_exist_creates_nothing(clean_env):
+    result = runner.invoke(app, ["drift", "--no-html"])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "the state folder" in result.output and "does not exist" in result.output
+    assert not (clean_env / "state").exists()
+
+
 def test_refused_batch_exits_with_the_failed_expectation(env):
     good = team_game_log("2023-24", n_days=2)
     write_snapshot(env, {"2023-24": pd.concat([good, good.iloc[[0]]])})  # a duplicated row
