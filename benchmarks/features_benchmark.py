@@ -11,7 +11,6 @@ games; checks that both agree on the sample and writes ``benchmarks/results/feat
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import sys
 import time
@@ -68,8 +67,8 @@ def render_markdown(result: dict) -> str:
         [
             "# Feature benchmark",
             "",
-            f"Run {result['date']} with `benchmarks/features_benchmark.py` on the shared snapshot "
-            f"({g['seasons']} regular seasons of team logs, {g['games']:,} games).",
+            f"Run {result['machine']['date']} with `benchmarks/features_benchmark.py` on the shared "
+            f"snapshot ({g['seasons']} regular seasons of team logs, {g['games']:,} games).",
             "",
             "## Method",
             "",
@@ -140,7 +139,6 @@ def main(argv: list[str] | None = None) -> int:
     vec_per_game = game_seconds / len(games)
     ref_per_game = ref_seconds / len(sample)
     result = {
-        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": describe(),
         "repeats": args.repeats,
         "game_with_rosters": {
