@@ -383,6 +383,11 @@ def test_a_check_with_no_champion_at_all_fails(tmp_path, monkeypatch):
     monkeypatch.setenv("NBA_STATE_DIR", str(tmp_path / "typo"))
     result = CliRunner().invoke(app, ["drift", "--as-of", "2024-01-15", "--tasks", "game"])
     assert result.exit_code == 2, result.output
+    assert "the state folder" in result.output and "typo does not exist" in result.output
+    assert not (tmp_path / "typo").exists()
+    (tmp_path / "typo").mkdir()  # an existing folder that holds no champion
+    result = CliRunner().invoke(app, ["drift", "--as-of", "2024-01-15", "--tasks", "game"])
+    assert result.exit_code == 2, result.output
     assert "error: no champion of game-logistic in sqlite:///" in result.output
     assert not (tmp_path / "typo" / "reports" / "index.html").exists()
 
