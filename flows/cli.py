@@ -489,13 +489,16 @@ def promote(
     from flows.training import gate_policy
     from registry import gate_and_promote, get_champion, get_version, is_recorded_champion
     from registry import promote as force_promote
+    from registry.promotion import check_task
     from training.models import task_of
 
     uri = settings.resolved_mlflow_tracking_uri
     try:
         policy = gate_policy(task_of(name), settings)  # an unknown name fails here, either way
         engine = open_store(settings)
-        version = get_version(uri, name, version).version
+        candidate = get_version(uri, name, version)
+        check_task(uri, candidate)  # a version of the other task is refused, champion or not
+        version = candidate.version
         champion = get_champion(uri, name)
         already = champion is not None and champion.version == version
         if already and (gate or is_recorded_champion(champion, engine)):

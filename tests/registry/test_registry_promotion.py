@@ -364,3 +364,15 @@ def test_a_version_of_the_other_task_is_never_promoted_not_even_by_force(
     with pytest.raises(RegistryError, match="is a game model"):
         gate_and_promote(store.tracking_uri, "player-ridge", "1", DEFAULT_POLICIES["points"])
     assert get_version(store.tracking_uri, "player-ridge", "1").aliases == ()
+    # crowned outside the platform (the MLflow UI): the CLI still refuses to endorse it
+    _client(store).set_registered_model_alias("player-ridge", "champion", "1")
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(
+        app,
+        ["promote", "player-ridge", "1"],
+        env={"NBA_MLFLOW_TRACKING_URI": store.tracking_uri, "NBA_STATE_DIR": str(store.root)},
+    )
+    assert result.exit_code == 2 and "is a game model" in result.output, result.output
