@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager, nullcontext, redirect_stdout
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -139,26 +139,17 @@ def _fail(exc: BaseException, as_json: bool = False) -> typer.Exit:
 def running_flow(as_json: bool = False) -> Iterator[None]:
     """Around a command's flow run: SIGTERM unwinds it (transactions roll back, the run is
     recorded as stopped, Prefect's temporary API server is stopped; exit code 143), and with
-    ``--json`` stdout is kept for the JSON document."""
+    ``--json`` stdout carries the JSON document alone: whatever the work writes there (MLflow's
+    run links when tracking on a server) goes to stderr instead."""
     from core.processes import Terminated, sigterm_unwinds
 
+    to_stderr = redirect_stdout(sys.stderr) if as_json else nullcontext()
     try:
-        with sigterm_unwinds(), json_stdout(as_json):
+        with sigterm_unwinds(), to_stderr:
             yield
     except Terminated:
         err.print(labelled("stopped:", "bold red", "SIGTERM; nothing half-written was kept"))
         raise
-
-
-@contextmanager
-def json_stdout(as_json: bool) -> Iterator[None]:
-    """With ``--json``, stdout carries the JSON document alone: whatever the work writes there
-    (MLflow's run links when tracking on a server) goes to stderr instead."""
-    if not as_json:
-        yield
-        return
-    with redirect_stdout(sys.stderr):
-        yield
 
 
 def _settings() -> Settings:
@@ -239,9 +230,10 @@ def _print_ingest_summary(summary) -> None:
     out.print(f"{checked}; {dropped} team rows of cancelled games dropped")
     for line in summary.skipped:
         out.print(f"skipped: {line}")
+    from flows.ingest import describe_kept
+
     for key, extra in summary.kept.items():
-        rows = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in extra.items() if n > 0)
-        out.print(f"kept: {key}: {rows} the source no longer has (ingest never deletes)")
+        out.print(f"kept: {describe_kept(key, extra)}")
 
 
 @app.command()
@@ -489,29 +481,32 @@ def promote(
     from flows.training import gate_policy
     from registry import gate_and_promote, get_champion, get_version, is_recorded_champion
     from registry import promote as force_promote
-    from registry.promotion import check_task
     from training.models import task_of
 
     uri = settings.resolved_mlflow_tracking_uri
     try:
         policy = gate_policy(task_of(name), settings)  # an unknown name fails here, either way
         engine = open_store(settings)
-        candidate = get_version(uri, name, version)
-        check_task(uri, candidate)  # a version of the other task is refused, champion or not
-        version = candidate.version
-        champion = get_champion(uri, name)
-        already = champion is not None and champion.version == version
-        if already and (gate or is_recorded_champion(champion, engine)):
-            out.print(f"{name} v{version} is already champion: nothing changed")
-            return
+        # Both registry calls refuse a version of the other task first, champion or not.
+        already = f"{name} v{{}} is already champion: nothing changed"
         if gate:
             decision = gate_and_promote(uri, name, version, policy, engine=engine, actor=actor)
-            if not decision.promote:
+            if decision.champion_version == decision.version:
+                out.print(already.format(decision.version))
+            elif not decision.promote:
                 err.print(labelled("refused:", "bold red", f"{name} v{version}: {decision.reason}"))
                 raise typer.Exit(1)
-            out.print(f"{name} v{version} is champion: {decision.reason}")
+            else:
+                out.print(f"{name} v{version} is champion: {decision.reason}")
+            return
+        version = get_version(uri, name, version).version
+        champion = get_champion(uri, name)
+        unchanged = champion is not None and champion.version == version
+        unchanged = unchanged and is_recorded_champion(champion, engine)
+        force_promote(uri, name, version, actor=actor, reason=reason, engine=engine)
+        if unchanged:
+            out.print(already.format(version))
         else:
-            force_promote(uri, name, version, actor=actor, reason=reason, engine=engine)
             out.print(f"{name} v{version} is champion (forced: {reason})")
     except typer.Exit:
         raise

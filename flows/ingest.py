@@ -26,6 +26,7 @@ from ingest.normalize import (
 )
 from ingest.schema import PLAYOFFS, REGULAR, SEASON_TYPES, parse_seasons, season_start_year
 from ingest.storage import (
+    HELD_ROWS,
     Batch,
     WriteCounts,
     batch_digest,
@@ -208,8 +209,14 @@ def rows_kept(batches: list[Batch], held: dict[str, list[int]]) -> dict[str, dic
         key = batch_key(b.season, b.season_type)
         extra = [h - n for h, n in zip(held.get(key, [0, 0, 0]), batch_rows(b), strict=True)]
         if any(n > 0 for n in extra):
-            kept[key] = dict(zip(("games", "team_rows", "player_rows"), extra, strict=True))
+            kept[key] = dict(zip(HELD_ROWS, extra, strict=True))
     return kept
+
+
+def describe_kept(key: str, extra: dict[str, int]) -> str:
+    """One line on the rows of a batch that ingest kept though the source no longer has them."""
+    rows = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in extra.items() if n > 0)
+    return f"{key}: {rows} the source no longer has (ingest never deletes)"
 
 
 def reference_lists(batches: list[Batch]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -389,11 +396,7 @@ def ingest_flow(
         summary.digests = digests
         summary = write_store(engine, fresh, batches, summary, started, verify=full)
         for key, extra in summary.kept.items():
-            logger.warning(
-                "%s: the store keeps %s that the source no longer has (ingest never deletes)",
-                key,
-                ", ".join(f"{n} {what}" for what, n in extra.items() if n > 0),
-            )
+            logger.warning("kept: %s", describe_kept(key, extra))
     except BaseException as exc:  # a stop (SIGTERM, Ctrl-C) is recorded too
         summary.seconds = round(time.perf_counter() - t0, 2)
         message = str(exc) if isinstance(exc, Exception) else stop_reason(exc)

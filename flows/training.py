@@ -382,18 +382,19 @@ def training_fingerprint(name: str, lineage: dict[str, Any], window: tuple[int, 
 
 
 @task(name="read-same-training", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
-def read_same_training(tracking_uri: str, name: str, fingerprint: str) -> str:
-    """The champion or challenger version trained on exactly this (same fingerprint), as
-    ``"champion v3"``; "" when there is none."""
+def read_same_training(tracking_uri: str, name: str, fingerprint: str, champion) -> str:
+    """The version trained on exactly this (same fingerprint), ``champion`` (already read) or
+    the challenger, as ``"champion v3"``; "" when there is none."""
     from registry import CHALLENGER, CHAMPION, RegistryError, get_version
 
-    for alias in (CHAMPION, CHALLENGER):
-        try:
-            info = get_version(tracking_uri, name, alias)
-        except RegistryError:
-            continue
-        if info.tags.get(FINGERPRINT_TAG) == fingerprint:
-            return f"{alias} v{info.version}"
+    if champion is not None and champion.tags.get(FINGERPRINT_TAG) == fingerprint:
+        return f"{CHAMPION} v{champion.version}"
+    try:
+        challenger = get_version(tracking_uri, name, CHALLENGER)
+    except RegistryError:
+        return ""
+    if challenger.tags.get(FINGERPRINT_TAG) == fingerprint:
+        return f"{CHALLENGER} v{challenger.version}"
     return ""
 
 
@@ -462,9 +463,10 @@ def training_flow(
     uri = settings.resolved_mlflow_tracking_uri
     summary = TrainingSummary(eval_season=eval_season, lineage=lineage)
     fingerprints = {n: training_fingerprint(n, lineage, (days, min_games)) for n in names}
+    champions = {n: read_champion(uri, n) for n in names}
     if not force:
         for name in list(names):
-            same = read_same_training(uri, name, fingerprints[name])
+            same = read_same_training(uri, name, fingerprints[name], champions[name])
             if same:
                 names.remove(name)
                 summary.unchanged.append(
@@ -479,7 +481,7 @@ def training_flow(
         frame = game_frame if task_of(name) == GAME else player_frame
         if frame is None:
             continue
-        plan = plan_window(name, read_champion(uri, name), frame, eval_season, days, min_games)
+        plan = plan_window(name, champions[name], frame, eval_season, days, min_games)
         logger.info("%s: %s", name, plan.why)
         if plan.window is not None or plan.score_season:
             model = load_champion_model(uri, name, plan.champion.version)

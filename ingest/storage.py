@@ -121,6 +121,9 @@ def unchanged_batches(engine: Engine, batches: Sequence[Batch]) -> set[str]:
     return same
 
 
+HELD_ROWS = ("games", "team_rows", "player_rows")  # the order of held_rows and batch_rows
+
+
 def held_rows(conn: Connection) -> dict[str, list[int]]:
     """Per batch key, the games, team rows and player rows the store holds."""
     out: dict[str, list[int]] = {}
@@ -374,26 +377,13 @@ def store_status(engine: Engine) -> list[dict]:
     """Per season and season type: games, team rows and player rows, ordered by season."""
     counts: dict[tuple[str, str], dict] = {}
     with engine.connect() as conn:
-        for table, label in (
-            (Game.__table__, "games"),
-            (TeamGame.__table__, "team_rows"),
-            (PlayerGame.__table__, "player_rows"),
-        ):
-            stmt = select(table.c.season, table.c.season_type, func.count()).group_by(
-                table.c.season, table.c.season_type
-            )
-            for season, season_type, n in conn.execute(stmt):
-                entry = counts.setdefault(
-                    (season, season_type),
-                    {
-                        "season": season,
-                        "season_type": season_type,
-                        "games": 0,
-                        "team_rows": 0,
-                        "player_rows": 0,
-                    },
-                )
-                entry[label] = int(n)
+        for key, rows in held_rows(conn).items():
+            season, season_type = key.split(" ", 1)
+            counts[(season, season_type)] = {
+                "season": season,
+                "season_type": season_type,
+                **dict(zip(HELD_ROWS, rows, strict=True)),
+            }
         for (season, season_type), entry in counts.items():
             first, last = conn.execute(
                 select(func.min(Game.game_date), func.max(Game.game_date)).where(
