@@ -317,6 +317,16 @@ class Settings(BaseSettings):
             return False
         return True
 
+    def existing_state_dir(self, nothing: str) -> Path:
+        """The state folder, or a ValueError saying ``nothing`` when it does not exist: a command
+        that only reads must not create one for a mistyped NBA_STATE_DIR."""
+        if not self.state_dir.is_dir():
+            raise ValueError(
+                f"the state folder {self.state_dir} does not exist: {nothing}; "
+                "or check NBA_STATE_DIR"
+            )
+        return self.state_dir
+
     def ensure_state_dir(self) -> Path:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         return self.state_dir

@@ -147,12 +147,15 @@ def running_flow(as_json: bool = False) -> Iterator[None]:
     try:
         with sigterm_unwinds(), to_stderr:
             yield
-    except Terminated:
+    except Terminated as exc:
         err.print(labelled("stopped:", "bold red", "SIGTERM; nothing half-written was kept"))
+        if as_json:
+            doc = {"error": "stopped by SIGTERM", "exit_code": exc.code}
+            sys.stdout.write(json.dumps(doc) + "\n")
         raise
 
 
-def _settings() -> Settings:
+def _settings(as_json: bool = False) -> Settings:
     from pydantic import ValidationError
 
     try:
@@ -161,7 +164,7 @@ def _settings() -> Settings:
         wrong = "; ".join(
             f"NBA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
         )
-        raise _fail(ValueError(f"invalid setting: {wrong}")) from None
+        raise _fail(ValueError(f"invalid setting: {wrong}"), as_json) from None
     _setup(settings)
     return settings
 
@@ -188,10 +191,11 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Ingest NBA game logs into the store: validated by Great Expectations, upserted atomically."""
-    settings = _settings()
-    from flows.ingest import ingest_flow
+    settings = _settings(as_json)
+    from flows.ingest import ingest_flow, plan_ingest
 
     try:
+        plan_ingest(source, seasons, season_type, settings)  # a bad request fails in a second
         with running_flow(as_json):
             summary = ingest_flow(
                 source=source,
@@ -241,11 +245,13 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the stable JSON shape.")] = False,
 ) -> None:
     """What the store holds: per season and season type, games, team rows and player rows."""
-    settings = _settings()
+    settings = _settings(as_json)
     from flows.resources import open_store
     from ingest.storage import store_status
 
     try:
+        if settings.database_url is None:
+            settings.existing_state_dir("nothing is stored (run `nba-mlops ingest` first)")
         rows = store_status(open_store(settings))
     except Exception as exc:
         raise _fail(exc, as_json) from None
@@ -342,13 +348,14 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Train the six models on the store, register them in MLflow, promote through the gate."""
-    settings = _settings()
-    from flows.training import run_training
+    settings = _settings(as_json)
+    from flows.training import run_training, training_request
 
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
-    if chosen == []:
-        raise _fail(ValueError(f"--models names no model: {models!r}"), as_json)
     try:
+        if chosen == []:
+            raise ValueError(f"--models names no model: {models!r}")
+        training_request(chosen, eval_season)  # a bad request fails before a flow run starts
         with running_flow(as_json):
             summary = run_training(
                 settings,
@@ -430,10 +437,12 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Registered models, their versions, aliases and key metrics."""
-    settings = _settings()
+    settings = _settings(as_json)
     from registry import list_registered
 
     try:
+        if settings.mlflow_tracking_uri is None:
+            settings.existing_state_dir("no model is registered (run `nba-mlops train` first)")
         registered = list_registered(settings.resolved_mlflow_tracking_uri)
     except Exception as exc:
         raise _fail(exc, as_json) from None

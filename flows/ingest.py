@@ -24,7 +24,7 @@ from ingest.normalize import (
     normalize_player_games,
     normalize_team_games,
 )
-from ingest.schema import PLAYOFFS, REGULAR, SEASON_TYPES, parse_seasons, season_start_year
+from ingest.schema import PLAYOFFS, REGULAR, SEASON_TYPES, parse_seasons, season_spans
 from ingest.storage import (
     HELD_ROWS,
     Batch,
@@ -90,6 +90,28 @@ def plan_seasons(source, source_name: str, spec: str | None, season_type: str) -
     if source_name != "snapshot" and (spec is None or spec.strip().lower() == "all"):
         raise ValueError("--seasons is required with the nba_api source (e.g. 2021-22:2023-24)")
     return parse_seasons(spec, available)
+
+
+def plan_ingest(
+    source: str, seasons: str | None, season_type: str, settings: Settings
+) -> tuple[Any, list[tuple[str, str]]]:
+    """The source and the (season, season type) batches an ingest reads, or a ValueError naming
+    what is wrong with the request. Reads no more than the snapshot's file listing, so the CLI
+    checks a request with it before a flow run starts or a store is made."""
+    types = SEASON_TYPES if season_type == "all" else (season_type,)
+    if any(t not in SEASON_TYPES for t in types):
+        raise ValueError(f"season type must be regular, playoffs or all, got {season_type!r}")
+    src = make_source(source, settings)
+    plan = [(s, t) for t in types for s in plan_seasons(src, source, seasons, t)]
+    if source == "snapshot":
+        held = {s for t in types for s in src.seasons(t, recorded=True)}
+        missing = sorted({s for s, _ in plan} - held)
+        if missing and held:
+            raise ValueError(
+                f"season(s) {', '.join(missing)} not in the snapshot {src.data_dir} (it holds "
+                f"{season_spans(held)}, {'/'.join(types)}){src.uncompressed_hint(missing)}"
+            )
+    return src, plan
 
 
 def _retry_unless_handled(task, task_run, state) -> bool:
@@ -303,21 +325,8 @@ def ingest_flow(
     logger = get_run_logger()
     settings = settings or Settings()
     started, t0 = utcnow(), time.perf_counter()
-    types = SEASON_TYPES if season_type == "all" else (season_type,)
-    if any(t not in SEASON_TYPES for t in types):
-        raise ValueError(f"season type must be regular, playoffs or all, got {season_type!r}")
-    src = make_source(source, settings)
+    src, plan = plan_ingest(source, seasons, season_type, settings)
     engine = open_store(settings)
-    plan = [(s, t) for t in types for s in plan_seasons(src, source, seasons, t)]
-    if source == "snapshot":
-        held = {s for t in types for s in src.seasons(t, recorded=True)}
-        missing = sorted({s for s, _ in plan} - held)
-        if missing and held:
-            span = f"{min(held, key=season_start_year)}..{max(held, key=season_start_year)}"
-            raise ValueError(
-                f"season(s) {', '.join(missing)} not in the snapshot {src.data_dir} "
-                f"(it holds {span}, {'/'.join(types)}){src.uncompressed_hint(missing)}"
-            )
     summary = IngestSummary(
         source=source, season_type=season_type, seasons=sorted({s for s, _ in plan})
     )
@@ -331,9 +340,13 @@ def ingest_flow(
             raw = fetch_season(src, season, stype)
             batch = normalize_season(raw, season, stype)
             if batch is None and raw["player"] is not None and not raw["player"].empty:
-                expected = f" ({src.team_file(season, stype)})" if source == "snapshot" else ""
+                read, expected = (
+                    (f" ({src.player_file(season, stype)})", f" ({src.team_file(season, stype)})")
+                    if source == "snapshot"
+                    else ("", "")
+                )
                 raise ValueError(
-                    f"{season} {stype}: the source has player logs but no team game log"
+                    f"{season} {stype}: the source has player logs{read} but no team game log"
                     f"{expected}, and player rows are stored only with their games"
                     + (f"; not read: {', '.join(misnamed)}" if misnamed else "")
                 )

@@ -34,7 +34,7 @@ from prefect.cache_policies import NO_CACHE
 from core.settings import Settings
 from flows.ingest import _retry_unless_handled
 from flows.resources import open_store
-from ingest.schema import BOX_STATS, PLAYOFFS, REGULAR, season_start_year
+from ingest.schema import BOX_STATS, PLAYOFFS, REGULAR, season_spans, season_start_year
 from monitoring.predictions import json_value
 
 SEASON_TYPE_CHOICES = {"regular": (REGULAR,), "all": (REGULAR, PLAYOFFS)}
@@ -330,7 +330,7 @@ def season_year(value: str, option: str) -> int:
 def history_spec(available: list[str], first: str | None, last: str) -> str:
     """The ``ingest`` season range from ``first`` (default: the oldest available) to ``last``."""
     if last not in available:
-        held = f"{available[0]}..{available[-1]}" if available else "no team game log"
+        held = season_spans(available) if available else "no team game log"
         raise ValueError(f"--trained-through {last} is not in the snapshot ({held})")
     older = [s for s in available if season_start_year(s) <= season_start_year(last)]
     start = first or older[0]
@@ -495,8 +495,9 @@ def replay_flow(
         if batch is not None:
             batches.append(batch)
     if not batches:
-        held = f"{available[0]}..{available[-1]}"  # not empty: trained_through is in it
-        raise ValueError(f"season {season} is not in the snapshot {data_dir} ({held})")
+        raise ValueError(
+            f"season {season} is not in the snapshot {data_dir} ({season_spans(available)})"
+        )
     days = replay_days(batches, season, until, max_days)
     timings["load season"] = time.perf_counter() - t
 

@@ -28,7 +28,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from core.settings import Settings
 from flows.resources import open_store
-from ingest.schema import REGULAR, season_start_year
+from ingest.schema import REGULAR, season_spans, season_start_year
 
 EXPERIMENT = "nba-models"
 
@@ -411,6 +411,23 @@ def _lineage(frames: StoreFrames, eval_season: str) -> dict[str, Any]:
     }
 
 
+def training_request(models: list[str] | None, eval_season: str | None) -> list[str]:
+    """The models a training run trains (default: all six), or a ValueError naming an unknown
+    model or a malformed evaluation season; the CLI checks a request with it before a flow run
+    starts."""
+    from training.models import GAME_MODELS, POINTS_MODELS
+
+    names = list(models or (*GAME_MODELS, *POINTS_MODELS))
+    unknown = set(names) - set(GAME_MODELS) - set(POINTS_MODELS)
+    if unknown:
+        raise ValueError(
+            f"unknown model(s) {sorted(unknown)}: choose from {GAME_MODELS + POINTS_MODELS}"
+        )
+    if eval_season is not None:
+        season_start_year(eval_season)
+    return names
+
+
 @flow(name="training", log_prints=True)
 def training_flow(
     eval_season: str | None = None,
@@ -433,25 +450,18 @@ def training_flow(
     versions) is not trained again, and ``unchanged`` says so; ``force`` trains it anyway.
     """
     from registry import check_tracking
-    from training.models import GAME, GAME_MODELS, POINTS_MODELS, task_of
+    from training.models import GAME, task_of
 
     logger = get_run_logger()
     settings = settings or Settings()
-    names = list(models or (*GAME_MODELS, *POINTS_MODELS))
-    unknown = set(names) - set(GAME_MODELS) - set(POINTS_MODELS)
-    if unknown:
-        raise ValueError(
-            f"unknown model(s) {sorted(unknown)}: choose from {GAME_MODELS + POINTS_MODELS}"
-        )
-    if eval_season is not None:
-        season_start_year(eval_season)  # a malformed season fails before the store is read
+    names = training_request(models, eval_season)
     check_tracking(settings.resolved_mlflow_tracking_uri)  # fail now, not after training
     t0 = time.perf_counter()
     engine = open_store(settings)
     frames = load_store(engine)
     stored = sorted(set(frames.games["season"].astype(str)), key=season_start_year)
     if eval_season is not None and eval_season not in stored:
-        held = f"{stored[0]}..{stored[-1]}" if stored else "no games: run `nba-mlops ingest`"
+        held = season_spans(stored) if stored else "no games: run `nba-mlops ingest`"
         raise ValueError(f"evaluation season {eval_season} is not in the store ({held})")
     validate_store(frames, settings.validation_dir)
     game_frame, player_frame = build_features(frames)
@@ -707,10 +717,8 @@ def retrain_flow(
     A model whose champion was fit on every played game in the store is left out: the same
     data would register the same model again and move ``challenger`` to it. With no model left,
     nothing is trained or registered and the run returns None. ``force`` trains them anyway."""
-    from training.models import GAME_MODELS, POINTS_MODELS
-
     settings = Settings()
-    names = list(models or (*GAME_MODELS, *POINTS_MODELS))
+    names = training_request(models, eval_season)
     if not force:
         logger = get_run_logger()
         uri = settings.resolved_mlflow_tracking_uri

@@ -10,6 +10,7 @@ storage and features see one shape whatever the origin.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 REGULAR = "regular"
@@ -104,6 +105,25 @@ def season_start_year(season: str) -> int:
 def season_label(start_year: int) -> str:
     """2023 -> ``"2023-24"``."""
     return f"{start_year}-{(start_year + 1) % 100:02d}"
+
+
+def season_spans(seasons: Iterable[str]) -> str:
+    """Seasons as runs of consecutive ones, every gap shown: ``"2000-01..2023-24, 2025-26"``
+    (``"none"`` for none)."""
+    years = sorted({season_start_year(s) for s in seasons})
+    runs: list[list[int]] = []
+    for year in years:
+        if runs and year == runs[-1][-1] + 1:
+            runs[-1].append(year)
+        else:
+            runs.append([year])
+    return (
+        ", ".join(
+            season_label(r[0]) if len(r) == 1 else f"{season_label(r[0])}..{season_label(r[-1])}"
+            for r in runs
+        )
+        or "none"
+    )
 
 
 def current_season(today: date | None = None) -> str:

@@ -154,6 +154,12 @@ class SnapshotSource:
         """Where the team log of a season is read from, relative to the folder."""
         return f"{TEAM_DIRS[season_type]}/{season}.csv.gz"
 
+    def player_file(self, season: str, season_type: str) -> str:
+        """Where the player log of a season is read from: the file relative to the folder, or
+        the recorded response when there is no file."""
+        name = f"{PLAYER_DIRS[season_type]}/{season}.csv.gz"
+        return name if (self.data_dir / name).exists() else "a recorded leaguegamelog response"
+
     def team_game_log(self, season: str, season_type: str) -> pd.DataFrame | None:
         path = self.data_dir / self.team_file(season, season_type)
         if not path.exists():

@@ -65,7 +65,7 @@ def drift(
     """Build the drift and performance reports of the champions now (HTML + JSON + index)."""
     from flows.cli import _fail, _settings, out, running_flow
 
-    settings = _settings()
+    settings = _settings(as_json)
     from flows.drift import drift_flow
 
     try:
@@ -76,12 +76,9 @@ def drift(
             "performance_days": _days(performance_days, "--performance-days"),
             "tasks": _tasks(tasks),
         }
-        if settings.mlflow_tracking_uri is None and not settings.state_dir.is_dir():
+        if settings.mlflow_tracking_uri is None:
             # checked before anything opens the stores, which would create the folder
-            raise ValueError(
-                f"the state folder {settings.state_dir} does not exist: nothing to check "
-                "(train first, or check NBA_STATE_DIR)"
-            )
+            settings.existing_state_dir("nothing to check (run `nba-mlops train` first)")
         with running_flow(as_json):
             summary = drift_flow(**options, retrain=retrain, html=html, settings=settings)
     except Exception as exc:
@@ -180,7 +177,7 @@ def replay(
     promote), then score the season against the baselines. Uses its own state folder."""
     from flows.cli import _fail, _settings, out, running_flow
 
-    settings = _settings()
+    settings = _settings(as_json)
     from flows.replay import replay_flow
 
     try:

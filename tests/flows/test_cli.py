@@ -50,12 +50,16 @@ def test_ingest_then_status_json(env):
     assert doc["totals"] == {"games": 8, "team_rows": 16, "player_rows": 48}
 
 
-def test_a_season_not_in_the_snapshot_exits_2_before_anything_is_written(env):
+def test_a_season_not_in_the_snapshot_exits_2_before_anything_is_written(env, clean_env):
+    assert runner.invoke(app, ["ingest", "--seasons", "2022-23"]).exit_code == 0
+    before = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
     result = runner.invoke(app, ["ingest", "--seasons", "2022-23,1990-91"])
     assert result.exit_code == EXIT_BAD_INPUT, result.output
-    assert "1990-91 not in the snapshot" in result.output and "2022-23..2022-23" in result.output
-    status = runner.invoke(app, ["status", "--json"])
-    assert json.loads(status.stdout)["totals"]["games"] == 0
+    assert (
+        "1990-91 not in the snapshot" in result.output
+        and "(it holds 2022-23, regular" in result.output
+    )
+    assert json.loads(runner.invoke(app, ["status", "--json"]).stdout) == before
 
 
 def test_train_with_an_empty_model_list_exits_with_a_reason(env):
@@ -98,6 +102,56 @@ def test_a_bad_setting_exits_2_with_one_line(env, monkeypatch, name, value, mess
     assert message in result.output and "Traceback" not in result.output
 
 
+def test_a_bad_setting_with_json_prints_the_error_as_json(env, monkeypatch):
+    monkeypatch.setenv("NBA_LOG_LEVEL", "LOUD")
+    result = runner.invoke(app, ["status", "--json"])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    doc = json.loads(result.stdout)
+    assert doc["exit_code"] == EXIT_BAD_INPUT and "NBA_LOG_LEVEL" in doc["error"]
+
+
+def flow_runs(name: str) -> int:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    with get_client(sync_client=True) as client:
+        only = FlowFilter(name=FlowFilterName(any_=[name]))
+        return len(client.read_flow_runs(flow_filter=only))
+
+
+@pytest.mark.parametrize(
+    ("args", "flow", "message"),
+    [
+        (["ingest", "--seasons", "bogus"], "ingest", "season must look like '2023-24'"),
+        (["ingest", "--seasons", "2022-23,1990-91"], "ingest", "1990-91 not in the snapshot"),
+        (["ingest", "--season-type", "finals"], "ingest", "season type must be regular"),
+        (["ingest", "--source", "ftp"], "ingest", "unknown source 'ftp'"),
+        (["ingest", "--source", "nba_api"], "ingest", "--seasons is required with the nba_api"),
+        (["train", "--models", "game-bogus"], "training", "unknown model(s) ['game-bogus']"),
+        (["train", "--eval-season", "2023"], "training", "season must look like '2023-24'"),
+    ],
+)
+def test_a_bad_argument_exits_2_before_a_flow_runs_or_a_store_is_made(
+    env, clean_env, args, flow, message
+):
+    before = flow_runs(flow)
+    result = runner.invoke(app, args)
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert flow_runs(flow) == before  # refused before Prefect was asked to run anything
+    assert not (clean_env / "state").exists()
+
+
+@pytest.mark.parametrize("command", ["status", "models"])
+def test_status_and_models_on_a_state_folder_that_does_not_exist_create_nothing(clean_env, command):
+    result = runner.invoke(app, [command, "--json"])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    doc = json.loads(result.stdout)
+    assert "the state folder" in doc["error"] and "does not exist" in doc["error"]
+    assert "NBA_STATE_DIR" in doc["error"]
+    assert not (clean_env / "state").exists()
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -109,19 +163,11 @@ def test_a_bad_setting_exits_2_with_one_line(env, monkeypatch, name, value, mess
     ],
 )
 def test_a_bad_drift_option_exits_2_before_the_flow_runs(clean_env, options, message):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
-
-    def drift_runs() -> int:
-        with get_client(sync_client=True) as client:
-            only = FlowFilter(name=FlowFilterName(any_=["drift-check"]))
-            return len(client.read_flow_runs(flow_filter=only))
-
-    before = drift_runs()
+    before = flow_runs("drift-check")
     result = runner.invoke(app, ["drift", *options])
     assert result.exit_code == EXIT_BAD_INPUT, result.output
     assert f"error: {message}" in result.output and "Traceback" not in result.output
-    assert drift_runs() == before  # no flow run was started, so none failed
+    assert flow_runs("drift-check") == before  # no flow run was started, so none failed
 
 
 def test_drift_on_a_state_folder_that_does_not_exist_creates_nothing(clean_env):

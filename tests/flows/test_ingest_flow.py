@@ -118,8 +118,10 @@ def test_a_misnamed_team_file_is_named_and_its_seasons_player_logs_are_not_dropp
     with pytest.raises(ValueError) as info:
         ingest_flow(source="snapshot", settings=settings)
     message = str(info.value)
-    assert "2022-23 regular: the source has player logs but no team game log" in message
-    assert "(team_game_logs/regular_season/2022-23.csv.gz)" in message
+    assert (
+        "2022-23 regular: the source has player logs (player_game_logs/regular_season/"
+        "2022-23.csv.gz) but no team game log (team_game_logs/regular_season/2022-23.csv.gz)"
+    ) in message
     assert "not read: team_game_logs/regular_season/2022-2023.csv.gz" in message
     assert read_team_games(open_store(settings)).empty
     (snapshot / "player_game_logs" / "regular_season" / "2022-23.csv.gz").unlink()
@@ -145,6 +147,8 @@ def test_a_season_only_recorded_is_ingested_beside_the_csv_seasons(tmp_path, sna
     assert ingest_flow(source="snapshot", settings=settings).seasons == ["2021-22", "2022-23"]
     with pytest.raises(ValueError, match="2026-27 not in the snapshot"):
         ingest_flow(source="snapshot", seasons="2026-27", settings=settings)
+    with pytest.raises(ValueError, match=r"2023-24 not in .* holds 2021-22\.\.2022-23, 2025-26,"):
+        ingest_flow(source="snapshot", seasons="2023-24", settings=settings)  # a gap is named
 
 
 def test_player_rows_of_a_game_the_team_log_lacks_are_refused(tmp_path, snapshot):

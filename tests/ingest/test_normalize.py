@@ -12,7 +12,7 @@ from ingest.normalize import (
     normalize_player_games,
     normalize_team_games,
 )
-from ingest.schema import PLAYER_GAME_COLUMNS, TEAM_GAME_COLUMNS, parse_seasons
+from ingest.schema import PLAYER_GAME_COLUMNS, TEAM_GAME_COLUMNS, parse_seasons, season_spans
 from tests.builders import player_game_log, team_game_log, with_value
 
 V3_STATS = (
@@ -202,6 +202,23 @@ def test_parse_seasons(spec, available, expected):
 def test_parse_seasons_rejects_bad_specs(spec):
     with pytest.raises(ValueError, match="season"):  # a message about seasons, not int()
         parse_seasons(spec, [])
+
+
+@pytest.mark.parametrize(
+    ("seasons", "expected"),
+    [
+        ([], "none"),
+        (["2023-24"], "2023-24"),
+        (["2022-23", "2021-22", "2023-24"], "2021-22..2023-24"),
+        (
+            ["2025-26", "1999-00", "2000-01", "2023-24", "2022-23"],
+            "1999-00..2000-01, 2022-23..2023-24, 2025-26",
+        ),
+        (["2023-24", "2023-24"], "2023-24"),
+    ],
+)
+def test_season_spans_name_every_gap(seasons, expected):
+    assert season_spans(seasons) == expected
 
 
 @pytest.mark.snapshot
