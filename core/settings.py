@@ -237,6 +237,22 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("rate_limit", "login_rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str, info) -> str:
+        from limits import parse
+
+        try:
+            allowed = parse(value).amount
+        except ValueError:
+            allowed = 0
+        if allowed < 1:
+            raise ValueError(
+                f"{info.field_name} must be a rate limit such as '100/minute' (at least 1), "
+                f"got {value!r}"
+            )
+        return value
+
     @field_validator("task_runner")
     @classmethod
     def _known_task_runner(cls, value: str) -> str:

@@ -35,7 +35,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.settings import GAME_MODEL_NAMES, POINTS_MODEL_NAMES
+
 log = logging.getLogger(__name__)
+MODEL_NAMES = (*GAME_MODEL_NAMES, *POINTS_MODEL_NAMES)
 
 CHAMPION = "champion"
 # 80% interval for points from the evaluation season's RMSE, residuals taken as normal.
@@ -559,6 +562,12 @@ class ModelHolder:
             raise ModelError(
                 f"model {name!r} is not available: the model registry cannot be reached and no "
                 "local copy of a model is kept yet; see /api/health",
+                status=503,
+            )
+        if slot is None and name in MODEL_NAMES:
+            raise ModelError(
+                f"model {name!r} is not available: it has no champion in the model registry "
+                "(train and promote one); see /api/health",
                 status=503,
             )
         if slot is None:

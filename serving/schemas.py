@@ -105,6 +105,7 @@ def _feature_fields() -> dict[str, Any]:
         fields[name] = (
             Annotated[
                 float,
+                Strict(),  # a number: neither true/false nor "12.5"
                 Field(
                     allow_inf_nan=False,
                     ge=-FEATURE_BOUND,

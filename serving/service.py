@@ -39,7 +39,9 @@ SERVICE_NAME = "nba-predictions"
 
 
 def _answer(body: dict[str, Any], status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status)
+    """A JSON answer; a 503 (no model or store to answer with yet) says when to ask again."""
+    headers = {"Retry-After": "30"} if status == 503 else None
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 @bentoml.asgi_app(routes.app, path="/api")

@@ -399,6 +399,8 @@ BAD_REQUESTS = [
     ("/api/predict/compare", {**MATCHUP, "away_team": "bos"}, "away_team"),
     ("/api/predict", {name: 0.0 for name in GAME_FEATURES[1:]}, GAME_FEATURES[0]),
     ("/api/predict", dict.fromkeys(GAME_FEATURES, 0.0) | {"home_elo": "high"}, "home_elo"),
+    ("/api/predict", dict.fromkeys(GAME_FEATURES, 0.0) | {"home_elo": True}, "home_elo"),
+    ("/api/predict", dict.fromkeys(GAME_FEATURES, 0.0) | {"home_elo": "1500.5"}, "home_elo"),
 ]
 
 
@@ -411,6 +413,30 @@ def test_bad_input_is_a_4xx_naming_the_field(service, user_headers, path, body, 
     # One shape for every error: the message names the field, items are loc / msg / type.
     assert field.split(".")[0] in detail["error"], detail
     assert all(set(item) == {"loc", "msg", "type"} for item in detail["detail"]), detail
+
+
+def test_a_model_of_the_product_without_a_champion_is_503_not_a_bad_request(
+    service, user_headers, monkeypatch
+):
+    """player-lasso is one of the six models but has no champion here: the service cannot
+    answer yet (503 with Retry-After); a name that is no model at all stays a 400."""
+    player = {"player": 127380, "opponent": "LAL", "home": True, "game_date": GAME_DAY}
+    asked = service.post(
+        "/api/predict/player", json={**player, "model": "player-lasso"}, headers=user_headers
+    )
+    assert asked.status_code == 503, asked.text
+    assert asked.headers["Retry-After"] == "30"
+    assert "model 'player-lasso' is not available: it has no champion" in asked.json()["error"]
+    unknown = service.post(
+        "/api/predict/player", json={**player, "model": "player-bogus"}, headers=user_headers
+    )
+    assert unknown.status_code == 400, unknown.text
+    runtime = runtime_of(service)
+    lasso = runtime.settings.model_copy(update={"default_points_model": "player-lasso"})
+    monkeypatch.setattr(runtime, "settings", lasso)  # the configured default has no champion
+    by_default = service.post("/api/predict/player", json=player, headers=user_headers)
+    assert by_default.status_code == 503, by_default.text
+    assert "player-lasso" in by_default.json()["error"]
 
 
 @pytest.mark.parametrize(
