@@ -212,6 +212,14 @@ def _replay(messages: list[dict[str, Any]], receive):
     return replayed
 
 
+async def _openapi_document(scope, receive, send) -> None:
+    """``/docs.json``: BentoML's OpenAPI document with authentication and the bodies' own
+    schemas (``serving.openapi``)."""
+    from serving.openapi import served_document
+
+    await send_json(send, 200, served_document(), {})
+
+
 class RequestContextMiddleware:
     def __init__(self, app) -> None:
         self.app = app
@@ -220,6 +228,8 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        docs = scope.get("path") == "/docs.json" and scope.get("method") in ("GET", "HEAD")
+        app = _openapi_document if docs else self.app
         given = _header(scope, b"x-request-id")
         request_id = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
         id_token = REQUEST_ID.set(request_id)
@@ -236,7 +246,7 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            await app(scope, receive, send_with_id)
         finally:
             self._observe(scope, status["code"], time.perf_counter() - started)
             USERNAME.reset(user_token)

@@ -144,6 +144,15 @@ class ModelRef(BaseModel):
     version: str
 
 
+HistoryThrough = Annotated[
+    date | None,
+    Field(description="The last stored game day before game_date (null before the first)."),
+]
+HistoryGapDays = Annotated[
+    int | None, Field(description="Days from history_through to game_date (1 in mid-season).")
+]
+
+
 class GamePrediction(BaseModel):
     """One game's prediction."""
 
@@ -151,6 +160,8 @@ class GamePrediction(BaseModel):
     away_team: str
     game_date: date | None = None
     season: str | None = None
+    history_through: HistoryThrough = None
+    history_gap_days: HistoryGapDays = None
     neutral_site: bool = False
     predicted_winner: str
     home_win_probability: float
@@ -210,6 +221,8 @@ class PlayerPrediction(BaseModel):
     home: bool
     game_date: date
     season: str
+    history_through: HistoryThrough = None
+    history_gap_days: HistoryGapDays = None
     predicted_points: float
     interval: Interval | None
     model: ModelRef

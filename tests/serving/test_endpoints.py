@@ -241,7 +241,8 @@ def test_health_reports_database_cache_and_models(service, stack):
 
 
 def test_metrics_are_prometheus_text(service, user_headers):
-    service.post("/api/predict/simple", json=MATCHUP, headers=user_headers)
+    for _ in range(2):  # a cache miss, then a hit
+        service.post("/api/predict/simple", json=MATCHUP, headers=user_headers)
     response = service.get("/api/metrics", headers=user_headers)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
@@ -347,6 +348,28 @@ def test_drift_endpoints_read_the_reports_table(service, user_headers, stack):
     assert latest["latest"]["drift_detected"] is True
     assert latest["by_kind"]["features"]["json_path"] == "features-2.json"
     assert latest["by_kind"]["predictions"]["share_drifted"] == pytest.approx(0.2)
+
+
+def test_the_openapi_document_is_valid_and_declares_the_token_and_every_answer_field(
+    service, user_headers
+):
+    from openapi_spec_validator import OpenAPIV30SpecValidator
+
+    doc = service.get("/docs.json").json()
+    OpenAPIV30SpecValidator(doc).validate()
+    assert doc["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    paths = doc["paths"]
+    assert paths["/api/models"]["get"]["security"] == [{"bearerAuth": []}]
+    assert paths["/api/predict/simple"]["post"]["security"] == [{"bearerAuth": []}]
+    assert "security" not in paths["/api/health"]["get"]
+    assert "security" not in paths["/api/auth/login"]["post"]
+    player = {"player": 127380, "opponent": "LAL", "home": True, "game_date": GAME_DAY}
+    for path, body in (("/api/predict/simple", MATCHUP), ("/api/predict/player", player)):
+        schema = paths[path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+        answer = service.post(path, json=body, headers=user_headers).json()
+        assert set(answer) <= set(schema["properties"]), path
+        assert schema["properties"]["history_through"]["nullable"] is True
+    assert schema["properties"]["interval"]["nullable"] is True  # the player answer's
 
 
 # Bad input: always a 4xx naming the field ------------------------------------------------------
