@@ -132,7 +132,10 @@ def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
         {"loc": list(e.get("loc") or ()), "msg": e.get("msg"), "type": e.get("type")}
         for e in errors
     ]
-    where = ", ".join(".".join(str(p) for p in d["loc"]) + f": {d['msg']}" for d in detail)
+    where = ", ".join(
+        f"{'.'.join(str(p) for p in d['loc'])}: {d['msg']}" if d["loc"] else str(d["msg"])
+        for d in detail
+    )
     return {"error": f"{len(detail)} validation error(s): {where}", "detail": detail}
 
 

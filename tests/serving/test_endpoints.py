@@ -476,6 +476,16 @@ def test_malformed_bodies_are_400(service, user_headers, raw):
     assert "error" in response.json()
 
 
+def test_an_error_of_the_whole_body_reads_as_one_clause(service, user_headers):
+    response = service.post(
+        "/api/predict/simple",
+        content=b"{not json",
+        headers={**user_headers, "Content-Type": "application/json"},
+    )
+    error = response.json()["error"]
+    assert error.startswith("1 validation error(s): ") and ": :" not in error, error
+
+
 def test_only_json_bodies_are_read(service, user_headers):
     for media in ("multipart/form-data", "application/x-www-form-urlencoded", "text/plain"):
         response = service.post(
