@@ -30,6 +30,26 @@ class Terminated(SystemExit):
         super().__init__(128 + signal.SIGTERM)
 
 
+def check_port(host: str, port: int) -> None:
+    """A ValueError when a server on ``host`` could not listen on ``port`` (another one does):
+    said before a server starts, which would otherwise log it and, for some, exit 0."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise ValueError(f"--host {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ValueError(
+                f"{host}:{port} is in use or not available ({exc.strerror}): choose another --port"
+            ) from None
+
+
 def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated
 

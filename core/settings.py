@@ -282,7 +282,10 @@ class Settings(BaseSettings):
     @field_validator("state_dir")
     @classmethod
     def _absolute_state_dir(cls, value: Path) -> Path:
-        return value.expanduser().resolve()
+        path = value.expanduser().resolve()
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{path} is not a folder")
+        return path
 
     # Derived locations -------------------------------------------------------------------------
     @property

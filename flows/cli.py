@@ -403,6 +403,8 @@ def backtest(
     try:
         if not Path(data_dir).expanduser().is_dir():
             raise DataDirError(f"--data-dir {data_dir} is not a folder")
+        if Path(out_dir).expanduser().exists() and not Path(out_dir).expanduser().is_dir():
+            raise ValueError(f"--out {out_dir} is not a folder")
         seasons = parse_seasons(test_seasons, [])
         with running_flow():
             doc = run_backtest(settings, data_dir=data_dir, test_seasons=seasons, out=out_dir)
@@ -555,14 +557,15 @@ def rollback(
 @app.command("mlflow-ui")
 def mlflow_ui(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 5000,
+    port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 5000,
 ) -> None:
     """Start the MLflow UI on the configured store, to compare runs and set aliases."""
     settings = _settings()
-    from core.processes import run_in_foreground
+    from core.processes import check_port, run_in_foreground
     from registry import mlflow_ui_command, mlflow_ui_env
 
     try:
+        check_port(host, port)
         settings.ensure_state_dir()
         command = mlflow_ui_command(
             settings.resolved_mlflow_tracking_uri,

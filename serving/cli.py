@@ -72,16 +72,18 @@ def register(app: typer.Typer) -> None:
 
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 3000,
+    port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 3000,
 ) -> None:
     """Start the prediction API (``bentoml serve`` underneath); Ctrl-C stops it."""
     from flows.cli import _fail, _settings, err, out
 
     settings = _settings()
     try:
+        from core.processes import check_port
         from serving.auth import resolve_secret
 
         resolve_secret(settings.environment, settings.jwt_secret)
+        check_port(host, port)
     except Exception as exc:
         raise _fail(exc) from None
     env, generated = serve_env(settings.environment, settings.jwt_secret)

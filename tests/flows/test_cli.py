@@ -214,3 +214,41 @@ def test_recent_seasons_are_finished_ones():
 
     assert _recent_seasons(3, date(2026, 11, 24)) == "2023-24:2025-26"
     assert _recent_seasons(3, date(2026, 3, 1)) == "2022-23:2024-25"
+
+
+@pytest.mark.parametrize("command", ["serve", "mlflow-ui"])
+def test_a_server_on_a_port_in_use_or_out_of_range_exits_2_before_it_starts(clean_env, command):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(app, [command, "--port", str(port)])
+        assert result.exit_code == EXIT_BAD_INPUT, result.output
+        assert f"127.0.0.1:{port} is in use" in result.output
+    for bad in ("0", "70647"):
+        result = runner.invoke(app, [command, "--port", bad])
+        assert result.exit_code == EXIT_BAD_INPUT, result.output
+        assert "Invalid value for '--port'" in result.output
+
+
+def test_a_state_folder_that_is_a_file_is_a_bad_setting(clean_env, monkeypatch):
+    afile = clean_env / "afile"
+    afile.write_text("")
+    monkeypatch.setenv("NBA_STATE_DIR", str(afile))
+    for command in (["ingest"], ["train"], ["status"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == EXIT_BAD_INPUT, result.output
+        assert f"NBA_STATE_DIR: Value error, {afile} is not a folder" in result.output
+
+
+def test_backtest_refuses_an_out_that_is_a_file_before_the_flow_runs(env, clean_env):
+    afile = clean_env / "afile"
+    afile.write_text("")
+    before = flow_runs("backtest")
+    args = ["backtest", "--data-dir", str(env), "--test-seasons", "2022-23", "--out", str(afile)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert f"--out {afile} is not a folder" in result.output
+    assert flow_runs("backtest") == before
