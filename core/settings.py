@@ -290,7 +290,12 @@ class Settings(BaseSettings):
     # Derived locations -------------------------------------------------------------------------
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.state_dir / 'nba.db'}"
+        return self.database_url or f"sqlite:///{self.sqlite_store}"
+
+    @property
+    def sqlite_store(self) -> Path:
+        """The embedded store's file, used when no NBA_DATABASE_URL is set."""
+        return self.state_dir / "nba.db"
 
     @property
     def resolved_mlflow_tracking_uri(self) -> str:

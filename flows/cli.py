@@ -349,13 +349,17 @@ def train(
 ) -> None:
     """Train the six models on the store, register them in MLflow, promote through the gate."""
     settings = _settings(as_json)
-    from flows.training import run_training, training_request
+    from flows.training import check_eval_season, run_training, stored_seasons, training_request
+    from registry import check_tracking
 
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
     try:
         if chosen == []:
             raise ValueError(f"--models names no model: {models!r}")
-        training_request(chosen, eval_season)  # a bad request fails before a flow run starts
+        # a bad request, an unreachable MLflow or store fail before a flow run starts
+        training_request(chosen, eval_season)
+        check_tracking(settings.resolved_mlflow_tracking_uri)
+        check_eval_season(eval_season, stored_seasons(settings))
         with running_flow(as_json):
             summary = run_training(
                 settings,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -428,6 +429,35 @@ def training_request(models: list[str] | None, eval_season: str | None) -> list[
     return names
 
 
+def check_eval_season(eval_season: str | None, stored: Iterable[str]) -> None:
+    """A ValueError when an asked-for evaluation season is not in the store, or is its oldest
+    season (nothing before it to train on)."""
+    seasons = sorted(set(stored), key=season_start_year)
+    if eval_season is None:
+        return
+    if eval_season not in seasons:
+        held = season_spans(seasons) if seasons else "no games: run `nba-mlops ingest`"
+        raise ValueError(f"evaluation season {eval_season} is not in the store ({held})")
+    if eval_season == seasons[0]:
+        raise ValueError(
+            f"evaluation season {eval_season} is the oldest in the store: no earlier season to "
+            f"train on before scoring it (the store holds {season_spans(seasons)})"
+        )
+
+
+def stored_seasons(settings: Settings) -> list[str]:
+    """The seasons in the store, or a ValueError when there is no store to read (no state folder
+    or no SQLite file yet), without creating one."""
+    from ingest.storage import store_status
+
+    if settings.database_url is None:
+        nothing = "nothing is stored (run `nba-mlops ingest` first)"
+        settings.existing_state_dir(nothing)
+        if not settings.sqlite_store.exists():
+            raise ValueError(f"no store in {settings.state_dir}: {nothing}")
+    return sorted({r["season"] for r in store_status(open_store(settings))}, key=season_start_year)
+
+
 @flow(name="training", log_prints=True)
 def training_flow(
     eval_season: str | None = None,
@@ -459,10 +489,7 @@ def training_flow(
     t0 = time.perf_counter()
     engine = open_store(settings)
     frames = load_store(engine)
-    stored = sorted(set(frames.games["season"].astype(str)), key=season_start_year)
-    if eval_season is not None and eval_season not in stored:
-        held = season_spans(stored) if stored else "no games: run `nba-mlops ingest`"
-        raise ValueError(f"evaluation season {eval_season} is not in the store ({held})")
+    check_eval_season(eval_season, set(frames.games["season"].astype(str)))
     validate_store(frames, settings.validation_dir)
     game_frame, player_frame = build_features(frames)
     eval_season = eval_season or latest_complete_season(game_frame)

@@ -252,3 +252,20 @@ def test_backtest_refuses_an_out_that_is_a_file_before_the_flow_runs(env, clean_
     assert result.exit_code == EXIT_BAD_INPUT, result.output
     assert f"--out {afile} is not a folder" in result.output
     assert flow_runs("backtest") == before
+
+
+def test_train_checks_the_store_and_the_evaluation_season_before_the_flow_runs(env, clean_env):
+    before = flow_runs("training")
+    nothing = runner.invoke(app, ["train"])
+    assert nothing.exit_code == EXIT_BAD_INPUT, nothing.output
+    assert "nothing is stored (run `nba-mlops ingest` first)" in nothing.output
+    assert not (clean_env / "state").exists()
+    assert runner.invoke(app, ["ingest"]).exit_code == 0
+    for season, message in (
+        ("2021-22", "evaluation season 2021-22 is not in the store (2022-23)"),
+        ("2022-23", "evaluation season 2022-23 is the oldest in the store: no earlier season"),
+    ):
+        result = runner.invoke(app, ["train", "--eval-season", season, "--json"])
+        assert result.exit_code == EXIT_BAD_INPUT, result.output
+        assert message in json.loads(result.stdout)["error"]
+    assert flow_runs("training") == before
