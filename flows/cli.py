@@ -509,10 +509,11 @@ def promote(
             if decision.champion_version == decision.version:
                 out.print(already.format(decision.version))
             elif not decision.promote:
-                err.print(labelled("refused:", "bold red", f"{name} v{version}: {decision.reason}"))
+                refused = f"{name} v{decision.version}: {decision.reason}"
+                err.print(labelled("refused:", "bold red", refused))
                 raise typer.Exit(1)
             else:
-                out.print(f"{name} v{version} is champion: {decision.reason}")
+                out.print(f"{name} v{decision.version} is champion: {decision.reason}")
             return
         version = get_version(uri, name, version).version
         champion = get_champion(uri, name)

@@ -43,6 +43,7 @@ from prefect.cache_policies import NO_CACHE
 
 from core.settings import Settings, redact_uri
 from flows.resources import open_store
+from ingest.schema import season_spans
 from monitoring.decision import (
     PredictionShift,
     RetrainPolicy,
@@ -271,6 +272,10 @@ def build_reference(
     return with_predictions(rows, model, task_name), short
 
 
+class NoReference(ValueError):
+    """No stored game before a check's window: there is nothing to compare the window with."""
+
+
 def champion_reference(
     engine,
     data: StoreData,
@@ -286,6 +291,15 @@ def champion_reference(
     rows at the window's point of the season, the seasons before. Seasons that are over are
     read from (and saved to) the cache; a season still being played is always computed."""
     before = reference_cutoff(window.start, info.fit_through)
+    played = data.games.loc[
+        (data.games["season_type"] == "regular") & data.games["home_pts"].notna(), "game_date"
+    ]
+    if not (pd.to_datetime(played) < before).any():
+        held = season_spans(data.games["season"].astype(str)) if len(data.games) else "none"
+        raise NoReference(
+            f"no played regular-season game in the store before {before.date()} to compare "
+            f"with (it holds {held})"
+        )
     phase = current_phase(window, data)
     fallback: tuple[pd.DataFrame, list[str]] | None = None
     for candidate in (seasons, seasons_before(seasons)):
@@ -656,16 +670,22 @@ def drift_flow(
         check.model_version = info.version
         model = load_champion_model(uri, name, info.version)
         seasons = reference_seasons_of(info.train_seasons, info.eval_season, reference_seasons)
-        reference, seasons, data = champion_reference(
-            engine,
-            data,
-            model,
-            info,
-            task_name,
-            seasons,
-            window,
-            settings.reports_dir / "reference",
-        )
+        try:
+            reference, seasons, data = champion_reference(
+                engine,
+                data,
+                model,
+                info,
+                task_name,
+                seasons,
+                window,
+                settings.reports_dir / "reference",
+            )
+        except NoReference as exc:
+            check.skipped = f"no reference: {exc}"
+            logger.info("%s: not reported (%s)", task_name, check.skipped)
+            checks.append((check, info, []))
+            continue
         start = min(window.start, performance_window.start)
         logged = of_version(read_prediction_log(engine, name, start, as_of), info.version)
         columns = list(info.feature_names)

@@ -237,7 +237,11 @@ def rows_kept(batches: list[Batch], held: dict[str, list[int]]) -> dict[str, dic
 
 def describe_kept(key: str, extra: dict[str, int]) -> str:
     """One line on the rows of a batch that ingest kept though the source no longer has them."""
-    rows = ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in extra.items() if n > 0)
+    rows = ", ".join(
+        f"{n} {what.replace('_', ' ').removesuffix('s' if n == 1 else '')}"
+        for what, n in extra.items()
+        if n > 0
+    )
     return f"{key}: {rows} the source no longer has (ingest never deletes)"
 
 

@@ -370,6 +370,18 @@ def test_a_check_with_no_game_in_its_window_says_so(current_champion, monkeypatc
     assert "no threshold crossed" not in result.output and "index: " not in result.output
 
 
+def test_a_check_as_of_a_day_before_the_stored_games_says_so(current_champion):
+    """No game of the store before the window: no reference to compare with, so nothing is
+    reported, and the check says why (it used to fail naming a season nobody asked for)."""
+    settings, *_ = current_champion
+    summary = drift_flow(as_of=date(2019, 9, 1), tasks=["game"], html=False, settings=settings)
+    (task,) = summary.tasks
+    assert task["reports"] == []
+    (reason,) = summary.skipped
+    assert reason.startswith("game: no reference: no played regular-season game in the store")
+    assert "before 2019-08-18" in reason and "2020-21" in reason  # the store starts in 2020-21
+
+
 def test_a_check_with_no_champion_at_all_fails(tmp_path, monkeypatch):
     """A store never trained (or a mistyped NBA_STATE_DIR): the run ends Failed and the command
     exits 2 with one line, instead of a Completed check that watched nothing."""

@@ -344,3 +344,11 @@ def test_all_of_the_snapshot_matches_its_readme(tmp_path, data_dir):
     assert sum(r["player_rows"] for r in regular) == 226_315
     assert sum(1 for r in regular if r["player_rows"]) == 9
     assert summary.written["player_games"]["inserted"] == sum(r["player_rows"] for r in rows)
+
+
+def test_kept_rows_are_described_in_words():
+    from flows.ingest import describe_kept
+
+    assert describe_kept("2022-23 regular", {"games": 1, "team_rows": 2, "player_rows": 0}) == (
+        "2022-23 regular: 1 game, 2 team rows the source no longer has (ingest never deletes)"
+    )

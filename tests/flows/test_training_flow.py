@@ -295,8 +295,8 @@ def test_models_promote_and_rollback_commands(trained, monkeypatch):
     for forced in ([], ["--force", "--reason", "keep it"]):  # the champion: nothing to do
         again = runner.invoke(app, ["promote", "game-logistic", "1", *forced])
         assert again.exit_code == 0 and "already champion" in again.output, again.output
-    refused = runner.invoke(app, ["promote", "game-logistic", "2"])
-    assert refused.exit_code == 1 and "refused" in refused.output
+    refused = runner.invoke(app, ["promote", "game-logistic", "challenger"])  # v2, by its alias
+    assert refused.exit_code == 1 and "refused: game-logistic v2: " in refused.output
     forced = runner.invoke(
         app, ["promote", "game-logistic", "2", "--force", "--reason", "tested by hand"]
     )
