@@ -246,12 +246,12 @@ def status(
 ) -> None:
     """What the store holds: per season and season type, games, team rows and player rows."""
     settings = _settings(as_json)
-    from flows.resources import open_store
+    from flows.resources import NOTHING_STORED, open_store
     from ingest.storage import store_status
 
     try:
         if settings.database_url is None:
-            settings.existing_state_dir("nothing is stored (run `nba-mlops ingest` first)")
+            settings.existing_state_dir(NOTHING_STORED)
         rows = store_status(open_store(settings))
     except Exception as exc:
         raise _fail(exc, as_json) from None

@@ -10,6 +10,8 @@ from core.db import make_engine
 from core.migrate import upgrade
 from core.settings import Settings
 
+NOTHING_STORED = "nothing is stored (run `nba-mlops ingest` first)"
+
 
 @lru_cache(maxsize=8)
 def _engine_for(url: str) -> Engine:

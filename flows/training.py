@@ -432,9 +432,9 @@ def training_request(models: list[str] | None, eval_season: str | None) -> list[
 def check_eval_season(eval_season: str | None, stored: Iterable[str]) -> None:
     """A ValueError when an asked-for evaluation season is not in the store, or is its oldest
     season (nothing before it to train on)."""
-    seasons = sorted(set(stored), key=season_start_year)
     if eval_season is None:
         return
+    seasons = sorted(set(stored), key=season_start_year)
     if eval_season not in seasons:
         held = season_spans(seasons) if seasons else "no games: run `nba-mlops ingest`"
         raise ValueError(f"evaluation season {eval_season} is not in the store ({held})")
@@ -448,14 +448,14 @@ def check_eval_season(eval_season: str | None, stored: Iterable[str]) -> None:
 def stored_seasons(settings: Settings) -> list[str]:
     """The seasons in the store, or a ValueError when there is no store to read (no state folder
     or no SQLite file yet), without creating one."""
-    from ingest.storage import store_status
+    from flows.resources import NOTHING_STORED
+    from ingest.storage import read_seasons
 
     if settings.database_url is None:
-        nothing = "nothing is stored (run `nba-mlops ingest` first)"
-        settings.existing_state_dir(nothing)
+        settings.existing_state_dir(NOTHING_STORED)
         if not settings.sqlite_store.exists():
-            raise ValueError(f"no store in {settings.state_dir}: {nothing}")
-    return sorted({r["season"] for r in store_status(open_store(settings))}, key=season_start_year)
+            raise ValueError(f"no store in {settings.state_dir}: {NOTHING_STORED}")
+    return read_seasons(open_store(settings))
 
 
 @flow(name="training", log_prints=True)

@@ -23,6 +23,7 @@ from ingest.schema import (
     PLAYER_GAME_KEY,
     TEAM_GAME_COLUMNS,
     TEAM_GAME_KEY,
+    season_start_year,
 )
 
 log = logging.getLogger(__name__)
@@ -365,6 +366,13 @@ def read_team_games(engine: Engine, seasons=None, season_type: str | None = None
 
 def read_player_games(engine: Engine, seasons=None, season_type: str | None = None) -> pd.DataFrame:
     return _read(engine, PlayerGame.__table__, PLAYER_GAME_COLUMNS, seasons, season_type)
+
+
+def read_seasons(engine: Engine) -> list[str]:
+    """The seasons with a stored game, oldest first."""
+    with engine.connect() as conn:
+        seasons = conn.execute(select(Game.season).distinct()).scalars().all()
+    return sorted(seasons, key=season_start_year)
 
 
 def read_teams(engine: Engine) -> pd.DataFrame:
