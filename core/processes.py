@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -71,12 +72,57 @@ def _handlers(handlers: Mapping[int, Callable[[int, object], None]]) -> Iterator
             signal.signal(signum, before)
 
 
+RESEND_DELAY_SECONDS = 0.01
+
+
+def _is_sigterm_stop(exc: BaseException | None) -> bool:
+    """:class:`Terminated`, or Prefect's ``TerminationSignal`` for SIGTERM inside a flow run."""
+    return isinstance(exc, Terminated) or getattr(exc, "signal", None) == signal.SIGTERM
+
+
+@contextmanager
+def _lost_sigterm_resent() -> Iterator[None]:
+    """A SIGTERM is not lost when it lands in a finalizer. Python runs signal handlers between
+    any two bytecodes, also inside a ``__del__`` or a weakref callback the garbage collector
+    runs (an asyncio transport closing, say); the exception the handler raises there is
+    dropped ("Exception ignored in ...") and the work would go on. Such a drop reaches
+    ``sys.unraisablehook``: the signal is then sent again a moment later, from another thread,
+    so that it lands outside the finalizer and unwinds the work as any SIGTERM does."""
+    if threading.current_thread() is not threading.main_thread():  # handlers run in the main
+        yield
+        return
+    previous = sys.unraisablehook
+
+    def resend(unraisable: sys.UnraisableHookArgs) -> None:
+        if not _is_sigterm_stop(unraisable.exc_value):
+            previous(unraisable)
+            return
+        later = threading.Timer(RESEND_DELAY_SECONDS, os.kill, (os.getpid(), signal.SIGTERM))
+        later.daemon = True
+        later.start()
+
+    sys.unraisablehook = resend
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    with _handlers({signal.SIGTERM: _raise_terminated}), _lost_sigterm_resent():
+        yield
+
+
 @contextmanager
 def sigterm_unwinds() -> Iterator[None]:
     """While the block runs, SIGTERM raises :class:`Terminated` in it instead of ending the
     process at once: rollbacks, ``finally`` blocks and exit handlers (Prefect's temporary API
-    server is stopped by one) run, and the exit code is 143."""
-    with _handlers({signal.SIGTERM: _raise_terminated}):
+    server is stopped by one) run, and the exit code is 143. Inside a flow run Prefect's own
+    handler raises its ``TerminationSignal`` first, which ends as :class:`Terminated` here. A
+    SIGTERM whose exception a finalizer swallowed is sent again (:func:`_lost_sigterm_resent`).
+    """
+    with _sigterm_raises():
         yield
 
 
@@ -132,7 +178,7 @@ def process_group(
     its whole process group when the block ends: SIGINT after Ctrl-C, SIGTERM otherwise. While
     the block runs, SIGTERM to this process raises :class:`Terminated` in it (exit code 143).
     """
-    with _handlers({signal.SIGTERM: _raise_terminated}):
+    with _sigterm_raises():
         proc = subprocess.Popen(  # noqa: S603 - the caller's own command line
             list(command),
             env=dict(env) if env is not None else None,

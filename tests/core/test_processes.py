@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -55,3 +56,52 @@ def test_stopping_the_command_stops_the_child_and_its_workers(signum, code):
             parent.kill()
             parent.wait(5)
         kill_left_over(children)
+
+
+# SIGTERM reaches the command while a finalizer runs (the garbage collector closing an asyncio
+# transport, say): the exception its handler raises there is one Python drops ("Exception
+# ignored in ... __del__"). The stop must still happen. In the flow case the handler is Prefect's.
+STOPPED_IN_FINALIZER = """
+import os, signal, sys, time
+from flows.cli import running_flow
+
+class Finalized:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(100_000):  # the handler runs in here, inside the finalizer
+            pass
+
+def work():
+    Finalized()  # dropped at once: its finalizer runs now
+    for _ in range(500):
+        time.sleep(0.01)
+    print("ran to the end", flush=True)
+
+if sys.argv[1] == "flow":
+    from prefect import flow
+    work = flow(name="finalizer-stop")(work)
+with running_flow():
+    work()
+"""
+
+
+@pytest.mark.parametrize("where", ["plain", "flow"])
+def test_a_sigterm_raised_inside_a_finalizer_still_stops_the_command(where, request):
+    env = dict(os.environ)
+    if where == "flow":
+        from prefect.settings import get_current_settings
+
+        request.getfixturevalue("prefect_harness")
+        env["PREFECT_API_URL"] = str(get_current_settings().api.url)
+    done = subprocess.run(
+        [sys.executable, "-c", STOPPED_IN_FINALIZER, where],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 143, output[-3000:]
+    assert "ran to the end" not in output
+    assert "stopped: SIGTERM" in output
