@@ -170,13 +170,20 @@ def _record(
 
 
 def _cached(rt: Runtime, call: Call, key: str) -> dict[str, Any] | None:
+    """The cached answer for ``key``, made this request's: its values are those first computed;
+    ``cached`` is true, and the request ID and ``timestamp`` (when it was answered) are this
+    request's, in the answer and in each of its ``predictions``."""
     hit = rt.cache.get(key)
     if hit is None:
         rt.metrics.cache_misses.labels(endpoint=call.endpoint).inc()
         return None
     rt.metrics.cache_hits.labels(endpoint=call.endpoint).inc()
-    hit["cached"] = True
-    hit["request_id"] = call.request_id
+    now = _now()
+    for answer in (hit, *hit.get("predictions", ())):
+        answer["cached"] = True
+        answer["request_id"] = call.request_id
+        if "timestamp" in answer:
+            answer["timestamp"] = now
     return hit
 
 
@@ -292,9 +299,6 @@ def predict_batch(rt: Runtime, request: Any, call: Call) -> dict[str, Any]:
         cached = False
     else:
         cached = True
-        for answer in hit["predictions"]:
-            answer["cached"] = True
-            answer["request_id"] = call.request_id
     for g, answer in zip(games, hit["predictions"], strict=True):
         _record_game(rt, call, model, g, answer, cached=cached)
     return hit
@@ -327,10 +331,6 @@ def predict_compare(rt: Runtime, request: Any, call: Call) -> dict[str, Any]:
             "cached": False,
         }
         rt.cache.set(key, hit)
-    else:
-        for answer in hit["predictions"]:
-            answer["cached"] = True
-            answer["request_id"] = call.request_id
     by_name = {m.name: m for m in models}
     for answer in hit["predictions"]:
         _record_game(rt, call, by_name[answer["model"]["name"]], game, answer, cached=cached)

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, create_model
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    create_model,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from features.catalog import GAME_FEATURE_DOCS
 
@@ -94,6 +104,27 @@ class PlayerRequest(_Body):
     model: ModelName = None
     model_version: ModelVersion = None
 
+    @field_validator("player", mode="wrap")
+    @classmethod
+    def _one_error_for_player(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """One error in the caller's terms, not one per branch of the ID-or-name union."""
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            if not isinstance(value, str):
+                raise PydanticCustomError(
+                    "player_type",
+                    "Input should be a player ID (an integer) or a full name (a string)",
+                ) from None
+            name_error = next(e for e in exc.errors() if e["type"] != "int_type")
+            if name_error["type"] == "string_pattern_mismatch":
+                raise PydanticCustomError(
+                    "string_pattern_mismatch", "The name should hold no control characters"
+                ) from None
+            raise PydanticCustomError(
+                name_error["type"], "{msg}", {"msg": name_error["msg"]}
+            ) from None
+
 
 # Far beyond any real value (Elo ~1000-2000, points ~50-170): keeps the model's arithmetic finite.
 FEATURE_BOUND = 1e6
@@ -151,6 +182,9 @@ HistoryThrough = Annotated[
 HistoryGapDays = Annotated[
     int | None, Field(description="Days from history_through to game_date (1 in mid-season).")
 ]
+Answered = Annotated[
+    str, Field(description="When this answer was given (UTC, ISO 8601), a cached one included.")
+]
 
 
 class GamePrediction(BaseModel):
@@ -168,7 +202,7 @@ class GamePrediction(BaseModel):
     away_win_probability: float
     confidence: float = Field(description="Probability of the predicted winner.")
     model: ModelRef
-    timestamp: str
+    timestamp: Answered
     cached: bool = False
     request_id: str | None = None
     features: dict[str, float] = Field(description="The feature values the model used.")
@@ -182,7 +216,7 @@ class FeaturePrediction(BaseModel):
     away_win_probability: float
     confidence: float
     model: ModelRef
-    timestamp: str
+    timestamp: Answered
     cached: bool = False
     request_id: str | None = None
     features: dict[str, float]
@@ -226,7 +260,7 @@ class PlayerPrediction(BaseModel):
     predicted_points: float
     interval: Interval | None
     model: ModelRef
-    timestamp: str
+    timestamp: Answered
     cached: bool = False
     request_id: str | None = None
     features: dict[str, float]

@@ -23,12 +23,14 @@ def test_memory_cache_hit_and_miss(service, user_headers):
     first = service.post(
         "/api/predict/simple", json={**MATCHUP, "game_date": "2022-11-30"}, headers=user_headers
     )
+    time.sleep(0.01)  # timestamps have milliseconds
     second = service.post(
         "/api/predict/simple", json={**MATCHUP, "game_date": "2022-11-30"}, headers=user_headers
     )
     assert first.json()["cached"] is False
     assert second.json()["cached"] is True
     assert second.json()["home_win_probability"] == first.json()["home_win_probability"]
+    assert second.json()["timestamp"] > first.json()["timestamp"]  # when it was answered
     assert (
         second.json()["request_id"] == second.headers["x-request-id"] != first.json()["request_id"]
     )
@@ -44,6 +46,22 @@ def test_memory_cache_hit_and_miss(service, user_headers):
         headers=user_headers,
     )
     assert third.json()["cached"] is True
+
+
+@pytest.mark.parametrize("endpoint", ["batch", "compare"])
+def test_a_cached_answer_and_its_predictions_are_this_requests(service, user_headers, endpoint):
+    body = {"games": [MATCHUP]} if endpoint == "batch" else MATCHUP
+    first = service.post(f"/api/predict/{endpoint}", json=body, headers=user_headers).json()
+    time.sleep(0.01)
+    response = service.post(f"/api/predict/{endpoint}", json=body, headers=user_headers)
+    second = response.json()
+    assert (first["cached"], second["cached"]) == (False, True)
+    assert second["request_id"] == response.headers["x-request-id"]
+    for was, now in zip(first["predictions"], second["predictions"], strict=True):
+        assert now["cached"] is True
+        assert now["request_id"] == second["request_id"]
+        assert now["timestamp"] > was["timestamp"]
+        assert now["home_win_probability"] == was["home_win_probability"]
 
 
 def test_keys_cover_endpoint_request_model_version_and_data():

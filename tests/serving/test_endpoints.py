@@ -438,6 +438,27 @@ def test_bad_input_is_a_4xx_naming_the_field(service, user_headers, path, body, 
     assert all(set(item) == {"loc", "msg", "type"} for item in detail["detail"]), detail
 
 
+@pytest.mark.parametrize(
+    ("player", "says"),
+    [
+        (True, "Input should be a player ID (an integer) or a full name (a string)"),
+        (12.5, "Input should be a player ID (an integer) or a full name (a string)"),
+        ("x" * 200, "String should have at most 128 characters"),
+        ("Le\u0007Bron", "The name should hold no control characters"),
+    ],
+    ids=["bool", "float", "long-name", "control-character"],
+)
+def test_a_wrong_player_is_one_error_in_the_callers_terms(service, user_headers, player, says):
+    """The ID-or-name union does not leak into the answer as one error per branch."""
+    body = {"player": player, "opponent": "LAL", "home": True}
+    response = service.post("/api/predict/player", json=body, headers=user_headers)
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "error": f"1 validation error(s): player: {says}",
+        "detail": [{"loc": ["player"], "msg": says, "type": response.json()["detail"][0]["type"]}],
+    }
+
+
 def test_a_model_of_the_product_without_a_champion_is_503_not_a_bad_request(
     service, user_headers, monkeypatch
 ):
