@@ -3,6 +3,7 @@
 0. Every argument is checked before anything is written or ingested (the seasons against the
    snapshot's files, ``until`` / ``max_days`` against the season's game days, read from the
    season's own file): a bad one fails in about a second and leaves the state folder unused.
+   ``plan_replay`` holds the checks that read no season; the command runs it before the flow.
 1. A state folder of its own (SQLite store, MLflow store, reports): the user's registry is never
    touched.
 2. Ingest the snapshot's seasons through ``trained_through`` (``ingest_flow``), train the chosen
@@ -369,6 +370,66 @@ def check_arguments(
         raise ValueError("--models names a points model: add --points (the store gets players)")
 
 
+@dataclass(frozen=True)
+class ReplayPlan:
+    """A replay's checked arguments."""
+
+    models: list[str]
+    out_dir: Path
+    state: Path
+    history: str  # the ``ingest`` season range of the history
+
+
+def plan_replay(
+    season: str,
+    trained_through: str,
+    state_dir: str | None,
+    out: str | None,
+    first_season: str | None,
+    points: bool,
+    models: list[str] | None,
+    season_type: str,
+    drift_every_days: int,
+    window_days: int,
+    cooldown_days: int,
+    settings: Settings,
+) -> ReplayPlan:
+    """Every check of a replay's arguments that reads no season: the choices and counts, the
+    models, the state folder, and the seasons against the snapshot's file list. ``nba-mlops
+    replay`` runs it before the flow run starts, so a typo fails in about a second; the flow
+    runs it again. Raises ValueError."""
+    from ingest.snapshot import SnapshotSource
+
+    game_model = settings.default_game_model
+    points_model = settings.default_points_model
+    models = list(models or ([game_model, points_model] if points else [game_model]))
+    check_arguments(
+        season,
+        trained_through,
+        season_type,
+        models,
+        points,
+        drift_every_days,
+        window_days,
+        cooldown_days,
+    )
+    if game_model not in models or (points and points_model not in models):
+        raise ValueError(
+            f"--models must include the game model {game_model}"
+            + (f" and the points model {points_model}" if points else "")
+        )
+    out_dir = Path(out or f"replay-{season}").expanduser().resolve()
+    state = check_state_dir(Path(state_dir) if state_dir else out_dir / "state")
+    data_dir = settings.resolved_data_dir()
+    available = SnapshotSource(data_dir).team_seasons(REGULAR)
+    history = history_spec(available, first_season, trained_through)
+    if season not in available:
+        raise ValueError(
+            f"season {season} is not in the snapshot {data_dir} ({season_spans(available)})"
+        )
+    return ReplayPlan(models, out_dir, state, history)
+
+
 def replay_days(
     batches: list, season: str, until: date | None, max_days: int | None
 ) -> list[pd.Timestamp]:
@@ -448,7 +509,6 @@ def replay_flow(
     from flows.drift import drift_flow
     from flows.ingest import ingest_flow, normalize_season, validate_batches
     from flows.training import training_flow
-    from ingest.snapshot import SnapshotSource
     from ingest.validation import raise_for_failures
     from monitoring.performance import baseline_metrics, join_game_results, join_points_results
     from monitoring.predictions import feature_rows, latest_per_target
@@ -463,41 +523,33 @@ def replay_flow(
     logger = get_run_logger()
     t_start = time.perf_counter()
     base = settings or Settings()
-    game_model = base.default_game_model
-    points_model = base.default_points_model
-    models = list(models or ([game_model, points_model] if points else [game_model]))
-    check_arguments(
+    plan = plan_replay(
         season,
         trained_through,
-        season_type,
-        models,
+        state_dir,
+        out,
+        first_season,
         points,
+        models,
+        season_type,
         drift_every_days,
         window_days,
         cooldown_days,
+        base,
     )
-    if game_model not in models or (points and points_model not in models):
-        raise ValueError(
-            f"--models must include the game model {game_model}"
-            + (f" and the points model {points_model}" if points else "")
-        )
-    out_dir = Path(out or f"replay-{season}").expanduser().resolve()
-    state = check_state_dir(Path(state_dir) if state_dir else out_dir / "state")
+    models, out_dir, state, spec = plan.models, plan.out_dir, plan.state, plan.history
+    game_model, points_model = base.default_game_model, base.default_points_model
     # Everything is checked against the snapshot's files before the state folder is made.
     timings: dict[str, float] = {}
     t = time.perf_counter()
     data_dir = base.resolved_data_dir()
-    available = SnapshotSource(data_dir).team_seasons(REGULAR)
-    spec = history_spec(available, first_season, trained_through)
     batches = []
     for stype in SEASON_TYPE_CHOICES[season_type]:
         batch = normalize_season(read_season(data_dir, season, stype, points), season, stype)
         if batch is not None:
             batches.append(batch)
-    if not batches:
-        raise ValueError(
-            f"season {season} is not in the snapshot {data_dir} ({season_spans(available)})"
-        )
+    if not batches:  # listed, but no rows of this season type
+        raise ValueError(f"season {season} has no games in the snapshot {data_dir}")
     days = replay_days(batches, season, until, max_days)
     timings["load season"] = time.perf_counter() - t
 

@@ -178,9 +178,23 @@ def replay(
     from flows.cli import _fail, _settings, out, running_flow
 
     settings = _settings(as_json)
-    from flows.replay import replay_flow
+    from flows.replay import plan_replay, replay_flow
 
     try:
+        plan_replay(  # a typo fails here, before a flow run (and its Prefect server) starts
+            season,
+            trained_through,
+            state_dir,
+            out_dir,
+            first_season,
+            points,
+            _names(models),
+            season_type,
+            drift_every,
+            window_days,
+            cooldown_days,
+            settings,
+        )
         with running_flow(as_json):
             summary = replay_flow(
                 season=season,

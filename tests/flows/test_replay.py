@@ -244,14 +244,33 @@ BAD_ARGUMENTS = {
 }
 
 
-@pytest.mark.parametrize(("args", "reason"), BAD_ARGUMENTS.values(), ids=BAD_ARGUMENTS)
-def test_bad_replay_arguments_fail_before_anything_is_made(
-    args, reason, data_dir, tmp_path, monkeypatch
-):
+# These need no season's rows: the command refuses them before a flow run starts.
+BEFORE_THE_FLOW_RUN = {
+    "season-not-in-snapshot",
+    "season-malformed",
+    "trained-through-not-before",
+    "trained-through-not-in-snapshot",
+    "first-season-after-trained-through",
+    "points-model-without-points",
+    "unknown-model",
+    "no-drift-check",
+}
+
+
+@pytest.mark.parametrize("case", BAD_ARGUMENTS)
+def test_bad_replay_arguments_fail_before_anything_is_made(case, data_dir, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
+    import flows.replay
     from flows.cli import EXIT_BAD_INPUT, app
 
+    args, reason = BAD_ARGUMENTS[case]
+    if case in BEFORE_THE_FLOW_RUN:
+
+        def no_flow_run(**kwargs):
+            raise AssertionError("the flow run started")
+
+        monkeypatch.setattr(flows.replay, "replay_flow", no_flow_run)
     monkeypatch.setenv("NBA_DATA_DIR", str(data_dir))
     monkeypatch.setenv("NBA_STATE_DIR", str(tmp_path / "user"))
     state, out = tmp_path / "state", tmp_path / "out"
