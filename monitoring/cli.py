@@ -98,8 +98,8 @@ def _print_check(out, summary, settings) -> None:
     for col in ("model", "report", "current", "reference", "drifted", "detected", "failed tests"):
         table.add_column(col)
     for t in summary.tasks:
-        if t.get("skipped"):
-            table.add_row(t["model_name"], "-", "-", "-", "-", "-", t["skipped"])
+        if t.get("skipped"):  # its reason is printed in full under the table
+            table.add_row(t["model_name"], "none (below)", "-", "-", "-", "-", "-")
             continue
         for r in t["reports"]:
             share = "" if r["share_drifted"] is None else f"{r['share_drifted']:.0%}"
