@@ -99,7 +99,7 @@ def _print_check(out, summary, settings) -> None:
         table.add_column(col)
     for t in summary.tasks:
         if t.get("skipped"):  # its reason is printed in full under the table
-            table.add_row(t["model_name"], "none (below)", "-", "-", "-", "-", "-")
+            table.add_row(t["model_name"], "none", "-", "-", "-", "-", "-")
             continue
         for r in t["reports"]:
             share = "" if r["share_drifted"] is None else f"{r['share_drifted']:.0%}"
