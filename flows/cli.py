@@ -32,6 +32,17 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+# Output that is no terminal (a file, a pipe, a pager, CI logs) would be laid out in rich's 80
+# columns, tables cutting their cells ("game-logis…"); it gets this many instead. A terminal
+# keeps its own width, and COLUMNS, when set, wins over both.
+PIPED_WIDTH = 160
+
+
+@app.callback()
+def _wide_when_piped() -> None:
+    for console in (out, err):
+        if not console.is_terminal and "COLUMNS" not in os.environ:
+            console.width = PIPED_WIDTH
 
 
 def labelled(label: str, style: str, message: str) -> Text:

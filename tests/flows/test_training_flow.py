@@ -291,6 +291,8 @@ def test_models_promote_and_rollback_commands(trained, monkeypatch):
     assert names["game-tree"]["champion"] == "1"
     table = runner.invoke(app, ["models"])
     assert table.exit_code == 0 and "game-forest" in table.output
+    # Not a terminal: laid out wider than rich's 80 columns, so no cell is cut.
+    assert "game-logistic" in table.output and "…" not in table.output
 
     for forced in ([], ["--force", "--reason", "keep it"]):  # the champion: nothing to do
         again = runner.invoke(app, ["promote", "game-logistic", "1", *forced])
