@@ -115,6 +115,7 @@ LONG_MODULES = (
     "tests/serving/test_degraded_mode.py",
     "tests/serving/test_replicas.py",
     "tests/monitoring/test_deployments.py",
+    "tests/flows/test_backtest_later_season.py",
 )
 
 
