@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import time
@@ -25,6 +26,28 @@ _MAX_PARAM = 6000  # MLflow's limit on a param value
 _MAX_TAG = 8000  # and on a tag value
 _BATCH = 100  # params (and tags) per log_batch call
 _INVALID_KEY = re.compile(r"[^\w\-. /:]")
+
+# Notices MLflow logs with every model it saves that say nothing about this platform's models:
+# the caution about loading pickled models (the registry serves only models it logged itself),
+# and the pip version it cannot find (the environment is installed by uv, without pip; each
+# model's requirements are pinned in its requirements.txt all the same).
+ROUTINE_NOTICES = {
+    "mlflow.sklearn": "Saving scikit-learn models in the pickle or cloudpickle format",
+    "mlflow.utils.environment": "Failed to resolve installed pip version",
+}
+
+
+class _WithoutNotice(logging.Filter):
+    def __init__(self, start: str) -> None:
+        super().__init__()
+        self.start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.start)
+
+
+for _name, _start in ROUTINE_NOTICES.items():
+    logging.getLogger(_name).addFilter(_WithoutNotice(_start))
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -99,6 +100,35 @@ def test_tree_model_is_saved_with_cloudpickle(store, register, game_metrics, gam
     model, _ = load_model(store.tracking_uri, "game-tree", registered.version)
     assert isinstance(model, DecisionTreeClassifier)
     np.testing.assert_array_equal(model.predict_proba(frame), tree.predict_proba(frame))
+
+
+class _Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_mlflows_routine_notices_are_not_logged_with_every_model(register, game_metrics):
+    """Saving a model, MLflow logs a pickle caution and (without pip in the environment) a pip
+    notice, every time: dropped; its other messages pass."""
+    from registry.runs import ROUTINE_NOTICES
+
+    kept = _Kept()
+    loggers = [logging.getLogger(name) for name in ROUTINE_NOTICES]
+    for logger in loggers:
+        logger.addHandler(kept)
+    try:
+        register(game_metrics())
+        for logger, notice in zip(loggers, ROUTINE_NOTICES.values(), strict=True):
+            logger.warning("%s, as MLflow says it", notice)
+            logger.warning("anything else MLflow says")
+    finally:
+        for logger in loggers:
+            logger.removeHandler(kept)
+    assert kept.messages == ["anything else MLflow says"] * 2
 
 
 def test_mlflow_generic_loader_answers_what_the_platform_serves(
