@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from core.logfilters import WithoutMessage
 from core.settings import DataDirError, Settings
 
 app = typer.Typer(
@@ -109,6 +110,10 @@ class _NoTracebackFor(logging.Filter):
         return True
 
 
+TASK_COMPLETED = "Finished in state Completed("
+_WITHOUT_TASK_COMPLETED = WithoutMessage(TASK_COMPLETED)  # one instance: added once
+
+
 def _setup(settings: Settings) -> None:
     for key, value in _TELEMETRY_OFF.items():
         os.environ.setdefault(key, value)
@@ -120,6 +125,9 @@ def _setup(settings: Settings) -> None:
     quiet = _NoTracebackFor(tuple(_expected_errors()))
     for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.engine"):
         logging.getLogger(name).addFilter(quiet)
+    # One line per finished task (an ingest has a hundred) says nothing the progress lines and
+    # the summary do not; a task that fails, crashes or is cancelled is still logged.
+    logging.getLogger("prefect.task_runs").addFilter(_WITHOUT_TASK_COMPLETED)
 
 
 def _reason(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from core.logfilters import WithoutMessage
 from registry.audit import record_action
 from registry.client import RegistryError, fluent_tracking, mlflow_client, pinned_requirements
 
@@ -37,17 +38,8 @@ ROUTINE_NOTICES = {
 }
 
 
-class _WithoutNotice(logging.Filter):
-    def __init__(self, start: str) -> None:
-        super().__init__()
-        self.start = start
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(self.start)
-
-
 for _name, _start in ROUTINE_NOTICES.items():
-    logging.getLogger(_name).addFilter(_WithoutNotice(_start))
+    logging.getLogger(_name).addFilter(WithoutMessage(_start))
 
 
 @dataclass(frozen=True)

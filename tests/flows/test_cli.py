@@ -50,6 +50,30 @@ def test_ingest_then_status_json(env):
     assert doc["totals"] == {"games": 8, "team_rows": 16, "player_rows": 48}
 
 
+def test_finished_tasks_are_not_logged_one_by_one_but_failures_are(env):
+    """Prefect logs "Finished in state Completed()" for every task run (an ingest of the whole
+    snapshot has a hundred): the commands drop that line, not the line of a failed task."""
+    import logging
+
+    task_runs = logging.getLogger("prefect.task_runs")
+    kept: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: kept.append(record.getMessage())
+    task_runs.addHandler(handler)
+    try:
+        result = runner.invoke(app, ["ingest"])
+    finally:
+        task_runs.removeHandler(handler)
+    assert result.exit_code == 0, result.output
+    assert not [m for m in kept if m.startswith("Finished in state Completed(")], kept
+
+    def passes(message: str) -> bool:
+        return bool(task_runs.filter(logging.makeLogRecord({"msg": message})))
+
+    assert not passes("Finished in state Completed()")
+    assert passes("Finished in state Failed('Task run encountered an exception: ValueError')")
+
+
 def test_a_season_not_in_the_snapshot_exits_2_before_anything_is_written(env, clean_env):
     assert runner.invoke(app, ["ingest", "--seasons", "2022-23"]).exit_code == 0
     before = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
