@@ -112,6 +112,7 @@ class _NoTracebackFor(logging.Filter):
 
 TASK_COMPLETED = "Finished in state Completed("
 _WITHOUT_TASK_COMPLETED = WithoutMessage(TASK_COMPLETED)  # one instance: added once
+_WITHOUT_GX_DOCS = WithoutMessage("Created temporary directory")  # for its docs site
 
 
 def _setup(settings: Settings) -> None:
@@ -128,6 +129,8 @@ def _setup(settings: Settings) -> None:
     # One line per finished task (an ingest has a hundred) says nothing the progress lines and
     # the summary do not; a task that fails, crashes or is cancelled is still logged.
     logging.getLogger("prefect.task_runs").addFilter(_WITHOUT_TASK_COMPLETED)
+    # Great Expectations sets this one logger to INFO when it is imported, past the level above.
+    logging.getLogger("great_expectations.data_context.types.base").addFilter(_WITHOUT_GX_DOCS)
 
 
 def _reason(exc: BaseException) -> str:

@@ -72,6 +72,8 @@ def test_finished_tasks_are_not_logged_one_by_one_but_failures_are(env):
 
     assert not passes("Finished in state Completed()")
     assert passes("Finished in state Failed('Task run encountered an exception: ValueError')")
+    gx = logging.getLogger("great_expectations.data_context.types.base")
+    assert not gx.filter(logging.makeLogRecord({"msg": "Created temporary directory '/tmp/x'"}))
 
 
 def test_a_season_not_in_the_snapshot_exits_2_before_anything_is_written(env, clean_env):
