@@ -97,26 +97,40 @@ def _print_check(out, summary, settings) -> None:
     table = Table(title=f"monitoring as of {summary.as_of} ({summary.seconds:.0f} s)")
     for col in ("model", "report", "current", "reference", "drifted", "detected", "failed tests"):
         table.add_column(col)
+    thresholds = set()
     for t in summary.tasks:
         if t.get("skipped"):  # its reason is printed in full under the table
             table.add_row(t["model_name"], "none", "-", "-", "-", "-", "-")
             continue
+        shift = t.get("prediction_shift")
         for r in t["reports"]:
             share = "" if r["share_drifted"] is None else f"{r['share_drifted']:.0%}"
+            detected = r["drift_detected"]
             if r["kind"] == "performance":
                 perf = r.get("performance", {})
                 metric = perf.get("watched")
                 live = perf.get("live", {}).get(metric)
                 share = f"{metric} {live:.4f} (n={perf.get('n')})" if live is not None else ""
+            elif r["kind"] == "predictions" and shift:
+                # What decides a retrain (and the alerts below), not Evidently's own test, whose
+                # verdict is in the report's page and in "failed tests".
+                share, detected = f"distance {shift['distance']:.3f}", shift["crossed"]
+                thresholds.add(shift["threshold"])
             table.add_row(
                 f"{r['model_name']} v{r['model_version']}",
                 r["kind"],
                 r["current_window"],
                 r["reference_window"],
                 share,
-                "yes" if r["drift_detected"] else "no",
+                "yes" if detected else "no",
                 str(r["failed_tests"]),
             )
+    if thresholds:
+        at = ", ".join(f">= {x:g}" if x > 0 else "never (threshold 0)" for x in sorted(thresholds))
+        table.caption = (
+            "predictions: normed Wasserstein distance of the predicted values from the "
+            f"reference's; detected {at}"
+        )
     out.print(table)
     for reason in summary.skipped:
         out.print(labelled("not reported:", "yellow", reason))
