@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -159,6 +160,9 @@ def load_model(
     """
     import mlflow.sklearn
 
+    # MLflow draws a progress bar per download; in a log (the service's, a flow's) it is a line
+    # of carriage returns per model. Off unless the environment asks for it.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     info = get_version(tracking_uri, name, alias_or_version)
     with fluent_tracking(tracking_uri):
         model = mlflow.sklearn.load_model(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,16 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 if TYPE_CHECKING:
     from serving.runtime import Runtime
+
+# Under ``bentoml serve`` (PROMETHEUS_MULTIPROC_DIR set) prometheus_client warns that clearing
+# label sets is not carried into the multi-process files. This registry is rendered by its own
+# process (``render``), never aggregated from those files, so the clear is complete here.
+warnings.filterwarnings(
+    "ignore",
+    message="Clearing labels has not been implemented in multi-process mode",
+    category=UserWarning,
+    module="prometheus_client",
+)
 
 LATENCY_BUCKETS = (
     0.001,

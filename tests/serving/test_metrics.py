@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 
 import pytest
@@ -127,3 +130,28 @@ def test_redis_down_shows_as_backend_down_until_it_returns(stack):
         start()
         time.sleep(max(runtime.cache.retry_seconds, runtime.limits.retry_seconds) + 0.1)
         wait_until(lambda: redis_up(1.0), timeout=20, interval=0.5)
+
+
+# As under ``bentoml serve``: prometheus_client in multi-process mode, every warning an error.
+SWAP_UNDER_BENTOML = """
+from serving.metrics import ServiceMetrics
+metrics = ServiceMetrics()
+metrics.set_serving({"game-logistic": "1"}, 1)
+metrics.set_serving({"game-logistic": "2"}, 1)  # a promotion reached the service
+print(metrics.render().decode())
+"""
+
+
+def test_a_model_swap_under_bentoml_serve_logs_no_warning(tmp_path):
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-c", SWAP_UNDER_BENTOML],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    serving = [line for line in done.stdout.splitlines() if line.startswith("nba_model_serving{")]
+    assert serving == ['nba_model_serving{model="game-logistic",version="2"} 1.0']

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -43,7 +44,7 @@ def server(stack, tmp_path_factory):
             if time.monotonic() > deadline:
                 pytest.fail(f"bentoml serve not ready within 180 s: see {log.name}")
             time.sleep(0.5)
-        yield base
+        yield base, Path(log.name)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -55,7 +56,8 @@ def server(stack, tmp_path_factory):
 
 
 def test_a_real_server_answers_with_auth_and_request_ids(server):
-    with httpx.Client(base_url=server, timeout=30) as http:
+    base, _ = server
+    with httpx.Client(base_url=base, timeout=30) as http:
         assert (
             http.post(
                 "/api/predict/simple", json={"home_team": "BOS", "away_team": "LAL"}
@@ -92,3 +94,14 @@ def test_a_real_server_answers_with_auth_and_request_ids(server):
             "/api/auth/login",
         ):
             assert path in spec["paths"], path
+
+
+def test_the_server_log_has_no_progress_bars_or_library_warnings(server):
+    """The models were downloaded from MLflow and a model version published to the metrics:
+    the log holds the service's lines, not MLflow's download bars or prometheus_client's
+    multi-process warning."""
+    _, log = server
+    text = log.read_text()
+    assert "Service nba-predictions initialized" in text
+    assert "Downloading artifacts" not in text
+    assert "UserWarning" not in text
