@@ -284,6 +284,7 @@ def test_models_promote_and_rollback_commands(trained, monkeypatch):
     monkeypatch.setenv("NBA_STATE_DIR", str(settings.state_dir))
     monkeypatch.setenv("NBA_DATA_DIR", str(settings.data_dir))
     monkeypatch.setenv("LOGNAME", "dana")  # the login name getpass finds first
+    monkeypatch.delenv("COLUMNS", raising=False)  # pytest-xdist's workers have COLUMNS=80
     runner = CliRunner()
     listed = runner.invoke(app, ["models", "--json"])
     assert listed.exit_code == 0, listed.output

@@ -15,6 +15,7 @@ from serving.cli import serve_command
 from tests.serving.conftest import GAME_DAY, USER, USER_PASSWORD, free_port
 
 pytestmark = pytest.mark.slow
+LOGS: dict[str, Path] = {}  # the log of each server the fixture started, by its URL
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,8 @@ def server(stack, tmp_path_factory):
             if time.monotonic() > deadline:
                 pytest.fail(f"bentoml serve not ready within 180 s: see {log.name}")
             time.sleep(0.5)
-        yield base, Path(log.name)
+        LOGS[base] = Path(log.name)
+        yield base
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -56,8 +58,7 @@ def server(stack, tmp_path_factory):
 
 
 def test_a_real_server_answers_with_auth_and_request_ids(server):
-    base, _ = server
-    with httpx.Client(base_url=base, timeout=30) as http:
+    with httpx.Client(base_url=server, timeout=30) as http:
         assert (
             http.post(
                 "/api/predict/simple", json={"home_team": "BOS", "away_team": "LAL"}
@@ -100,8 +101,7 @@ def test_the_server_log_has_no_progress_bars_or_library_warnings(server):
     """The models were downloaded from MLflow and a model version published to the metrics:
     the log holds the service's lines, not MLflow's download bars or prometheus_client's
     multi-process warning."""
-    _, log = server
-    text = log.read_text()
+    text = LOGS[server].read_text()
     assert "Service nba-predictions initialized" in text
     assert "Downloading artifacts" not in text
     assert "UserWarning" not in text
