@@ -75,29 +75,35 @@ def _handlers(handlers: Mapping[int, Callable[[int, object], None]]) -> Iterator
 RESEND_DELAY_SECONDS = 0.01
 
 
-def _is_sigterm_stop(exc: BaseException | None) -> bool:
-    """:class:`Terminated`, or Prefect's ``TerminationSignal`` for SIGTERM inside a flow run."""
-    return isinstance(exc, Terminated) or getattr(exc, "signal", None) == signal.SIGTERM
+def _stop_signal(exc: BaseException | None) -> int | None:
+    """The signal behind a stop: SIGTERM for :class:`Terminated` or Prefect's
+    ``TerminationSignal``, SIGINT for ``KeyboardInterrupt`` (Ctrl-C); None for anything else."""
+    if isinstance(exc, Terminated) or getattr(exc, "signal", None) == signal.SIGTERM:
+        return signal.SIGTERM
+    if isinstance(exc, KeyboardInterrupt):
+        return signal.SIGINT
+    return None
 
 
 @contextmanager
-def _lost_sigterm_resent() -> Iterator[None]:
-    """A SIGTERM is not lost when it lands in a finalizer. Python runs signal handlers between
-    any two bytecodes, also inside a ``__del__`` or a weakref callback the garbage collector
-    runs (an asyncio transport closing, say); the exception the handler raises there is
-    dropped ("Exception ignored in ...") and the work would go on. Such a drop reaches
+def _lost_stops_resent() -> Iterator[None]:
+    """A SIGTERM or Ctrl-C is not lost when it lands in a finalizer. Python runs signal handlers
+    between any two bytecodes, also inside a ``__del__`` or a weakref callback the garbage
+    collector runs (an asyncio transport closing, say); the exception the handler raises there
+    is dropped ("Exception ignored in ...") and the work would go on. Such a drop reaches
     ``sys.unraisablehook``: the signal is then sent again a moment later, from another thread,
-    so that it lands outside the finalizer and unwinds the work as any SIGTERM does."""
+    so that it lands outside the finalizer and unwinds the work as any stop does."""
     if threading.current_thread() is not threading.main_thread():  # handlers run in the main
         yield
         return
     previous = sys.unraisablehook
 
     def resend(unraisable: sys.UnraisableHookArgs) -> None:
-        if not _is_sigterm_stop(unraisable.exc_value):
+        signum = _stop_signal(unraisable.exc_value)
+        if signum is None:
             previous(unraisable)
             return
-        later = threading.Timer(RESEND_DELAY_SECONDS, os.kill, (os.getpid(), signal.SIGTERM))
+        later = threading.Timer(RESEND_DELAY_SECONDS, os.kill, (os.getpid(), signum))
         later.daemon = True
         later.start()
 
@@ -110,7 +116,7 @@ def _lost_sigterm_resent() -> Iterator[None]:
 
 @contextmanager
 def _sigterm_raises() -> Iterator[None]:
-    with _handlers({signal.SIGTERM: _raise_terminated}), _lost_sigterm_resent():
+    with _handlers({signal.SIGTERM: _raise_terminated}), _lost_stops_resent():
         yield
 
 
@@ -120,7 +126,8 @@ def sigterm_unwinds() -> Iterator[None]:
     process at once: rollbacks, ``finally`` blocks and exit handlers (Prefect's temporary API
     server is stopped by one) run, and the exit code is 143. Inside a flow run Prefect's own
     handler raises its ``TerminationSignal`` first, which ends as :class:`Terminated` here. A
-    SIGTERM whose exception a finalizer swallowed is sent again (:func:`_lost_sigterm_resent`).
+    SIGTERM or Ctrl-C whose exception a finalizer swallowed is sent again
+    (:func:`_lost_stops_resent`).
     """
     with _sigterm_raises():
         yield

@@ -58,16 +58,20 @@ def test_stopping_the_command_stops_the_child_and_its_workers(signum, code):
         kill_left_over(children)
 
 
-# SIGTERM reaches the command while a finalizer runs (the garbage collector closing an asyncio
+# A stop reaches the command while a finalizer runs (the garbage collector closing an asyncio
 # transport, say): the exception its handler raises there is one Python drops ("Exception
-# ignored in ... __del__"). The stop must still happen. In the flow case the handler is Prefect's.
+# ignored in ... __del__"). The stop must still happen. In the flow case the SIGTERM handler is
+# Prefect's; Ctrl-C is Python's own KeyboardInterrupt, as in a terminal.
 STOPPED_IN_FINALIZER = """
 import os, signal, sys, time
 from flows.cli import running_flow
 
+where, signum = sys.argv[1], getattr(signal, sys.argv[2])
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 class Finalized:
     def __del__(self):
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signum)
         for _ in range(100_000):  # the handler runs in here, inside the finalizer
             pass
 
@@ -77,7 +81,7 @@ def work():
         time.sleep(0.01)
     print("ran to the end", flush=True)
 
-if sys.argv[1] == "flow":
+if where == "flow":
     from prefect import flow
     work = flow(name="finalizer-stop")(work)
 with running_flow():
@@ -85,8 +89,16 @@ with running_flow():
 """
 
 
-@pytest.mark.parametrize("where", ["plain", "flow"])
-def test_a_sigterm_raised_inside_a_finalizer_still_stops_the_command(where, request):
+@pytest.mark.parametrize(
+    ("where", "stop", "code", "says"),
+    [
+        ("plain", "SIGTERM", 143, "stopped: SIGTERM"),
+        ("flow", "SIGTERM", 143, "stopped: SIGTERM"),
+        ("plain", "SIGINT", -signal.SIGINT, "KeyboardInterrupt"),
+    ],
+    ids=["sigterm", "sigterm-in-a-flow", "ctrl-c"],
+)
+def test_a_stop_raised_inside_a_finalizer_still_stops_the_command(where, stop, code, says, request):
     env = dict(os.environ)
     if where == "flow":
         from prefect.settings import get_current_settings
@@ -94,7 +106,7 @@ def test_a_sigterm_raised_inside_a_finalizer_still_stops_the_command(where, requ
         request.getfixturevalue("prefect_harness")
         env["PREFECT_API_URL"] = str(get_current_settings().api.url)
     done = subprocess.run(
-        [sys.executable, "-c", STOPPED_IN_FINALIZER, where],
+        [sys.executable, "-c", STOPPED_IN_FINALIZER, where, stop],
         capture_output=True,
         text=True,
         env=env,
@@ -102,6 +114,6 @@ def test_a_sigterm_raised_inside_a_finalizer_still_stops_the_command(where, requ
         check=False,
     )
     output = done.stdout + done.stderr
-    assert done.returncode == 143, output[-3000:]
+    assert done.returncode == code, output[-3000:]
     assert "ran to the end" not in output
-    assert "stopped: SIGTERM" in output
+    assert says in output
