@@ -115,12 +115,6 @@ def _lost_stops_resent() -> Iterator[None]:
 
 
 @contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    with _handlers({signal.SIGTERM: _raise_terminated}), _lost_stops_resent():
-        yield
-
-
-@contextmanager
 def sigterm_unwinds() -> Iterator[None]:
     """While the block runs, SIGTERM raises :class:`Terminated` in it instead of ending the
     process at once: rollbacks, ``finally`` blocks and exit handlers (Prefect's temporary API
@@ -129,7 +123,7 @@ def sigterm_unwinds() -> Iterator[None]:
     SIGTERM or Ctrl-C whose exception a finalizer swallowed is sent again
     (:func:`_lost_stops_resent`).
     """
-    with _sigterm_raises():
+    with _handlers({signal.SIGTERM: _raise_terminated}), _lost_stops_resent():
         yield
 
 
@@ -185,7 +179,7 @@ def process_group(
     its whole process group when the block ends: SIGINT after Ctrl-C, SIGTERM otherwise. While
     the block runs, SIGTERM to this process raises :class:`Terminated` in it (exit code 143).
     """
-    with _sigterm_raises():
+    with sigterm_unwinds():
         proc = subprocess.Popen(  # noqa: S603 - the caller's own command line
             list(command),
             env=dict(env) if env is not None else None,
