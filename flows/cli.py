@@ -419,7 +419,9 @@ def _print_training_summary(summary) -> None:
 def backtest(
     data_dir: Annotated[str, typer.Option(help="A folder with the snapshot's layout.")],
     test_seasons: Annotated[str, typer.Option(help="e.g. 2021-22,2022-23,2023-24")],
-    out_dir: Annotated[str, typer.Option("--out", help="Where backtest.md/.json go.")] = "backtest",
+    out_dir: Annotated[
+        str, typer.Option("--out", help="Where the report, its figures and the predictions go.")
+    ] = "backtest",
 ) -> None:
     """Walk-forward backtest: for each test season, train on the seasons before it, score on it."""
     settings = _settings()
@@ -457,7 +459,11 @@ def backtest(
         missing = ", ".join(unscored)
         why = f"no player logs for {missing} in {data_dir} (see {out_dir}/backtest.md)"
         out.print(labelled("points not scored", "yellow", f"on {missing}: {why}"))
-    out.print(f"written: {out_dir}/backtest.md, {out_dir}/backtest.json")
+    predictions = [f"{out_dir}/predictions_{task}.csv.gz" for task, per in doc.items() if per]
+    out.print(
+        f"written: {out_dir}/backtest.md (with its figures, *.png), {out_dir}/backtest.json, "
+        f"every scored row's predictions: {', '.join(predictions)}"
+    )
 
 
 @app.command()

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
@@ -30,6 +30,9 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from core.settings import Settings
 from flows.resources import open_store
 from ingest.schema import REGULAR, season_spans, season_start_year
+
+if TYPE_CHECKING:
+    from training.backtest import BacktestResult
 
 EXPERIMENT = "nba-models"
 
@@ -684,11 +687,33 @@ def backtest_flow(data_dir: str, test_seasons: list[str], out: str) -> dict[str,
         )
         scores.append(fold)
     result = collect_backtest(plan, tests, scores)
-    doc = result.to_dict()
-    (out_dir / "backtest.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (out_dir / "backtest.md").write_text(result.to_markdown())
-    logger.info("backtest written to %s", out_dir)
-    return doc
+    written = write_backtest(result, out_dir)
+    logger.info("backtest written to %s: %s", out_dir, ", ".join(p.name for p in written))
+    return result.to_dict()
+
+
+# Probabilities to 4 decimals, points to 2 (1.3 MB for three seasons of player-games).
+PREDICTION_FORMAT = {"game": "%.4f", "points": "%.2f"}
+
+
+def write_backtest(result: BacktestResult, out_dir: Path) -> list[Path]:
+    """Write a backtest's report into ``out_dir``: ``backtest.json`` (the CONTRACTS shape),
+    ``backtest.md``, its figures (PNG) and every scored row with each model's and baseline's
+    prediction (``predictions_game.csv.gz``, ``predictions_points.csv.gz``; probabilities to 4
+    decimals, points to 2). Returns the paths, report last."""
+    written = []
+    for kind, frame in result.predictions.items():
+        path = out_dir / f"predictions_{kind}.csv.gz"
+        frame.to_csv(path, index=False, float_format=PREDICTION_FORMAT[kind])
+        written.append(path)
+    figures = result.figures()
+    for name, (_, figure) in figures.items():
+        figure.savefig(out_dir / name, dpi=110)
+        written.append(out_dir / name)
+    (out_dir / "backtest.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    captions = {name: caption for name, (caption, _) in figures.items()}
+    (out_dir / "backtest.md").write_text(result.to_markdown(figures=captions))
+    return [*written, out_dir / "backtest.json", out_dir / "backtest.md"]
 
 
 def run_backtest(

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from sklearn.base import BaseEstimator
 
 from ingest.schema import GAME_ID_PREFIX, PLAYOFFS, REGULAR, season_start_year
@@ -54,6 +55,7 @@ from training.models import (
     task_of,
 )
 from training.params import DEFAULT_PARAMS, ModelParams
+from training.plots import reliability_figure, residuals_figure, season_metric_figure
 
 TASKS = (GAME, POINTS)
 TARGET = {GAME: "home_win", POINTS: "pts"}
@@ -272,8 +274,61 @@ class BacktestResult:
         y = frame[TARGET[GAME]].to_numpy()
         return {name: calibration_table(y, frame[name]) for name in self.game}
 
-    def to_markdown(self) -> str:
-        """A readable report: protocol, splits, a table per task, calibration tables."""
+    def best_model(self, task: str) -> str:
+        """The model (not a baseline) with the best mean primary metric: log loss for games,
+        rotation-player MAE for points (all-rows MAE when no row is a rotation player's)."""
+        models = [n for n in self.metrics[task] if n in MODELS[task]]
+        if task == GAME:
+            return min(models, key=lambda n: self.mean(task, n)["log_loss"])
+        rotation = [n for n in models if not math.isnan(self.mean(task, n)["mae_rotation"])]
+        key = "mae_rotation" if rotation else "mae"
+        return min(rotation or models, key=lambda n: self.mean(task, n)[key])
+
+    def figures(self) -> dict[str, tuple[str, Figure]]:
+        """The report's figures by file name, each with its caption (the caller saves them):
+        game calibration (models and Elo, test seasons pooled) and log loss per test season;
+        rotation-player MAE per test season and the best points model's residuals."""
+        out: dict[str, tuple[str, Figure]] = {}
+        if self.game:
+            frame = self.predictions[GAME]
+            shown = [n for n in self.game if n in GAME_MODELS or n == "baseline-elo"]
+            caption = "Calibration of the game models and Elo, test seasons pooled (ECE of the pooled games)"
+            out["game_calibration.png"] = (
+                caption,
+                reliability_figure(
+                    frame[TARGET[GAME]], {n: frame[n] for n in shown}, title=caption
+                ),
+            )
+            caption = "Game log loss per test season (lower is better)"
+            out["game_log_loss.png"] = (
+                caption,
+                self._season_figure(GAME, "log_loss", "log loss", caption),
+            )
+        if self.points:
+            caption = "Rotation-player MAE per test season (lower is better)"
+            out["points_mae_rotation.png"] = (
+                caption,
+                self._season_figure(POINTS, "mae_rotation", "MAE, rotation players", caption),
+            )
+            best = self.best_model(POINTS)
+            frame = self.predictions[POINTS]
+            caption = f"{best}: predicted against actual points, test seasons pooled"
+            out["points_residuals.png"] = (
+                caption,
+                residuals_figure(frame[TARGET[POINTS]], frame[best], title=best),
+            )
+        return out
+
+    def _season_figure(self, task: str, metric: str, label: str, title: str) -> Figure:
+        values = {
+            name: {s: float(per[s][metric]) for s in self.seasons(task) if s in per}
+            for name, per in self.metrics[task].items()
+        }
+        return season_metric_figure(values, label, title)
+
+    def to_markdown(self, figures: Mapping[str, str] | None = None) -> str:
+        """A readable report: protocol, splits, a table per task, the figures (``figures``:
+        file name -> caption, saved beside the report), calibration tables."""
         lines = ["# Walk-forward backtest", ""]
         kinds = "regular-season and playoff" if self.train_playoffs else "regular-season"
         window = (
@@ -313,6 +368,11 @@ class BacktestResult:
             lines += ["", f"## {title}", ""]
             lines += self._task_tables(task)
             lines += ["", "Features: " + ", ".join(f"`{f}`" for f in self.feature_names[task])]
+        if figures:
+            lines += ["", "## Figures", ""]
+            for name, caption in figures.items():
+                lines += [f"![{caption}]({name})", ""]
+            lines.pop()
         if self.game:
             lines += ["", "## Calibration (test seasons pooled, 10 equal-width bins)"]
             for name, table in self.calibration_tables().items():

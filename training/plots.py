@@ -7,6 +7,9 @@ logs them (``mlflow.log_figure``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -103,4 +106,67 @@ def residuals_figure(y_true, y_pred, title: str = "Residuals") -> Figure:
     right.set_xlabel("actual - predicted")
     right.set_ylabel("rows")
     right.set_title(f"MAE {np.mean(np.abs(resid)):.2f}, bias {np.mean(resid):+.2f}")
+    return fig
+
+
+def reliability_figure(
+    y_true, probabilities: Mapping[str, Any], title: str = "Calibration"
+) -> Figure:
+    """Reliability diagrams of several probability columns on the same outcomes (baselines
+    dashed), over the histogram of each column's predictions (10 equal-width bins)."""
+    fig = new_figure(6.5, 6.5)
+    top, bottom = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
+    top.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfect")
+    edges = np.linspace(0.0, 1.0, N_BINS + 1)
+    for name, y_prob in probabilities.items():
+        table = calibration_table(y_true, y_prob, N_BINS)
+        ece = expected_calibration_error(y_true, y_prob, N_BINS)
+        style = "--" if name.startswith("baseline-") else "-"
+        (line,) = top.plot(
+            table["mean_predicted"],
+            table["observed"],
+            marker="o",
+            markersize=4,
+            linestyle=style,
+            label=f"{name} (ECE {ece:.3f})",
+        )
+        bottom.hist(
+            np.asarray(y_prob, dtype=float),
+            bins=edges,
+            histtype="step",
+            linestyle=style,
+            color=line.get_color(),
+        )
+    top.set_ylabel("observed home-win rate")
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.legend(loc="upper left", fontsize="small")
+    top.set_title(title)
+    bottom.set_xlabel("predicted P(home win)")
+    bottom.set_ylabel("games")
+    return fig
+
+
+def season_metric_figure(
+    values: Mapping[str, Mapping[str, float]], metric: str, title: str | None = None
+) -> Figure:
+    """One metric per test season, a line per model and a dashed line per baseline
+    (``values[name][season]``); seasons in the order of the first name's."""
+    fig = new_figure(7.0, 4.5)
+    ax = fig.subplots()
+    seasons = list(next(iter(values.values()), {}))
+    for name, per_season in values.items():
+        style = "--" if name.startswith("baseline-") else "-"
+        ax.plot(
+            seasons,
+            [per_season.get(s, np.nan) for s in seasons],
+            marker="o",
+            linestyle=style,
+            label=name,
+        )
+    ax.set_xlabel("test season")
+    ax.set_ylabel(metric)
+    ax.set_title(title or f"{metric} per test season")
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.grid(axis="y", alpha=0.3)
     return fig

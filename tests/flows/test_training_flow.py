@@ -6,7 +6,9 @@ where each task ran)."""
 from __future__ import annotations
 
 import json
+import re
 
+import pandas as pd
 import pytest
 from dask.utils import key_split
 from distributed import Client, LocalCluster, get_task_stream
@@ -32,6 +34,7 @@ from flows.training import (
 from registry import get_champion, list_registered
 from tests.builders import team_game_log, write_snapshot
 from training.backtest import plan_backtest, walk_forward
+from training.metrics import game_metrics, points_metrics
 from training.models import GAME_MODELS, POINTS_MODELS
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -165,7 +168,31 @@ def test_backtest_writes_the_documented_json(league, tmp_path, monkeypatch):
             "n_rotation",
         }
         assert "mean" in doc["points"][name]
-    assert "baseline-home" in (tmp_path / "bt" / "backtest.md").read_text()
+    report = (tmp_path / "bt" / "backtest.md").read_text()
+    assert "baseline-home" in report
+    # every figure the report shows is a PNG beside it
+    shown = re.findall(r"!\[[^\]]+\]\(([^)]+)\)", report)
+    assert shown == [
+        "game_calibration.png",
+        "game_log_loss.png",
+        "points_mae_rotation.png",
+        "points_residuals.png",
+    ]
+    for name in shown:
+        assert (tmp_path / "bt" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the saved predictions are the ones scored: the metrics come back from them
+    games = pd.read_csv(tmp_path / "bt" / "predictions_game.csv.gz", dtype={"game_id": str})
+    assert len(games) == 60 and games["game_id"].is_unique
+    for name in (*GAME_MODELS, "baseline-home", "baseline-record", "baseline-elo"):
+        again = game_metrics(games["home_win"], games[name])
+        assert again["log_loss"] == pytest.approx(
+            doc["game"][name]["2022-23"]["log_loss"], abs=1e-3
+        )
+    players = pd.read_csv(tmp_path / "bt" / "predictions_points.csv.gz")
+    assert len(players) == doc["points"]["player-ridge"]["2022-23"]["n"]
+    for name in (*POINTS_MODELS, "baseline-season-avg", "baseline-last10"):
+        again = points_metrics(players["pts"], players[name])
+        assert again["mae"] == pytest.approx(doc["points"][name]["2022-23"]["mae"], abs=1e-3)
 
 
 def test_a_backtest_season_without_player_logs_is_scored_for_games(tmp_path, clean_env):
@@ -276,7 +303,8 @@ def test_a_backtest_on_dask_workers_scores_like_walk_forward(league, trained, cl
     # game-forest's trees are averaged on 1 thread on a worker, on 2 here: the last bits differ
     assert got == pytest.approx(expected, rel=1e-12, abs=0)
     # Splits, pooled predictions (calibration tables) and rounded metrics: the same report.
-    assert (tmp_path / "bt" / "backtest.md").read_text() == in_process.to_markdown()
+    figures = {name: caption for name, (caption, _) in in_process.figures().items()}
+    assert (tmp_path / "bt" / "backtest.md").read_text() == in_process.to_markdown(figures)
 
 
 def test_models_promote_and_rollback_commands(trained, monkeypatch):

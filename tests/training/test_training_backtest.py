@@ -8,6 +8,7 @@ import training.backtest as backtest_module
 from tests.training.training_synthetic import FAST_PARAMS, GAME_FEATURES, PLAYER_FEATURES
 from training.backtest import eval_rows, plan_backtest, train_rows, walk_forward
 from training.baselines import GAME_BASELINES, POINTS_BASELINES
+from training.metrics import expected_calibration_error
 from training.models import GAME_MODELS, POINTS_MODELS
 
 GAME_KEYS = {"accuracy", "log_loss", "brier", "roc_auc", "ece", "n"}
@@ -157,7 +158,9 @@ def test_inputs_are_not_modified(game_frame, player_frame):
     pd.testing.assert_frame_equal(players, player_frame)
 
 
-def test_a_subset_of_models_and_a_missing_frame(game_frame):
+@pytest.fixture(scope="module")
+def logistic_only(game_frame):
+    """game-logistic alone, on one test season, without the points frame; its progress lines."""
     messages = []
     result = walk_forward(
         game_frame,
@@ -168,6 +171,11 @@ def test_a_subset_of_models_and_a_missing_frame(game_frame):
         game_features=GAME_FEATURES,
         progress=messages.append,
     )
+    return result, messages
+
+
+def test_a_subset_of_models_and_a_missing_frame(logistic_only, game_frame):
+    result, messages = logistic_only
     out = result.to_dict()
     assert out["points"] == {}
     assert list(out["game"]) == ["game-logistic", *GAME_BASELINES]
@@ -286,6 +294,57 @@ def test_markdown_report(backtest):
         len(t) <= 10 and t["count"].sum() == len(backtest.predictions["game"])
         for t in tables.values()
     )
+
+
+def test_the_best_model_is_the_lowest_primary_metric_of_the_models(backtest):
+    assert backtest.best_model("game") == min(
+        GAME_MODELS, key=lambda n: backtest.mean("game", n)["log_loss"]
+    )
+    assert backtest.best_model("points") == min(
+        POINTS_MODELS, key=lambda n: backtest.mean("points", n)["mae_rotation"]
+    )
+
+
+def test_the_figures_draw_what_the_tables_say(backtest):
+    figures = backtest.figures()
+    assert list(figures) == [
+        "game_calibration.png",
+        "game_log_loss.png",
+        "points_mae_rotation.png",
+        "points_residuals.png",
+    ]
+    calibration = figures["game_calibration.png"][1].axes[0]
+    # the diagonal, then one reliability line per game model and Elo, with its ECE
+    games = backtest.predictions["game"]
+    assert [line.get_label() for line in calibration.get_lines()][1:] == [
+        f"{name} (ECE {expected_calibration_error(games['home_win'], games[name]):.3f})"
+        for name in (*GAME_MODELS, "baseline-elo")
+    ]
+    seasons = figures["game_log_loss.png"][1].axes[0]
+    for line in seasons.get_lines():
+        name = line.get_label()
+        expected = [backtest.game[name][s]["log_loss"] for s in TEST_SEASONS]
+        assert list(line.get_ydata()) == pytest.approx(expected)
+        assert (line.get_linestyle() == "--") == name.startswith("baseline-")
+    mae = figures["points_mae_rotation.png"][1].axes[0]
+    assert {line.get_label() for line in mae.get_lines()} == set(backtest.points)
+    best = backtest.best_model("points")
+    assert figures["points_residuals.png"][0].startswith(best)
+    text = backtest.to_markdown(figures={n: c for n, (c, _) in figures.items()})
+    for name, (caption, _) in figures.items():
+        assert f"![{caption}]({name})" in text
+    assert "## Figures" not in backtest.to_markdown()
+
+
+def test_a_games_only_backtest_draws_the_game_figures(logistic_only):
+    result, _ = logistic_only
+    figures = result.figures()
+    assert list(figures) == ["game_calibration.png", "game_log_loss.png"]
+    labels = [line.get_label() for line in figures["game_calibration.png"][1].axes[0].get_lines()]
+    assert labels[1:] == [
+        f"{name} (ECE {result.game[name]['2019-20']['ece']:.3f})"
+        for name in ("game-logistic", "baseline-elo")
+    ]
 
 
 def test_missing_feature_columns_are_named(game_frame):
