@@ -285,8 +285,11 @@ def register_model(
     """Log the run (with the in-season ``window`` metrics and tags, if any) and register a new
     version (I/O; a failed attempt deletes the version it created, so a retry registers one)."""
     from registry import log_training_run
+    from registry.versions import POINTS_INTERVAL_TAG
 
     window_metrics, window_tags = window
+    if trained.interval is not None:
+        window_tags = {**window_tags, POINTS_INTERVAL_TAG: trained.interval.to_json()}
     return log_training_run(
         tracking_uri=settings.resolved_mlflow_tracking_uri,
         artifact_location=settings.mlflow_artifact_location,

@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
+# A points version's interval, as JSON (written by the training flow, read by the service).
+POINTS_INTERVAL_TAG = "points_interval"
+
 
 @dataclass(frozen=True)
 class ModelVersionInfo:
@@ -66,6 +69,12 @@ class ModelVersionInfo:
     def feature_names(self) -> list[str]:
         raw = self.tags.get("features", "")
         return [name for name in raw.split(",") if name]
+
+    @property
+    def points_interval(self) -> str | None:
+        """A points version's interval (``training.intervals.PointsInterval`` as JSON, its
+        ``points_interval`` tag); None when untagged."""
+        return self.tags.get(POINTS_INTERVAL_TAG) if self.tags else None
 
     def summary_metrics(self) -> dict[str, float]:
         """The plain metrics (the evaluation season's), without the ``metric.season`` copies."""

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from core.settings import GAME_MODEL_NAMES, POINTS_MODEL_NAMES
+from training.intervals import PointsInterval
 
 log = logging.getLogger(__name__)
 MODEL_NAMES = (*GAME_MODEL_NAMES, *POINTS_MODEL_NAMES)
@@ -171,13 +172,28 @@ class LoadedModel:
     created_at: datetime | None = None
     input_index: np.ndarray | None = None  # positions of ``columns`` in the feature rows
     source: str = REGISTRY  # or LOCAL_COPY: read from the files kept when the registry was down
+    points_interval: PointsInterval | None = None
 
     @property
     def columns(self) -> list[str]:
         return self.predictor.columns
 
-    def interval(self) -> dict[str, Any] | None:
-        """Half-width of the points interval, from the evaluation season's error."""
+    def interval(self, points: float) -> dict[str, Any] | None:
+        """The interval of a points prediction: the version's residual quantiles for
+        predictions of this size (``training.intervals``); for a version registered without
+        them, the prediction plus or minus z x its evaluation season's RMSE. None without
+        either."""
+        table = self.points_interval
+        if table is not None:
+            low, high = table.bounds([points])
+            rows = table.rows[int(table.bins([points])[0])]
+            return {
+                "low": float(low[0]),
+                "high": float(high[0]),
+                "level": table.level,
+                "basis": f"residuals of predictions this size on {self.eval_season} "
+                f"({rows:,} player-games)",
+            }
         rmse = self.metrics.get("rmse")
         basis = "rmse"
         if rmse is None and self.metrics.get("mae") is not None:
@@ -185,7 +201,8 @@ class LoadedModel:
         if rmse is None:
             return None
         return {
-            "half_width": INTERVAL_Z * rmse,
+            "low": max(0.0, points - INTERVAL_Z * rmse),
+            "high": points + INTERVAL_Z * rmse,
             "level": INTERVAL_LEVEL,
             "basis": f"{basis} {self.metrics.get(basis, rmse):.3f} on {self.eval_season}",
         }
@@ -306,12 +323,29 @@ def _meta(info: Any, task: str) -> dict[str, Any]:
         "task": task,
         "metrics": info.summary_metrics(),
         "eval_season": info.eval_season,
+        "points_interval": info.points_interval,
         "train_seasons": list(info.train_seasons),
         "features": list(info.feature_names),
         "aliases": list(info.aliases),
         "created_at": info.created_at.isoformat() if info.created_at else None,
         "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def _points_interval(meta: dict[str, Any]) -> PointsInterval | None:
+    """The version's points interval; None (and a warning) when it has none or it is
+    unreadable: the version then serves the RMSE interval."""
+    raw = meta.get("points_interval")
+    if not raw:
+        return None
+    try:
+        return PointsInterval.from_json(raw)
+    except ValueError as exc:
+        log.warning(
+            "points interval unreadable; the RMSE interval is served",
+            extra={"model": meta.get("name"), "version": meta.get("version"), "error": str(exc)},
+        )
+        return None
 
 
 @dataclass
@@ -398,6 +432,7 @@ class ModelHolder:
             run_id=meta.get("run_id"),
             created_at=datetime.fromisoformat(created) if isinstance(created, str) else created,
             source=source,
+            points_interval=_points_interval(meta),
         )
         if self._checker is not None:
             self._checker(loaded)

@@ -437,15 +437,7 @@ def predict_player(rt: Runtime, request: Any, call: Call) -> dict[str, Any]:
         )
         x = np.array([feats[c] for c in model.columns], dtype=float)
         points = max(0.0, float(model.predictor.predict(x[None, :])[0]))
-        spread = model.interval()
-        interval = None
-        if spread is not None:
-            interval = {
-                "low": max(0.0, points - spread["half_width"]),
-                "high": points + spread["half_width"],
-                "level": spread["level"],
-                "basis": spread["basis"],
-            }
+        interval = model.interval(points)
         hit = {
             "player_id": player_id,
             "player_name": name,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -33,6 +33,14 @@ from sklearn.base import BaseEstimator
 
 from ingest.schema import GAME_ID_PREFIX, PLAYOFFS, REGULAR, season_start_year
 from training.baselines import BASELINES, make_baseline
+from training.intervals import (
+    EDGES,
+    MIN_ROWS,
+    PointsInterval,
+    constant_interval,
+    coverage,
+    fit_interval,
+)
 from training.metrics import (
     GAME_METRICS,
     HIGHER_IS_BETTER,
@@ -55,7 +63,12 @@ from training.models import (
     task_of,
 )
 from training.params import DEFAULT_PARAMS, ModelParams
-from training.plots import reliability_figure, residuals_figure, season_metric_figure
+from training.plots import (
+    interval_coverage_figure,
+    reliability_figure,
+    residuals_figure,
+    season_metric_figure,
+)
 
 TASKS = (GAME, POINTS)
 TARGET = {GAME: "home_win", POINTS: "pts"}
@@ -237,6 +250,9 @@ class BacktestResult:
     max_train_seasons: int | None = None
     fit_seconds: dict[str, float] = field(default_factory=dict)
     skipped: dict[tuple[str, str], str] = field(default_factory=dict)
+    # intervals[model][season]: the points interval calibrated before that season and the
+    # one-size rule's half-width on the same rows (``calibrate_interval``).
+    intervals: dict[str, dict[str, tuple[PointsInterval, float]]] = field(default_factory=dict)
 
     @property
     def game(self) -> dict[str, dict[str, dict[str, float | int]]]:
@@ -273,6 +289,42 @@ class BacktestResult:
             return {}
         y = frame[TARGET[GAME]].to_numpy()
         return {name: calibration_table(y, frame[name]) for name in self.game}
+
+    def interval_coverage(self) -> dict[str, dict[str, dict[str, float | int]]]:
+        """Per points model and test season: how often the actual points fell inside the
+        interval (all rows, rotation players, and the lowest and highest share over the bins of
+        predicted points holding ``MIN_ROWS`` rows or more) and its mean width, for the binned
+        interval (``coverage``, ``coverage_rotation``, ``coverage_bin_min``,
+        ``coverage_bin_max``, ``width``) and the one-size rule (the same with ``_one_size``),
+        both calibrated before the season."""
+        frame = self.predictions.get(POINTS)
+        out: dict[str, dict[str, dict[str, float | int]]] = {}
+        for name, per_season in self.intervals.items():
+            out[name] = {}
+            for season, (interval, half_width) in per_season.items():
+                rows = frame.loc[frame["season"].astype(str) == season]
+                y = rows[TARGET[POINTS]].to_numpy()
+                rotation = rows["rotation"].to_numpy(dtype=bool)
+                low, high = rows[f"{name}.low"].to_numpy(), rows[f"{name}.high"].to_numpy()
+                p = rows[name].to_numpy()
+                one_low, one_high = np.maximum(0.0, p - half_width), p + half_width
+                out[name][season] = {
+                    "level": interval.level,
+                    "coverage": coverage(y, low, high),
+                    "coverage_rotation": coverage(y[rotation], low[rotation], high[rotation]),
+                    "width": float(np.mean(high - low)),
+                    "coverage_one_size": coverage(y, one_low, one_high),
+                    "coverage_rotation_one_size": coverage(
+                        y[rotation], one_low[rotation], one_high[rotation]
+                    ),
+                    "width_one_size": float(np.mean(one_high - one_low)),
+                    "n": len(y),
+                }
+                for suffix, (lo, hi) in (("", (low, high)), ("_one_size", (one_low, one_high))):
+                    by_bin = _coverage_by_bin(y, p, lo, hi)
+                    out[name][season][f"coverage_bin_min{suffix}"] = min(by_bin)
+                    out[name][season][f"coverage_bin_max{suffix}"] = max(by_bin)
+        return out
 
     def best_model(self, task: str) -> str:
         """The model (not a baseline) with the best mean primary metric: log loss for games,
@@ -317,7 +369,34 @@ class BacktestResult:
                 caption,
                 residuals_figure(frame[TARGET[POINTS]], frame[best], title=best),
             )
+            if best in self.intervals:
+                out["points_interval_coverage.png"] = (
+                    f"{best}: how often the {self._level():.0%} interval held the actual points, "
+                    "by predicted points, test seasons pooled",
+                    self._coverage_figure(best),
+                )
         return out
+
+    def _level(self) -> float:
+        return next(i.level for per in self.intervals.values() for i, _ in per.values())
+
+    def _coverage_figure(self, name: str) -> Figure:
+        frame = self.predictions[POINTS]
+        rows = frame.loc[frame["season"].astype(str).isin(self.intervals[name])]
+        half = rows["season"].astype(str).map({s: w for s, (_, w) in self.intervals[name].items()})
+        p = rows[name].to_numpy()
+        one_size = (np.maximum(0.0, p - half.to_numpy()), p + half.to_numpy())
+        return interval_coverage_figure(
+            rows[TARGET[POINTS]],
+            p,
+            {
+                "by predicted points (served)": (rows[f"{name}.low"], rows[f"{name}.high"]),
+                "one size: ± z x RMSE": one_size,
+            },
+            EDGES,
+            self._level(),
+            title=name,
+        )
 
     def _season_figure(self, task: str, metric: str, label: str, title: str) -> Figure:
         values = {
@@ -373,6 +452,8 @@ class BacktestResult:
             for name, caption in figures.items():
                 lines += [f"![{caption}]({name})", ""]
             lines.pop()
+        if self.intervals:
+            lines += ["", *self._interval_lines()]
         if self.game:
             lines += ["", "## Calibration (test seasons pooled, 10 equal-width bins)"]
             for name, table in self.calibration_tables().items():
@@ -393,6 +474,65 @@ class BacktestResult:
                     ],
                 )
         return "\n".join(lines) + "\n"
+
+    def _interval_lines(self) -> list[str]:
+        level = self._level()
+        lines = [
+            f"## Points intervals ({level:.0%})",
+            "",
+            "For each test season, each points model is also fit on the training seasons before "
+            "the last one; its residuals on the last one's regular season give the interval: "
+            "their quantiles within bins of the predicted points (what the service returns), "
+            "and, for comparison, one width for every prediction (± z x RMSE). Coverage: the "
+            "share of the test season's actual points inside the interval; by predicted points: the "
+            "lowest and highest share over the bins of predicted points (below 5, 5-10, ..., 30 "
+            f"and more) that hold {MIN_ROWS} rows or more.",
+            "",
+        ]
+        rows = []
+        for name, per_season in self.interval_coverage().items():
+            for season, c in per_season.items():
+                rows.append(
+                    [
+                        name,
+                        season,
+                        f"{c['coverage']:.1%}",
+                        f"{c['coverage_rotation']:.1%}",
+                        _percent_range(c["coverage_bin_min"], c["coverage_bin_max"]),
+                        f"{c['width']:.1f}",
+                        f"{c['coverage_one_size']:.1%}",
+                        f"{c['coverage_rotation_one_size']:.1%}",
+                        _percent_range(
+                            c["coverage_bin_min_one_size"], c["coverage_bin_max_one_size"]
+                        ),
+                        f"{c['width_one_size']:.1f}",
+                    ]
+                )
+        lines += _markdown_table(
+            [
+                "model",
+                "test season",
+                "coverage",
+                "coverage, rotation",
+                "coverage by predicted points",
+                "mean width",
+                "one size: coverage",
+                "one size: rotation",
+                "one size: by predicted points",
+                "one size: width",
+            ],
+            rows,
+        )
+        skipped = [
+            f"{name} {season}"
+            for name in self.metrics.get(POINTS, {})
+            if name in POINTS_MODELS
+            for season in self.seasons(POINTS)
+            if season not in self.intervals.get(name, {})
+        ]
+        if skipped:
+            lines += ["", "No interval (a single training season): " + ", ".join(skipped)]
+        return lines
 
     def _task_tables(self, task: str) -> list[str]:
         metrics = METRICS[task]
@@ -427,6 +567,22 @@ class BacktestResult:
         lines += ["", "Per test season:", ""]
         lines += _markdown_table(header, rows)
         return lines
+
+
+def _percent_range(low: float, high: float) -> str:
+    return f"{100 * low:.0f}-{100 * high:.0f}%"
+
+
+def _coverage_by_bin(y, predicted, low, high) -> list[float]:
+    """Coverage within each bin of the predicted points (``EDGES``) holding ``MIN_ROWS`` rows
+    or more (all rows as one bin when none does)."""
+    which = np.searchsorted(np.asarray(EDGES), predicted, side="right")
+    shares = [
+        coverage(y[which == b], low[which == b], high[which == b])
+        for b in range(len(EDGES) + 1)
+        if (which == b).sum() >= MIN_ROWS
+    ]
+    return shares or [coverage(y, low, high)]
 
 
 # Walk-forward ----------------------------------------------------------------------------------
@@ -603,19 +759,54 @@ class FoldScore:
     metrics: dict[str, float | int]
     predicted: np.ndarray
     fit_seconds: float
+    # A points model's interval, calibrated before the test season (see ``calibrate_interval``),
+    # and the half-width of the one-size rule on the same rows; None for the rest.
+    interval: PointsInterval | None = None
+    constant_half_width: float | None = None
+
+
+def calibrate_interval(
+    name: str, train: pd.DataFrame, plan: BacktestPlan
+) -> tuple[PointsInterval, float] | None:
+    """The interval of a points model for a test season, from training rows only: the model is
+    fit on the training seasons before the last one and its residuals on the last one's regular
+    season give the quantiles (``fit_interval``) and the one-size half-width. None with a
+    single training season."""
+    last = max(train["season"].astype(str).unique(), key=season_start_year)
+    earlier = _start_years(train) < season_start_year(last)
+    held = eval_rows(train, POINTS, last)
+    if not earlier.any() or not held.any():
+        return None
+    fitted = fit_estimator(
+        name,
+        train.loc[earlier],
+        params=plan.params.get(name),
+        feature_names=plan.feature_names[POINTS],
+    )
+    rows = train.loc[held]
+    actual = rows[TARGET[POINTS]].astype(float).to_numpy()
+    predicted = predict(fitted, rows, POINTS)
+    basis = f"residuals on {last} ({len(rows):,} player-games) of a fit on the seasons before"
+    return fit_interval(actual, predicted, basis=basis), constant_interval(actual, predicted)
 
 
 def score_fold(
     name: str, split: SeasonSplit, train: pd.DataFrame, test: pd.DataFrame, plan: BacktestPlan
 ) -> FoldScore:
-    """Fit ``name`` on ``train``, predict and score ``test`` (the work of one fold)."""
+    """Fit ``name`` on ``train``, predict and score ``test`` (the work of one fold); a points
+    model's interval is calibrated on the training rows too."""
     started = time.perf_counter()
     fitted = fit_estimator(
         name, train, params=plan.params.get(name), feature_names=plan.feature_names[split.task]
     )
     seconds = time.perf_counter() - started
     predicted = predict(fitted, test, split.task)
-    return FoldScore(name, split, score(split.task, test, predicted), predicted, seconds)
+    fold = FoldScore(name, split, score(split.task, test, predicted), predicted, seconds)
+    if name in POINTS_MODELS:
+        calibrated = calibrate_interval(name, train, plan)
+        if calibrated is not None:
+            fold = replace(fold, interval=calibrated[0], constant_half_width=calibrated[1])
+    return fold
 
 
 def run_fold(
@@ -640,6 +831,7 @@ def collect_backtest(
     predictions: dict[str, pd.DataFrame] = {}
     splits: list[SeasonSplit] = []
     fit_seconds: dict[str, float] = {}
+    intervals: dict[str, dict[str, tuple[PointsInterval, float]]] = {}
     for task in plan.models:
         estimators = plan.estimators(task)
         metrics[task] = {name: {} for name in estimators}
@@ -656,6 +848,12 @@ def collect_backtest(
                 out[name] = fold.predicted
                 metrics[task][name][season] = fold.metrics
                 fit_seconds[f"{name}.{season}"] = fold.fit_seconds
+                if fold.interval is not None:
+                    out[f"{name}.low"], out[f"{name}.high"] = fold.interval.bounds(fold.predicted)
+                    intervals.setdefault(name, {})[season] = (
+                        fold.interval,
+                        fold.constant_half_width,
+                    )
             pieces.append(out)
         predictions[task] = pd.concat(pieces, ignore_index=True)
     used = [n for names in plan.models.values() for n in names]
@@ -671,6 +869,7 @@ def collect_backtest(
         max_train_seasons=plan.max_train_seasons,
         fit_seconds=fit_seconds,
         skipped=plan.skipped,
+        intervals=intervals,
     )
 
 

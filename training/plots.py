@@ -170,3 +170,46 @@ def season_metric_figure(
     ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     ax.grid(axis="y", alpha=0.3)
     return fig
+
+
+def interval_coverage_figure(
+    actual,
+    predicted,
+    intervals: Mapping[str, tuple[Any, Any]],
+    edges,
+    level: float,
+    title: str = "Interval coverage",
+) -> Figure:
+    """Share of actual values inside each interval (``intervals[label] = (low, high)``) by bin
+    of the predicted value (``edges``: upper edges), against the nominal ``level``; the rows
+    per bin below."""
+    y = np.asarray(actual, dtype=float)
+    p = np.asarray(predicted, dtype=float)
+    which = np.searchsorted(np.asarray(edges, dtype=float), p, side="right")
+    bounds = [-np.inf, *edges, np.inf]
+    labels = [
+        f"< {bounds[1]:g}"
+        if b == 0
+        else f"{bounds[b]:g}+"
+        if b == len(edges)
+        else f"{bounds[b]:g}-{bounds[b + 1]:g}"
+        for b in range(len(edges) + 1)
+    ]
+    fig = new_figure(7.5, 5.5)
+    top, bottom = fig.subplots(2, 1, height_ratios=[3, 1], sharex=True)
+    x = np.arange(len(labels))
+    for label, (low, high) in intervals.items():
+        inside = (y >= np.asarray(low)) & (y <= np.asarray(high))
+        share = [inside[which == b].mean() if (which == b).any() else np.nan for b in x]
+        top.plot(x, share, marker="o", label=label)
+    top.axhline(level, linestyle="--", color="grey", label=f"nominal {level:.0%}")
+    top.set_ylim(0.5, 1.0)
+    top.set_ylabel("share of actual points inside")
+    top.set_title(title)
+    top.legend(fontsize="small", loc="lower left")
+    top.grid(axis="y", alpha=0.3)
+    bottom.bar(x, np.bincount(which, minlength=len(labels)))
+    bottom.set_xticks(x, labels)
+    bottom.set_xlabel("predicted points")
+    bottom.set_ylabel("rows")
+    return fig

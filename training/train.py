@@ -36,6 +36,7 @@ from training.backtest import (
     walk_forward,
 )
 from training.baselines import BASELINES
+from training.intervals import PointsInterval, fit_interval
 from training.models import GAME, POINTS, feature_importances, importance_kind, task_of
 from training.params import DEFAULT_PARAMS, ModelParams
 from training.plots import calibration_figure, importance_figure, residuals_figure, roc_figure
@@ -58,6 +59,9 @@ class TrainedModel:
     input_example: pd.DataFrame
     figures: dict[str, Figure] = field(default_factory=dict)
     fit_through: str = ""  # ISO date of the newest training row of ``model``
+    # Points models: the interval served with each prediction, from the evaluation season's
+    # residuals of the model fit before it (``training.intervals``).
+    interval: PointsInterval | None = None
 
 
 def _metric_keys(result: BacktestResult, task: str, name: str, season: str) -> dict[str, float]:
@@ -169,9 +173,18 @@ def train_final(
                     if make_figures
                     else {},
                     fit_through=final_train["game_date"].max().date().isoformat(),
+                    interval=_interval(result, name, eval_season) if task == POINTS else None,
                 )
             )
     return trained
+
+
+def _interval(result: BacktestResult, name: str, eval_season: str) -> PointsInterval:
+    """The points interval from ``name``'s residuals on the evaluation season (it was fit on
+    the seasons before): what the version serves for the season after it."""
+    rows = result.predictions[POINTS]
+    basis = f"residuals on {eval_season} ({len(rows):,} player-games) of the fit before it"
+    return fit_interval(rows[TARGET[POINTS]], rows[name], basis=basis)
 
 
 # New data since a version's fit -----------------------------------------------------------------

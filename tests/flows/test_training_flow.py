@@ -34,6 +34,7 @@ from flows.training import (
 from registry import get_champion, list_registered
 from tests.builders import team_game_log, write_snapshot
 from training.backtest import plan_backtest, walk_forward
+from training.intervals import PointsInterval
 from training.metrics import game_metrics, points_metrics
 from training.models import GAME_MODELS, POINTS_MODELS
 
@@ -88,6 +89,12 @@ def test_six_models_registered_and_first_versions_promoted(trained):
         champion = get_champion(uri, name)
         assert champion is not None and champion.version == "1"
         assert champion.eval_season == "2022-23"
+        # a points version carries the interval the service returns; a game version none
+        if name in POINTS_MODELS:
+            interval = PointsInterval.from_json(champion.points_interval)
+            assert interval.level == 0.8 and interval.basis.startswith("residuals on 2022-23 ")
+        else:
+            assert champion.points_interval is None
 
 
 def test_an_equal_challenger_is_refused_and_recorded(trained):
@@ -177,6 +184,7 @@ def test_backtest_writes_the_documented_json(league, tmp_path, monkeypatch):
         "game_log_loss.png",
         "points_mae_rotation.png",
         "points_residuals.png",
+        "points_interval_coverage.png",
     ]
     for name in shown:
         assert (tmp_path / "bt" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -203,7 +203,9 @@ def trained(frames):
 def register(stack_uri: str, artifacts: str, trained_model) -> str:
     """Log and register one trained model; make it champion through the gate."""
     from registry import gate_and_promote, log_training_run
+    from registry.versions import POINTS_INTERVAL_TAG
 
+    interval = trained_model.interval
     version = log_training_run(
         tracking_uri=stack_uri,
         artifact_location=artifacts,
@@ -219,6 +221,7 @@ def register(stack_uri: str, artifacts: str, trained_model) -> str:
         input_example=trained_model.input_example,
         eval_season=trained_model.eval_season,
         train_seasons=list(trained_model.train_seasons),
+        tags={POINTS_INTERVAL_TAG: interval.to_json()} if interval is not None else None,
     )
     gate_and_promote(stack_uri, trained_model.name, version.version)
     return version.version

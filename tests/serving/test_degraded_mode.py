@@ -213,7 +213,12 @@ def test_mlflow_down_at_start_then_back_then_down_at_restart(
         )
         player = client.post("/api/predict/player", json=PLAYER, headers=headers)
         assert player.status_code == 200, player.text
-        assert player.json()["interval"]["basis"].endswith(stack.frames.games["season"].max())
+        # the local copy keeps the version's interval by predicted points
+        season = stack.frames.games["season"].max()
+        assert (
+            f"residuals of predictions this size on {season} ("
+            in player.json()["interval"]["basis"]
+        )
         compare = client.post("/api/predict/compare", json=MATCHUP, headers=headers).json()
         assert sorted(p["model"]["name"] for p in compare["predictions"]) == sorted(GAME_MODELS)
 

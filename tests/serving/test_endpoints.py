@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from datetime import UTC, date, datetime
 
@@ -148,7 +149,7 @@ def test_explicit_features_give_the_same_answer_as_simple(service, user_headers)
 
 
 def test_player_prediction_has_an_interval_from_the_eval_season(
-    service, user_headers, stack, frames
+    service, user_headers, stack, frames, trained
 ):
     player_id = int(frames.player_games["player_id"].iloc[0])
     name = frames.player_games["player_name"].iloc[0]
@@ -167,14 +168,36 @@ def test_player_prediction_has_an_interval_from_the_eval_season(
     assert by_name["predicted_points"] == body["predicted_points"]
     assert body["player_name"] == name and body["team"] == "BOS"
     interval = body["interval"]
-    runtime = runtime_of(service)
-    rmse = runtime.models.get("player-ridge").metrics["rmse"]
-    assert interval["high"] - body["predicted_points"] == pytest.approx(1.2815515655446004 * rmse)
+    # the residual quantiles the training run fit on 2022-23 for a prediction of this size
+    (ridge,) = [m for m in trained if m.name == "player-ridge"]
+    low, high = ridge.interval.bounds([body["predicted_points"]])
+    assert (interval["low"], interval["high"]) == pytest.approx((low[0], high[0]))
     assert interval["low"] <= body["predicted_points"] <= interval["high"]
-    assert interval["level"] == 0.8 and "2022-23" in interval["basis"]
+    rows = ridge.interval.rows[int(ridge.interval.bins([body["predicted_points"]])[0])]
+    assert interval["level"] == 0.8
+    assert (
+        interval["basis"]
+        == f"residuals of predictions this size on 2022-23 ({rows:,} player-games)"
+    )
+    # a version registered without them: plus or minus z x RMSE on its evaluation season
+    loaded = runtime_of(service).models.get("player-ridge")
+    plain = dataclasses.replace(loaded, points_interval=None).interval(body["predicted_points"])
+    rmse = loaded.metrics["rmse"]
+    assert plain["high"] - body["predicted_points"] == pytest.approx(1.2815515655446004 * rmse)
+    assert plain["basis"] == f"rmse {rmse:.3f} on 2022-23"
     flush(service)
     (row,) = rows_for(stack, Prediction, "player-1")
     assert row.player_id == player_id and row.endpoint == "player"
+
+
+def test_an_unreadable_interval_tag_falls_back_to_the_rmse_rule(caplog):
+    from serving.models import _points_interval
+
+    meta = {"name": "player-ridge", "version": "7", "points_interval": '{"level": 0.8}'}
+    with caplog.at_level("WARNING", logger="serving.models"):
+        assert _points_interval(meta) is None
+    assert "points interval unreadable; the RMSE interval is served" in caplog.text
+    assert _points_interval({"name": "player-ridge", "version": "7"}) is None
 
 
 def test_compare_shows_the_three_game_models(service, user_headers, stack):

@@ -312,6 +312,7 @@ def test_the_figures_draw_what_the_tables_say(backtest):
         "game_log_loss.png",
         "points_mae_rotation.png",
         "points_residuals.png",
+        "points_interval_coverage.png",
     ]
     calibration = figures["game_calibration.png"][1].axes[0]
     # the diagonal, then one reliability line per game model and Elo, with its ECE
@@ -334,6 +335,54 @@ def test_the_figures_draw_what_the_tables_say(backtest):
     for name, (caption, _) in figures.items():
         assert f"![{caption}]({name})" in text
     assert "## Figures" not in backtest.to_markdown()
+
+
+def test_points_intervals_are_calibrated_before_the_test_season(backtest):
+    """Each test season's interval comes from the last training season's residuals of a fit on
+    the seasons before it; the report gives its coverage on the test season."""
+    players = backtest.predictions["points"]
+    coverage = backtest.interval_coverage()
+    assert set(coverage) == set(POINTS_MODELS)
+    for name in POINTS_MODELS:
+        for season, previous in zip(TEST_SEASONS, ("2017-18", "2018-19"), strict=True):
+            interval, half_width = backtest.intervals[name][season]
+            assert interval.basis.startswith(f"residuals on {previous} ")
+            assert half_width > 0
+            rows = players.loc[players["season"] == season]
+            low, high = interval.bounds(rows[name])
+            assert (rows[f"{name}.low"].to_numpy(), rows[f"{name}.high"].to_numpy()) == (
+                pytest.approx(low),
+                pytest.approx(high),
+            )
+            c = coverage[name][season]
+            inside = ((rows["pts"] >= low) & (rows["pts"] <= high)).mean()
+            assert c["coverage"] == pytest.approx(inside) and c["n"] == len(rows)
+            assert 0.6 < c["coverage"] < 0.95  # an 80% interval on new rows, roughly
+    report = backtest.to_markdown()
+    assert "## Points intervals (80%)" in report
+    assert "No interval" not in report
+
+
+def test_the_interval_does_not_see_the_test_season(player_frame, game_frame):
+    """Scrambling the test season's points changes its coverage, never its interval."""
+
+    def intervals(frame):
+        result = walk_forward(
+            None,
+            frame,
+            ["2019-20"],
+            params=FAST_PARAMS,
+            models=["player-ridge"],
+            player_features=PLAYER_FEATURES,
+        )
+        return result.intervals["player-ridge"]["2019-20"]
+
+    scrambled = player_frame.copy()
+    test = scrambled["season"] == "2019-20"
+    scrambled.loc[test, "pts"] = (
+        scrambled.loc[test, "pts"].sample(frac=1, random_state=0).to_numpy()
+    )
+    assert intervals(scrambled) == intervals(player_frame)
 
 
 def test_a_games_only_backtest_draws_the_game_figures(logistic_only):
