@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,9 @@ from flows.ingest import _retry_unless_handled
 from flows.resources import open_store
 from ingest.schema import BOX_STATS, PLAYOFFS, REGULAR, season_spans, season_start_year
 from monitoring.predictions import json_value
+
+if TYPE_CHECKING:
+    from training.intervals import PointsInterval
 
 SEASON_TYPE_CHOICES = {"regular": (REGULAR,), "all": (REGULAR, PLAYOFFS)}
 # Predictions are stamped at noon UTC of the game day: before any NBA tip-off.
@@ -171,6 +174,14 @@ def game_rows(
     return rows
 
 
+def version_interval(info) -> PointsInterval | None:
+    """A registered points version's interval (its ``points_interval`` tag), None without."""
+    from training.intervals import PointsInterval
+
+    raw = info.points_interval
+    return PointsInterval.from_json(raw) if raw else None
+
+
 def points_rows(
     feats: pd.DataFrame,
     points: np.ndarray,
@@ -179,7 +190,11 @@ def points_rows(
     version: str,
     columns: list[str],
     day: date,
+    interval: PointsInterval | None = None,
+    eval_season: str | None = None,
 ) -> list[dict[str, Any]]:
+    """The prediction-log rows of one day's points predictions, each with its interval as the
+    service returns it when the version has one (``interval``, from ``eval_season``)."""
     created = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(
         hours=PREDICTION_HOUR
     )
@@ -204,7 +219,14 @@ def points_rows(
                     "request": {"player_id": int(row.player_id), "game_date": day.isoformat()},
                     "features": {c: getattr(row, c) for c in columns},
                 },
-                "outputs": {"predicted_points": float(value)},
+                "outputs": {
+                    "predicted_points": float(value),
+                    **(
+                        {"interval": interval.answer(float(value), eval_season)}
+                        if interval is not None
+                        else {}
+                    ),
+                },
                 "cached": False,
             }
         )
@@ -609,7 +631,15 @@ def replay_flow(
         if points and batch.player_games is not None and len(batch.player_games):
             pf, pts = predict_points(mirror, batch.games, batch.player_games, p_model)
             rows += points_rows(
-                pf, pts, batch.games, points_model, p_info.version, list(p_info.feature_names), day
+                pf,
+                pts,
+                batch.games,
+                points_model,
+                p_info.version,
+                list(p_info.feature_names),
+                day,
+                interval=version_interval(p_info),
+                eval_season=p_info.eval_season,
             )
             n_players += len(pf)
         log_day_predictions(engine, rows)

@@ -111,6 +111,10 @@ def _print_check(out, summary, settings) -> None:
                 metric = perf.get("watched")
                 live = perf.get("live", {}).get(metric)
                 share = f"{metric} {live:.4f} (n={perf.get('n')})" if live is not None else ""
+                held = perf.get("live", {}).get("interval_coverage")
+                if held is not None:
+                    level = perf["live"].get("interval_level", float("nan"))
+                    share += f"; {level:.0%} intervals held {held:.0%}"
             elif r["kind"] == "predictions" and shift:
                 # What decides a retrain (and the alerts below), not Evidently's own test, whose
                 # verdict is in the report's page and in "failed tests".

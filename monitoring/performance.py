@@ -20,9 +20,11 @@ from monitoring.predictions import (
     POINTS,
     feature_rows,
     latest_per_target,
+    logged_intervals,
     made_in_time,
     predicted_values,
 )
+from training.intervals import coverage
 from training.metrics import calibration_table, game_metrics, points_metrics
 
 # Metrics compared with the version's backtest figures, and the direction of a drop.
@@ -80,24 +82,24 @@ def join_game_results(predictions: pd.DataFrame, games: pd.DataFrame) -> pd.Data
 
 def join_points_results(predictions: pd.DataFrame, player_games: pd.DataFrame) -> pd.DataFrame:
     """One row per played player-game that has a prediction: ``pts`` and the last
-    ``prediction`` made for it, with the model name and version."""
-    columns = [
-        "game_id",
-        "game_date",
-        "season",
-        "player_id",
-        "team_id",
-        "pts",
+    ``prediction`` made for it, its interval (``interval_low``, ``interval_high``,
+    ``interval_level``; NaN when none was logged), with the model name and version."""
+    logged = [
         "prediction",
+        "interval_low",
+        "interval_high",
+        "interval_level",
         "model_name",
         "model_version",
         "created_at",
     ]
+    columns = ["game_id", "game_date", "season", "player_id", "team_id", "pts", *logged]
     if predictions.empty or player_games.empty:
         return pd.DataFrame(columns=columns)
     preds = latest_per_target(predictions.loc[made_in_time(predictions)], POINTS)
     preds = preds.loc[preds["player_id"].notna()].copy()
     preds["prediction"] = predicted_values(preds, POINTS)
+    preds[["interval_low", "interval_high", "interval_level"]] = logged_intervals(preds)
     preds = preds.loc[preds["prediction"].notna()]
     preds = preds.drop_duplicates(["day", "player_id"], keep="last")
     preds["player_id"] = preds["player_id"].astype("int64")
@@ -106,7 +108,7 @@ def join_points_results(predictions: pd.DataFrame, player_games: pd.DataFrame) -
     played["player_id"] = played["player_id"].astype("int64")
     played = played.drop_duplicates(["day", "player_id"], keep="last")
     joined = played.drop(columns=["game_date"]).merge(
-        preds[["day", "player_id", "prediction", "model_name", "model_version", "created_at"]],
+        preds[["day", "player_id", *logged]],
         on=["day", "player_id"],
         how="inner",
         validate="one_to_one",
@@ -193,6 +195,7 @@ def summarize_performance(
     else:
         y, p = joined["pts"].to_numpy(float), joined["prediction"].to_numpy(float)
         live = _finite(points_metrics(y, p))
+        live.update(live_interval_coverage(joined))
         calibration = []
     reference = _finite(dict(backtest))
     rise = None
@@ -209,6 +212,23 @@ def summarize_performance(
         min_rows=min_rows,
         calibration=calibration,
     )
+
+
+def live_interval_coverage(joined: pd.DataFrame) -> dict[str, float]:
+    """``interval_coverage``: the share of played points inside the logged interval, over the
+    ``n_interval`` rows that logged one, with their ``interval_level`` (the nominal share,
+    the median of the logged levels); nothing when no row logged one."""
+    bounds = ["interval_low", "interval_high", "interval_level"]
+    if not set(bounds) <= set(joined.columns):
+        return {}
+    rows = joined.loc[joined[bounds].notna().all(axis=1)]
+    if rows.empty:
+        return {}
+    return {
+        "interval_coverage": coverage(rows["pts"], rows["interval_low"], rows["interval_high"]),
+        "interval_level": float(rows["interval_level"].median()),
+        "n_interval": len(rows),
+    }
 
 
 def baseline_metrics(joined: pd.DataFrame, home_rate: float) -> dict[str, dict[str, float]]:

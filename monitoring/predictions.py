@@ -128,6 +128,23 @@ def predicted_values(frame: pd.DataFrame, task: str) -> pd.Series:
     return frame["outputs"].map(value).astype(float)
 
 
+def logged_intervals(frame: pd.DataFrame) -> pd.DataFrame:
+    """``interval_low``, ``interval_high`` and ``interval_level`` of every points row (NaN
+    where ``outputs`` holds no interval with all three numbers)."""
+    keys = ("low", "high", "level")
+
+    def bounds(outputs: Any) -> tuple[float, ...]:
+        interval = outputs.get("interval") if isinstance(outputs, dict) else None
+        if isinstance(interval, dict):
+            values = [interval.get(k) for k in keys]
+            if all(isinstance(v, int | float) and math.isfinite(float(v)) for v in values):
+                return tuple(float(v) for v in values)
+        return (float("nan"),) * len(keys)
+
+    rows = [bounds(v) for v in frame["outputs"]]
+    return pd.DataFrame(rows, index=frame.index, columns=[f"interval_{k}" for k in keys])
+
+
 def feature_rows(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     """The logged feature values of every row as a frame with ``columns`` (NaN when missing)."""
 

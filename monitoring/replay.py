@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from monitoring.performance import ELO_COLUMN, baseline_metrics
+from monitoring.performance import ELO_COLUMN, baseline_metrics, live_interval_coverage
 from training.metrics import points_metrics
 
 GAME_METRICS_SHOWN = ("accuracy", "log_loss", "brier", "roc_auc", "ece", "n")
@@ -56,12 +56,14 @@ def monthly_metrics(joined: pd.DataFrame, home_rate: float) -> list[dict[str, An
 
 
 def points_summary(joined: pd.DataFrame) -> dict[str, Any]:
-    """MAE / RMSE of the logged points predictions, and of the player's season average so far
-    (``player_pts_avg_season`` as logged, when ``joined`` carries it) on the same rows."""
+    """MAE / RMSE of the logged points predictions (and how often their logged intervals held
+    the points), and of the player's season average so far (``player_pts_avg_season`` as
+    logged, when ``joined`` carries it) on the same rows."""
     if joined.empty:
         return {}
     y = joined["pts"].to_numpy(float)
-    doc: dict[str, Any] = {"model": _clean(points_metrics(y, joined["prediction"].to_numpy(float)))}
+    model = points_metrics(y, joined["prediction"].to_numpy(float))
+    doc: dict[str, Any] = {"model": _clean({**model, **live_interval_coverage(joined)})}
     if "player_pts_avg_season" in joined:
         avg = joined["player_pts_avg_season"].to_numpy(float)
         ok = np.isfinite(avg)
@@ -125,11 +127,19 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
                 f"{_fmt(m['baseline-elo_log_loss'])} |"
             )
     if doc.get("points"):
-        lines += ["", "## Player points", "", "| predictor | MAE | RMSE | n |", "|---|---|---|---|"]
+        header = "| predictor | MAE | RMSE | n | interval held |"
+        lines += ["", "## Player points", "", header, "|---|---|---|---|---|"]
         for who, metrics in doc["points"].items():
+            held = metrics.get("interval_coverage")
+            held_text = (
+                f"{held:.1%} of {metrics['n_interval']:,} ({metrics['interval_level']:.0%} "
+                "intervals)"
+                if held is not None
+                else ""
+            )
             lines.append(
                 f"| {who} | {_fmt(metrics.get('mae'), 3)} | {_fmt(metrics.get('rmse'), 3)} | "
-                f"{metrics.get('n', '')} |"
+                f"{metrics.get('n', '')} | {held_text} |"
             )
     lines += ["", "## Champions", "", "| from | model | version | how |", "|---|---|---|---|"]
     for c in doc["champions"]:

@@ -183,17 +183,8 @@ class LoadedModel:
         predictions of this size (``training.intervals``); for a version registered without
         them, the prediction plus or minus z x its evaluation season's RMSE. None without
         either."""
-        table = self.points_interval
-        if table is not None:
-            low, high = table.bounds([points])
-            rows = table.rows[int(table.bins([points])[0])]
-            return {
-                "low": float(low[0]),
-                "high": float(high[0]),
-                "level": table.level,
-                "basis": f"residuals of predictions this size on {self.eval_season} "
-                f"({rows:,} player-games)",
-            }
+        if self.points_interval is not None:
+            return self.points_interval.answer(points, self.eval_season)
         rmse = self.metrics.get("rmse")
         basis = "rmse"
         if rmse is None and self.metrics.get("mae") is not None:

@@ -53,6 +53,18 @@ class PointsInterval:
         high = np.maximum(low, p + np.asarray(self.high)[i])
         return low, high
 
+    def answer(self, predicted: float, eval_season: str | None) -> dict[str, float | str]:
+        """One prediction's interval as the service returns it: ``low``, ``high``, ``level``
+        and the ``basis`` (the season and the rows its bin's quantiles come from)."""
+        low, high = self.bounds([predicted])
+        rows = self.rows[int(self.bins([predicted])[0])]
+        return {
+            "low": float(low[0]),
+            "high": float(high[0]),
+            "level": self.level,
+            "basis": f"residuals of predictions this size on {eval_season} ({rows:,} player-games)",
+        }
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
 

@@ -134,6 +134,7 @@ def test_player_points_are_predicted_from_earlier_games_only(tmp_path):
     from flows.replay import Mirror, points_rows, predict_points
     from ingest.normalize import games_from_team_games, normalize_player_games, normalize_team_games
     from tests.builders import player_game_log, team_game_log
+    from training.intervals import fit_interval
     from training.models import make_model
 
     raw = team_game_log("2022-23", n_days=20, seed=5)
@@ -173,6 +174,24 @@ def test_player_points_are_predicted_from_earlier_games_only(tmp_path):
     home = dict(zip(day_games["game_id"], day_games["home_team_id"], strict=True))
     assert all(r["home_team_id"] == home[r["game_id"]] for r in rows)
     assert all(r["outputs"]["predicted_points"] >= 0 for r in rows)
+    assert all("interval" not in r["outputs"] for r in rows)  # a version without one
+    # with the version's interval: each row logs it as the service answers it
+    interval = fit_interval(history["pts"], model.predict(history), basis="test")
+    rows = points_rows(
+        feats,
+        points,
+        day_games,
+        "player-ridge",
+        "1",
+        list(PLAYER_FEATURES),
+        day.date(),
+        interval=interval,
+        eval_season="2022-23",
+    )
+    for r in rows:
+        predicted = r["outputs"]["predicted_points"]
+        assert r["outputs"]["interval"] == interval.answer(predicted, "2022-23")
+        assert r["outputs"]["interval"]["low"] <= predicted <= r["outputs"]["interval"]["high"]
 
 
 def test_replay_command_refuses_a_state_folder_holding_a_store(tmp_path, monkeypatch):

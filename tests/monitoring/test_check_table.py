@@ -22,7 +22,7 @@ def _report(kind: str, drift_detected: bool, share: float | None) -> dict:
     }
 
 
-def _printed(threshold: float, distance: float, crossed: bool) -> list[str]:
+def _printed(threshold: float, distance: float, crossed: bool, *more_tasks: dict) -> list[str]:
     shift = {"distance": distance, "threshold": threshold, "crossed": crossed}
     task = {
         "model_name": "game-logistic",
@@ -32,7 +32,7 @@ def _printed(threshold: float, distance: float, crossed: bool) -> list[str]:
     summary = SimpleNamespace(
         as_of="2024-03-01",
         seconds=1.0,
-        tasks=[task],
+        tasks=[task, *more_tasks],
         skipped=[],
         alerts=["game-logistic prediction drift: ..."] if crossed else [],
         reported=True,
@@ -63,3 +63,16 @@ def test_a_threshold_of_zero_is_said_to_never_detect():
     (row,) = [line for line in lines if "predictions" in line and "│" in line]
     assert [c.strip() for c in row.split("│")[1:-1]][4:6] == ["distance 0.900", "no"]
     assert any("detected never (threshold 0)" in line for line in lines)
+
+
+def test_the_points_performance_row_says_how_often_the_intervals_held():
+    live = {"mae": 5.2051, "interval_coverage": 0.7731, "interval_level": 0.8, "n_interval": 812}
+    report = {
+        **_report("performance", False, None),
+        "model_name": "player-ridge",
+        "performance": {"watched": "mae", "n": 812, "live": live},
+    }
+    lines = _printed(0.3, 0.1, False, {"model_name": "player-ridge", "reports": [report]})
+    (row,) = [line for line in lines if "performance" in line and "│" in line]
+    cell = [c.strip() for c in row.split("│")[1:-1]][4]
+    assert cell == "mae 5.2051 (n=812); 80% intervals held 77%"

@@ -161,7 +161,10 @@ def test_points_join_counts_each_player_game_once():
             "created_at": datetime(2023, 11, 1, 10, tzinfo=UTC),
             "game_date": pd.Timestamp("2023-11-01").date(),
             "player_id": 1,
-            "outputs": {"predicted_points": 18.0},
+            "outputs": {
+                "predicted_points": 18.0,
+                "interval": {"low": 15.0, "high": 21.0, "level": 0.8},  # holds his 20
+            },
         },
         {
             **base,
@@ -169,7 +172,10 @@ def test_points_join_counts_each_player_game_once():
             "created_at": datetime(2023, 11, 2, 9, tzinfo=UTC),
             "game_date": pd.Timestamp("2023-11-02").date(),
             "player_id": 1,
-            "outputs": {"predicted_points": 25.0},
+            "outputs": {
+                "predicted_points": 25.0,
+                "interval": {"low": 20.0, "high": 30.0, "level": 0.8},  # misses his 31
+            },
         },
         {
             **base,
@@ -187,6 +193,12 @@ def test_points_join_counts_each_player_game_once():
     ]
     summary = summarize_performance("points", joined, {"mae": 3.0}, threshold=0.3, min_rows=2)
     assert summary.live["mae"] == pytest.approx(4.0) and summary.dropped
+    # the logged intervals held one of the two: their live coverage, next to their level
+    assert summary.live["interval_coverage"] == pytest.approx(0.5)
+    assert summary.live["n_interval"] == 2 and summary.live["interval_level"] == 0.8
+    unlogged = joined.assign(interval_low=np.nan, interval_high=np.nan)
+    summary = summarize_performance("points", unlogged, {"mae": 3.0}, threshold=0.3, min_rows=2)
+    assert "interval_coverage" not in summary.live and "n_interval" not in summary.live
 
 
 def test_a_game_is_scored_with_the_last_prediction_made_before_its_day_ended(log):
