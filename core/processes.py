@@ -4,7 +4,9 @@ The child runs in its own session, so its process group holds it and every worke
 (``mlflow ui`` starts uvicorn, ``bentoml serve`` its workers). However the block that started it
 ends (normally, by an exception, by Ctrl-C or by SIGTERM to this process), the signal is passed
 on to the whole group and the group is waited for; what still runs after the grace period is
-killed. A second Ctrl-C or SIGTERM while it stops kills the group at once.
+killed. A descendant that left the group (a worker in a session of its own) gets the same
+signal and is waited for too, so it cannot outlive a parent that dies at once. A second Ctrl-C
+or SIGTERM while it stops kills them all at once.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+import psutil
 
 STOP_GRACE_SECONDS = 30.0
 
@@ -142,27 +146,56 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def _outside_group(pgid: int, known: dict[int, psutil.Process]) -> list[psutil.Process]:
+    """``pgid``'s leader's descendants now, added to ``known``; returns those of ``known`` still
+    running in another process group (a worker that started a session of its own)."""
+    with contextlib.suppress(psutil.Error):
+        for child in psutil.Process(pgid).children(recursive=True):
+            known.setdefault(child.pid, child)
+    outside = []
+    for child in known.values():
+        with contextlib.suppress(psutil.Error, OSError):
+            running = child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+            if running and os.getpgid(child.pid) != pgid:
+                outside.append(child)
+    return outside
+
+
+def _signal_each(processes: Sequence[psutil.Process], signum: int) -> None:
+    for child in processes:
+        with contextlib.suppress(psutil.Error):
+            child.send_signal(signum)
+
+
 def stop_group(
     proc: subprocess.Popen, signum: int = signal.SIGTERM, grace: float = STOP_GRACE_SECONDS
 ) -> int:
-    """Send ``signum`` to the process group led by ``proc`` and wait for the whole group;
-    SIGKILL what is left after ``grace`` seconds. Returns ``proc``'s exit code."""
+    """Send ``signum`` to the process group led by ``proc`` and to every descendant of ``proc``
+    in another group (they would otherwise outlive a parent that dies at the signal), and wait
+    for them all; SIGKILL what is left after ``grace`` seconds. Returns ``proc``'s exit code."""
     pgid = proc.pid
     deadline = time.monotonic() + grace
+    known: dict[int, psutil.Process] = {}
 
     def kill_now(signum: int, frame: object) -> None:  # a second Ctrl-C or SIGTERM
         _signal_group(pgid, signal.SIGKILL)
+        _signal_each(list(known.values()), signal.SIGKILL)
 
     with _handlers(dict.fromkeys((signal.SIGINT, signal.SIGTERM), kill_now)):
+        _signal_each(_outside_group(pgid, known), signum)
         _signal_group(pgid, signum)
-        try:
-            proc.wait(max(deadline - time.monotonic(), 0))
-            while _group_alive(pgid) and time.monotonic() < deadline:
-                time.sleep(0.1)
-        except subprocess.TimeoutExpired:
-            pass
+        signalled = set(known)
+        while time.monotonic() < deadline:
+            # Workers started while the leader was still running get the signal too.
+            outside = _outside_group(pgid, known)
+            _signal_each([p for p in outside if p.pid not in signalled], signum)
+            signalled.update(known)
+            if proc.poll() is not None and not _group_alive(pgid) and not outside:
+                break
+            time.sleep(0.1)
         if proc.poll() is None or _group_alive(pgid):
             _signal_group(pgid, signal.SIGKILL)
+        _signal_each(_outside_group(pgid, known), signal.SIGKILL)
         return proc.wait()
 
 

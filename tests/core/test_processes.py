@@ -20,7 +20,11 @@ import signal, sys
 from core.processes import run_in_foreground
 signal.signal(signal.SIGINT, signal.default_int_handler)
 print("started", flush=True)
-child = "import subprocess, time; subprocess.Popen(['sleep', '300']); time.sleep(300)"
+session = sys.argv[1] == "own-session"
+child = (
+    "import subprocess, time; "
+    f"subprocess.Popen(['sleep', '300'], start_new_session={session}); time.sleep(300)"
+)
 sys.exit(run_in_foreground([sys.executable, "-c", child]))
 """
 
@@ -37,9 +41,12 @@ def _wait_for(predicate, timeout: float) -> bool:
 @pytest.mark.parametrize(
     ("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["sigterm", "ctrl-c"]
 )
-def test_stopping_the_command_stops_the_child_and_its_workers(signum, code):
+# A worker in a session (and process group) of its own, as a server's worker can be, whose
+# parent dies at the signal without stopping it: it must not be left running.
+@pytest.mark.parametrize("worker", ["same-group", "own-session"])
+def test_stopping_the_command_stops_the_child_and_its_workers(signum, code, worker):
     parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT], stdout=subprocess.PIPE, start_new_session=True
+        [sys.executable, "-c", PARENT, worker], stdout=subprocess.PIPE, start_new_session=True
     )
     children: list[int] = []
     try:
