@@ -7,7 +7,7 @@ never block the event loop) that reach the runtime through ``bentoml.get_current
 from __future__ import annotations
 
 from pathlib import Path as FilePath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.settings import GAME_MODEL_NAMES, POINTS_MODEL_NAMES
 from registry.client import RegistryUnavailable
 from serving.logs import REQUEST_ID, USERNAME
 from serving.middleware import client_ip, current_runtime, validation_body
@@ -319,12 +320,19 @@ def _drift_row(row, reports_dir: FilePath) -> dict[str, Any]:
     }
 
 
+# The report kinds of ``monitoring.reports.KINDS`` (the Bento holds no ``monitoring/``).
+DriftKind = Literal["features", "predictions", "performance"]
+MODEL_NAMES = GAME_MODEL_NAMES + POINTS_MODEL_NAMES
+
+
 @app.get("/drift", tags=["monitoring"], summary="Drift report summaries, newest first")
 def drift(
     rt: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    kind: Annotated[str | None, Query(max_length=32, pattern=r"^[A-Za-z0-9._\-]+$")] = None,
-    model: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9._\-]+$")] = None,
+    kind: DriftKind | None = None,
+    model: Annotated[
+        Literal[MODEL_NAMES] | None, Query(description="One of the six models.")
+    ] = None,
 ) -> Any:
     from sqlalchemy import select
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     Strict,
@@ -48,12 +49,21 @@ ModelName = Annotated[
         examples=["game-logistic"],
     ),
 ]
+
+
+def _version_text(value: Any) -> Any:
+    """A version given as a JSON integer is read as its digits (``3`` as ``"3"``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 ModelVersion = Annotated[
-    str | None,
+    Annotated[str, Field(pattern=r"^[1-9][0-9]{0,8}$")] | None,
+    BeforeValidator(_version_text, json_schema_input_type=int | str | None),
     Field(
         default=None,
-        pattern=r"^[1-9][0-9]{0,8}$",
-        description="A loaded version of the model; default: its champion.",
+        description='A loaded version of the model (3 or "3"); default: its champion.',
     ),
 ]
 

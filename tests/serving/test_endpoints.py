@@ -200,6 +200,20 @@ def test_an_unreadable_interval_tag_falls_back_to_the_rmse_rule(caplog):
     assert _points_interval({"name": "player-ridge", "version": "7"}) is None
 
 
+def test_a_model_version_is_a_json_integer_or_its_digits(service, user_headers, stack):
+    version = stack.versions["game-logistic"]
+    answers = [
+        service.post(
+            "/api/predict/simple",
+            json={**MATCHUP, "model": "game-logistic", "model_version": given},
+            headers=user_headers,
+        )
+        for given in (int(version), version)
+    ]
+    assert [a.status_code for a in answers] == [200, 200], answers[0].text
+    assert [a.json()["model"]["version"] for a in answers] == [version, version]
+
+
 def test_compare_shows_the_three_game_models(service, user_headers, stack):
     response = service.post("/api/predict/compare", json=MATCHUP, headers=user_headers)
     assert response.status_code == 200, response.text
@@ -367,6 +381,17 @@ def test_drift_endpoints_read_the_reports_table(service, user_headers, stack):
     # No absolute server path: a file outside the reports folder shows its name only.
     assert listing["reports"][0]["html_path"] == "features-2.html"
     assert service.get("/api/drift?kind=predictions", headers=user_headers).json()["count"] == 1
+    one = service.get("/api/drift?model=game-logistic&kind=features", headers=user_headers)
+    assert one.json()["count"] == 2
+    assert service.get("/api/drift?model=player-ridge", headers=user_headers).json()["count"] == 0
+    # a typo in a filter is a 400 naming it, not an empty list that reads "no reports"
+    for query, says in (
+        ("kind=feature", "query.kind: Input should be 'features', 'predictions' or 'performance'"),
+        ("model=game-logistik", "query.model: Input should be 'game-logistic', 'game-tree'"),
+    ):
+        response = service.get(f"/api/drift?{query}", headers=user_headers)
+        assert response.status_code == 400, response.text
+        assert says in response.json()["error"]
     latest = service.get("/api/drift/latest", headers=user_headers).json()
     assert latest["latest"]["drift_detected"] is True
     assert latest["by_kind"]["features"]["json_path"] == "features-2.json"
@@ -415,6 +440,10 @@ BAD_REQUESTS = [
     ("/api/predict/simple", {**MATCHUP, "model_version": "99"}, "model_version"),
     ("/api/predict/simple", {**MATCHUP, "model_version": "latest"}, "model_version"),
     ("/api/predict/simple", {**MATCHUP, "model_version": "01"}, "model_version"),
+    ("/api/predict/simple", {**MATCHUP, "model_version": 0}, "model_version"),
+    ("/api/predict/simple", {**MATCHUP, "model_version": -1}, "model_version"),
+    ("/api/predict/simple", {**MATCHUP, "model_version": True}, "model_version"),
+    ("/api/predict/simple", {**MATCHUP, "model_version": 1.0}, "model_version"),
     ("/api/predict/simple", {**MATCHUP, "neutral_site": "yes"}, "neutral_site"),
     ("/api/predict/simple", {**MATCHUP, "neutral_site": 1}, "neutral_site"),
     ("/api/predict/player", {"player": "Nobody At All", "opponent": "LAL", "home": True}, "player"),
