@@ -313,9 +313,10 @@ def schedule(
     """Fetch a date's scoreboard (scheduled games) from stats.nba.com into the store."""
     settings = _settings()
     from flows.ingest import schedule_flow
+    from monitoring.cli import parse_day
 
     try:
-        day = date.fromisoformat(game_date) if game_date else None
+        day = parse_day(game_date, "--date")
         result = schedule_flow(game_date=day, settings=settings)
     except Exception as exc:
         raise _fail(exc) from None

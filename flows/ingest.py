@@ -361,6 +361,11 @@ def ingest_flow(
                 )
                 continue
             batches.append(batch)
+            if batch.player_games is None:
+                summary.skipped.append(
+                    f"{season} {stype}: no player log in the source; its games have team rows only"
+                )
+                logger.warning("%s", summary.skipped[-1])
             info = {
                 "season": season,
                 "season_type": stype,

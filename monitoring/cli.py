@@ -14,7 +14,8 @@ from typing import Annotated
 import typer
 
 
-def _day(value: str | None, option: str) -> date | None:
+def parse_day(value: str | None, option: str) -> date | None:
+    """``value`` as a date (None stays None); a ValueError naming ``option`` otherwise."""
     if value is None:
         return None
     try:
@@ -71,7 +72,7 @@ def drift(
     try:
         # Options are checked here, before the flow starts: a typo is one line, not a failed run.
         options = {
-            "as_of": _day(as_of, "--as-of"),
+            "as_of": parse_day(as_of, "--as-of"),
             "window_days": _days(window_days, "--window-days"),
             "performance_days": _days(performance_days, "--performance-days"),
             "tasks": _tasks(tasks),
@@ -220,7 +221,7 @@ def replay(
                 state_dir=state_dir,
                 out=out_dir,
                 first_season=first_season,
-                until=_day(until, "--until"),
+                until=parse_day(until, "--until"),
                 max_days=days,
                 points=points,
                 models=_names(models),

@@ -74,7 +74,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 3000,
 ) -> None:
-    """Start the prediction API (``bentoml serve`` underneath); Ctrl-C stops it."""
+    """Start the prediction API (`bentoml serve` underneath); Ctrl-C stops it."""
     from flows.cli import _fail, _settings, err, out
 
     settings = _settings()
@@ -86,6 +86,12 @@ def serve(
         check_port(host, port)
     except Exception as exc:
         raise _fail(exc) from None
+    try:
+        notes = readiness_notes(_engine(settings))
+    except Exception as exc:
+        raise _fail(exc) from None
+    for note in notes:
+        err.print(f"[yellow]{note}[/]")
     env, generated = serve_env(settings.environment, settings.jwt_secret)
     env.update(settings_env(settings))
     if generated:
@@ -102,6 +108,29 @@ def serve(
     # Ctrl-C and SIGTERM reach every worker, which stops gracefully (the service flushes its
     # buffered rows); only what still runs after the grace period is killed.
     raise typer.Exit(run_in_foreground(serve_command(host, port), env=env, cwd=REPO_ROOT))
+
+
+def readiness_notes(engine) -> list[str]:
+    """What a server on this store would lack, each with the command that provides it: games
+    (predictions answer 503 without them) and an active API user (nobody could log in)."""
+    from sqlalchemy import func, select
+
+    from core.db import Game, User
+
+    with engine.connect() as conn:
+        games = conn.scalar(select(func.count()).select_from(Game))
+        users = conn.scalar(select(func.count()).select_from(User).where(User.is_active))
+    notes = []
+    if not games:
+        notes.append(
+            "the store holds no games: predictions answer 503 until `nba-mlops ingest` has run"
+        )
+    if not users:
+        notes.append(
+            "no active API user: nobody can log in; add one with "
+            "`nba-mlops users add NAME --password-stdin`"
+        )
+    return notes
 
 
 def _engine(settings):
@@ -178,7 +207,7 @@ def users_password(
     ] = False,
 ) -> None:
     """Set a user's password. Tokens issued before stay valid until they expire
-    (``NBA_JWT_EXPIRY_MINUTES``); disable the user to stop them at once."""
+    (NBA_JWT_EXPIRY_MINUTES); disable the user to stop them at once."""
     from serving.auth import set_password
 
     password = _password_from_stdin(password_stdin)

@@ -295,3 +295,33 @@ def test_train_checks_the_store_and_the_evaluation_season_before_the_flow_runs(e
         assert result.exit_code == EXIT_BAD_INPUT, result.output
         assert message in json.loads(result.stdout)["error"]
     assert flow_runs("training") == before
+
+
+def test_schedule_names_the_option_of_a_date_that_is_not_one(env):
+    result = runner.invoke(app, ["schedule", "--date", "2024-01-45"])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "--date must be a date like 2024-01-31, got '2024-01-45'" in " ".join(
+        result.output.split()
+    )
+
+
+def _commands(group, prefix=()):
+    """Every command path of a Typer/Click group."""
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            yield from _commands(command, (*prefix, name))
+        else:
+            yield (*prefix, name)
+
+
+def test_no_help_text_shows_docstring_markup():
+    """Command help comes from docstrings: reST's double backticks must not reach the reader."""
+    import typer.main
+
+    group = typer.main.get_command(app)
+    paths = list(_commands(group))
+    assert ("users", "password") in paths and ("serve",) in paths
+    for path in paths:
+        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, path
+        assert "``" not in result.output, (path, result.output)

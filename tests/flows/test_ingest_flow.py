@@ -143,6 +143,9 @@ def test_a_season_only_recorded_is_ingested_beside_the_csv_seasons(tmp_path, sna
     )
     (batch,) = summary.batches
     assert (batch["season"], batch["player_rows"]) == ("2025-26", 0)
+    assert summary.skipped == [
+        "2025-26 regular: no player log in the source; its games have team rows only"
+    ]
     assert batch["games"] > 500
     assert ingest_flow(source="snapshot", settings=settings).seasons == ["2021-22", "2022-23"]
     with pytest.raises(ValueError, match="2026-27 not in the snapshot"):

@@ -112,3 +112,25 @@ def test_serve_refuses_production_without_a_secret(tmp_path):
     )
     assert result.exit_code == 2
     assert "NBA_JWT_SECRET" in result.output
+
+
+def test_serve_says_what_a_new_store_lacks_before_it_starts(tmp_path, stack):
+    """An empty store: no games, no user; each note names the command that fixes it. The
+    serving stack's store has both: nothing to say."""
+    from sqlalchemy import create_engine
+
+    from core.settings import Settings
+    from flows.resources import open_store
+    from serving.cli import readiness_notes
+
+    empty = open_store(Settings(state_dir=tmp_path / "new"))
+    assert readiness_notes(empty) == [
+        "the store holds no games: predictions answer 503 until `nba-mlops ingest` has run",
+        "no active API user: nobody can log in; add one with "
+        "`nba-mlops users add NAME --password-stdin`",
+    ]
+    ready = create_engine(stack.database_url)
+    try:
+        assert readiness_notes(ready) == []
+    finally:
+        ready.dispose()
