@@ -149,7 +149,11 @@ class TokenIssuer:
                 "not_yet_valid", "token not yet valid (nbf or iat in the future)"
             ) from exc
         except jwt.InvalidTokenError as exc:
-            raise AuthError("malformed", f"malformed token: {exc}") from exc
+            # PyJWT's text names decoder internals ("'utf-8' codec can't decode byte ..."):
+            # the caller learns what to send instead.
+            raise AuthError(
+                "malformed", "malformed token: expected a JWT from POST /api/auth/login"
+            ) from exc
         role = claims.get("role") if claims.get("role") in ROLES else "user"
         try:
             expires = datetime.fromtimestamp(claims["exp"], UTC)

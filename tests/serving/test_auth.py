@@ -88,9 +88,20 @@ def test_bad_tokens_get_401_with_www_authenticate(service, authorization, reason
     response = service.post("/api/predict/simple", json=MATCHUP, headers=headers)
     assert response.status_code == 401
     assert response.json()["reason"] == reason
+    assert "codec" not in response.text and "Traceback" not in response.text
     challenge = response.headers["www-authenticate"]
     assert challenge.startswith('Bearer realm="nba-mlops"')
     assert ('error="invalid_token"' in challenge) is (reason != "missing")
+
+
+def test_a_token_of_garbage_bytes_is_malformed_in_the_callers_terms(service):
+    # "t7e3" is base64 of bytes that are not UTF-8: PyJWT's message names its decoder
+    headers = {"Authorization": "Bearer t7e3.t7e3.t7e3"}
+    response = service.post("/api/predict/simple", json=MATCHUP, headers=headers)
+    assert response.status_code == 401, response.text
+    assert response.json()["reason"] == "malformed"
+    assert "expected a JWT from POST /api/auth/login" in response.text
+    assert "codec" not in response.text
 
 
 @pytest.mark.parametrize(
