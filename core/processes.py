@@ -146,12 +146,17 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _outside_group(pgid: int, known: dict[int, psutil.Process]) -> list[psutil.Process]:
-    """``pgid``'s leader's descendants now, added to ``known``; returns those of ``known`` still
-    running in another process group (a worker that started a session of its own)."""
-    with contextlib.suppress(psutil.Error):
-        for child in psutil.Process(pgid).children(recursive=True):
-            known.setdefault(child.pid, child)
+def _outside_group(
+    proc: subprocess.Popen, known: dict[int, psutil.Process]
+) -> list[psutil.Process]:
+    """``proc``'s descendants now (while it runs: once reaped, its PID may be another
+    process's), added to ``known``; returns those of ``known`` still running in another
+    process group than ``proc``'s (a worker that started a session of its own)."""
+    pgid = proc.pid
+    if proc.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            for child in psutil.Process(pgid).children(recursive=True):
+                known.setdefault(child.pid, child)
     outside = []
     for child in known.values():
         with contextlib.suppress(psutil.Error, OSError):
@@ -182,12 +187,12 @@ def stop_group(
         _signal_each(list(known.values()), signal.SIGKILL)
 
     with _handlers(dict.fromkeys((signal.SIGINT, signal.SIGTERM), kill_now)):
-        _signal_each(_outside_group(pgid, known), signum)
+        _signal_each(_outside_group(proc, known), signum)
         _signal_group(pgid, signum)
         signalled = set(known)
         while time.monotonic() < deadline:
             # Workers started while the leader was still running get the signal too.
-            outside = _outside_group(pgid, known)
+            outside = _outside_group(proc, known)
             _signal_each([p for p in outside if p.pid not in signalled], signum)
             signalled.update(known)
             if proc.poll() is not None and not _group_alive(pgid) and not outside:
@@ -195,7 +200,7 @@ def stop_group(
             time.sleep(0.1)
         if proc.poll() is None or _group_alive(pgid):
             _signal_group(pgid, signal.SIGKILL)
-        _signal_each(_outside_group(pgid, known), signal.SIGKILL)
+        _signal_each(_outside_group(proc, known), signal.SIGKILL)
         return proc.wait()
 
 
