@@ -467,6 +467,14 @@ def backtest(
     )
 
 
+def metric_text(key: str, value: float) -> str:
+    """``key value`` for a table: a row count (``n``, ``n_rotation``, ...) in full with
+    thousands separators, any other metric to 4 significant digits."""
+    if key.split(".")[-1].startswith("n") and float(value).is_integer():
+        return f"{key} {int(value):,}"
+    return f"{key} {value:.4g}"
+
+
 @app.command()
 def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
@@ -489,7 +497,7 @@ def models(
         table.add_column(col)
     for model in registered:
         for v in model["versions"]:
-            metrics = ", ".join(f"{k} {val:.4g}" for k, val in sorted(v["metrics"].items()))
+            metrics = ", ".join(metric_text(k, val) for k, val in sorted(v["metrics"].items()))
             table.add_row(
                 model["name"],
                 str(v["version"]),

@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import EXIT_BAD_DATA, EXIT_BAD_INPUT, EXIT_UNAVAILABLE, _recent_seasons, app
+from flows.cli import (
+    EXIT_BAD_DATA,
+    EXIT_BAD_INPUT,
+    EXIT_UNAVAILABLE,
+    _recent_seasons,
+    app,
+    metric_text,
+)
 from tests.builders import team_game_log, write_snapshot
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -325,3 +332,11 @@ def test_no_help_text_shows_docstring_markup():
         result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
         assert result.exit_code == 0, path
         assert "``" not in result.output, (path, result.output)
+
+
+def test_models_prints_row_counts_in_full_and_metrics_to_four_digits():
+    assert metric_text("n", 26401.0) == "n 26,401"
+    assert metric_text("n_rotation", 15312.0) == "n_rotation 15,312"
+    assert metric_text("log_loss", 0.612345) == "log_loss 0.6123"
+    assert metric_text("mae", 4.5) == "mae 4.5"
+    assert metric_text("ndcg", 0.5) == "ndcg 0.5"  # not a count: not an integer
