@@ -84,10 +84,11 @@ def serve(
 
         resolve_secret(settings.environment, settings.jwt_secret)
         check_port(host, port)
-    except Exception as exc:
-        raise _fail(exc) from None
-    try:
-        notes = readiness_notes(_engine(settings))
+        engine = _engine(settings)
+        try:
+            notes = readiness_notes(engine)
+        finally:
+            engine.dispose()  # the service opens its own; none is held while it runs
     except Exception as exc:
         raise _fail(exc) from None
     for note in notes:

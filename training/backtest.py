@@ -37,6 +37,7 @@ from training.intervals import (
     EDGES,
     MIN_ROWS,
     PointsInterval,
+    bin_index,
     constant_interval,
     coverage,
     fit_interval,
@@ -576,7 +577,7 @@ def _percent_range(low: float, high: float) -> str:
 def _coverage_by_bin(y, predicted, low, high) -> list[float]:
     """Coverage within each bin of the predicted points (``EDGES``) holding ``MIN_ROWS`` rows
     or more (all rows as one bin when none does)."""
-    which = np.searchsorted(np.asarray(EDGES), predicted, side="right")
+    which = bin_index(predicted)
     shares = [
         coverage(y[which == b], low[which == b], high[which == b])
         for b in range(len(EDGES) + 1)
@@ -624,6 +625,7 @@ class BacktestPlan:
     train_playoffs: bool = False
     max_train_seasons: int | None = None
     skipped: dict[tuple[str, str], str] = field(default_factory=dict)
+    intervals: bool = True  # calibrate each points model's interval (``calibrate_interval``)
 
     def seasons(self, task: str) -> tuple[str, ...]:
         """The test seasons ``task`` is scored on: all but those it is skipped for."""
@@ -655,10 +657,12 @@ def plan_backtest(
     train_playoffs: bool = False,
     max_train_seasons: int | None = None,
     skip: Mapping[tuple[str, str], str] | None = None,
+    intervals: bool = True,
 ) -> BacktestPlan:
     """The plan of ``walk_forward`` (same arguments). ``skip`` names ``(task, test season)``
     pairs the caller already knows hold no test rows, with the reason (e.g. a folder without
-    that season's player logs).
+    that season's player logs). ``intervals=False`` leaves the points intervals out (one fit
+    less per points model and test season).
 
     A task is skipped for a test season its frame has no test rows of (or ``skip`` names); the
     reason is kept in the plan. Without ``models`` such a task is dropped from a season (from the
@@ -697,6 +701,7 @@ def plan_backtest(
         train_playoffs=train_playoffs,
         max_train_seasons=max_train_seasons,
         skipped=skipped,
+        intervals=intervals,
     )
 
 
@@ -802,7 +807,7 @@ def score_fold(
     seconds = time.perf_counter() - started
     predicted = predict(fitted, test, split.task)
     fold = FoldScore(name, split, score(split.task, test, predicted), predicted, seconds)
-    if name in POINTS_MODELS:
+    if plan.intervals and name in POINTS_MODELS:
         calibrated = calibrate_interval(name, train, plan)
         if calibrated is not None:
             fold = replace(fold, interval=calibrated[0], constant_half_width=calibrated[1])
@@ -886,6 +891,7 @@ def walk_forward(
     train_playoffs: bool = False,
     max_train_seasons: int | None = None,
     skip: Mapping[tuple[str, str], str] | None = None,
+    intervals: bool = True,
 ) -> BacktestResult:
     """Walk-forward evaluation of the models (default: all models of every task whose frame is
     given) and every baseline of those tasks on ``test_seasons``, in this process.
@@ -909,6 +915,7 @@ def walk_forward(
         train_playoffs=train_playoffs,
         max_train_seasons=max_train_seasons,
         skip=skip,
+        intervals=intervals,
     )
     frames = {GAME: game_frame, POINTS: player_frame}
     tests: dict[tuple[str, str], pd.DataFrame] = {}

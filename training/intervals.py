@@ -24,6 +24,13 @@ EDGES = (5.0, 10.0, 15.0, 20.0, 25.0, 30.0)
 MIN_ROWS = 100
 
 
+def bin_index(predicted, upper_edges=EDGES) -> np.ndarray:
+    """The bin of each prediction: bin ``i`` holds the values below ``upper_edges[i]`` and at
+    or above the edge before it; the last bin everything from the last edge up."""
+    p = np.asarray(predicted, dtype=float)
+    return np.searchsorted(np.asarray(upper_edges, dtype=float), p, side="right")
+
+
 @dataclass(frozen=True)
 class PointsInterval:
     """Residual quantiles by bin of the predicted points.
@@ -42,8 +49,7 @@ class PointsInterval:
 
     def bins(self, predicted) -> np.ndarray:
         """The bin of each prediction (an index into ``low``, ``high``, ``rows``)."""
-        p = np.asarray(predicted, dtype=float)
-        return np.searchsorted(np.asarray(self.upper_edges), p, side="right")
+        return bin_index(predicted, self.upper_edges)
 
     def bounds(self, predicted) -> tuple[np.ndarray, np.ndarray]:
         """(low, high) of each prediction's interval; points are never below 0."""
@@ -111,7 +117,7 @@ def fit_interval(
         raise ValueError(f"level must lie in (0, 1), not {level}")
     kept = sorted(float(e) for e in edges)
     while kept:
-        counts = np.bincount(np.searchsorted(kept, p, side="right"), minlength=len(kept) + 1)
+        counts = np.bincount(bin_index(p, kept), minlength=len(kept) + 1)
         small = np.flatnonzero(counts < min_rows)
         if small.size == 0:
             break
@@ -124,7 +130,7 @@ def fit_interval(
         else:
             kept.pop(b - 1 if counts[b - 1] <= counts[b + 1] else b)
     residual = y - p
-    which = np.searchsorted(kept, p, side="right")
+    which = bin_index(p, kept)
     tail = (1 - level) / 2
     low, high, rows = [], [], []
     for b in range(len(kept) + 1):

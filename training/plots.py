@@ -16,6 +16,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from training.intervals import bin_index
 from training.metrics import N_BINS, calibration_table, expected_calibration_error
 
 MAX_BARS = 30
@@ -185,7 +186,7 @@ def interval_coverage_figure(
     per bin below."""
     y = np.asarray(actual, dtype=float)
     p = np.asarray(predicted, dtype=float)
-    which = np.searchsorted(np.asarray(edges, dtype=float), p, side="right")
+    which = bin_index(p, edges)
     bounds = [-np.inf, *edges, np.inf]
     labels = [
         f"< {bounds[1]:g}"

@@ -129,6 +129,9 @@ def train_final(
         player_features=player_features,
         train_playoffs=train_playoffs,
         max_train_seasons=max_train_seasons,
+        # The served interval comes from the evaluation season's residuals (``_interval``),
+        # not from a calibration on the season before it.
+        intervals=False,
     )
     all_params = {**DEFAULT_PARAMS, **params}
     frames = {GAME: game_frame, POINTS: player_frame}

@@ -61,6 +61,7 @@ def validate_grid(
             progress=progress,
             game_features=feature_names if task == GAME else None,
             player_features=None if task == GAME else feature_names,
+            intervals=False,  # the grid is judged on its metrics alone
             **walk_forward_options,
         )
         per_season = result.metrics[task][name]
