@@ -363,11 +363,12 @@ def gate_policy(task: str, settings: Settings):
 FINGERPRINT_TAG = "training_fingerprint"
 
 
-def training_fingerprint(name: str, lineage: dict[str, Any], window: tuple[int, int]) -> str:
-    """What a trained version and its gate evaluation are a function of: the stored input (its
-    hash), the evaluation season, the in-season window settings (days, fewest games), the
-    model's parameters and features, and the versions of this package and scikit-learn. Two
-    runs with the same fingerprint fit the same model and score it the same way."""
+def training_fingerprint(name: str, lineage: dict[str, Any]) -> str:
+    """What a trained version is a function of: the stored input (its hash), the evaluation
+    season, the model's parameters and features, and the versions of this package and
+    scikit-learn. Two runs with the same fingerprint fit the same model and score it the same
+    way on the evaluation season; which in-season window the gate judges it on is recorded
+    apart (``registry.gate.WINDOW_TAG``)."""
     import hashlib
     from importlib.metadata import version
 
@@ -378,7 +379,6 @@ def training_fingerprint(name: str, lineage: dict[str, Any], window: tuple[int, 
         "model": name,
         "input_hash": lineage["input_hash"],
         "eval_season": lineage["eval_season"],
-        "window": list(window),
         "params": DEFAULT_PARAMS[name].as_dict(),
         "features": list(default_feature_names(task_of(name))),
         "nba-mlops": version("nba-mlops"),
@@ -389,10 +389,16 @@ def training_fingerprint(name: str, lineage: dict[str, Any], window: tuple[int, 
 
 
 @task(name="read-same-training", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
-def read_same_training(tracking_uri: str, name: str, fingerprint: str, champion) -> str:
-    """The version trained on exactly this (same fingerprint), ``champion`` (already read) or
-    the challenger, as ``"champion v3"``; "" when there is none."""
+def read_same_training(
+    tracking_uri: str, name: str, fingerprint: str, champion, window: str | None = None
+) -> str:
+    """The version a new training would repeat, as ``"champion v3"``; "" when there is none.
+
+    ``champion`` (already read) with the same fingerprint: a new version would be the same fit
+    as the one served, and could not beat it. The challenger with the same fingerprint and
+    judged on the same in-season ``window`` label (None: on the season)."""
     from registry import CHALLENGER, CHAMPION, RegistryError, get_version
+    from registry.gate import WINDOW_TAG
 
     if champion is not None and champion.tags.get(FINGERPRINT_TAG) == fingerprint:
         return f"{CHAMPION} v{champion.version}"
@@ -400,7 +406,8 @@ def read_same_training(tracking_uri: str, name: str, fingerprint: str, champion)
         challenger = get_version(tracking_uri, name, CHALLENGER)
     except RegistryError:
         return ""
-    if challenger.tags.get(FINGERPRINT_TAG) == fingerprint:
+    same_window = challenger.tags.get(WINDOW_TAG) == window
+    if challenger.tags.get(FINGERPRINT_TAG) == fingerprint and same_window:
         return f"{CHALLENGER} v{challenger.version}"
     return ""
 
@@ -481,9 +488,12 @@ def training_flow(
     compares on the in-season window instead (``window_days``, ``min_window_games``: default
     ``settings.in_season_window_days`` and ``settings.in_season_min_games``; see the module).
 
-    A model whose champion or challenger was trained on exactly this (``training_fingerprint``:
-    same stored data, evaluation season, window settings, parameters, features and library
-    versions) is not trained again, and ``unchanged`` says so; ``force`` trains it anyway.
+    A model is not trained again, and ``unchanged`` says so, when its champion was fit on exactly
+    this (``training_fingerprint``: same stored data, evaluation season, parameters, features and
+    library versions), or its challenger was and was judged the same way (on the same in-season
+    window, or on the season when none applies); ``force`` trains it anyway. Window settings
+    that lead to the same judgement (none applies when the champion has seen every game) are
+    the same training.
     """
     from registry import check_tracking
     from training.models import GAME, task_of
@@ -505,11 +515,19 @@ def training_flow(
     min_games = settings.in_season_min_games if min_window_games is None else min_window_games
     uri = settings.resolved_mlflow_tracking_uri
     summary = TrainingSummary(eval_season=eval_season, lineage=lineage)
-    fingerprints = {n: training_fingerprint(n, lineage, (days, min_games)) for n in names}
+    fingerprints = {n: training_fingerprint(n, lineage) for n in names}
     champions = {n: read_champion(uri, n) for n in names}
+    plans: dict[str, WindowPlan] = {}
+    for name in names:
+        frame = game_frame if task_of(name) == GAME else player_frame
+        if frame is not None:
+            plans[name] = plan_window(name, champions[name], frame, eval_season, days, min_games)
     if not force:
         for name in list(names):
-            same = read_same_training(uri, name, fingerprints[name], champions[name])
+            window = plans[name].window if name in plans else None
+            same = read_same_training(
+                uri, name, fingerprints[name], champions[name], window.label if window else None
+            )
             if same:
                 names.remove(name)
                 summary.unchanged.append(
@@ -518,17 +536,16 @@ def training_flow(
                 )
                 logger.info("not trained: %s (force trains it anyway)", summary.unchanged[-1])
     logger.info("training %s, evaluated on %s", ", ".join(names) or "nothing", eval_season)
-    plans: dict[str, WindowPlan] = {}
     windows, seasons = {}, {}
     for name in names:
-        frame = game_frame if task_of(name) == GAME else player_frame
-        if frame is None:
+        if name not in plans:
             continue
-        plan = plan_window(name, champions[name], frame, eval_season, days, min_games)
+        frame = game_frame if task_of(name) == GAME else player_frame
+        plan = plans[name]
         logger.info("%s: %s", name, plan.why)
         if plan.window is not None or plan.score_season:
             model = load_champion_model(uri, name, plan.champion.version)
-            plan = replace(plan, champion_model=model)
+            plan = plans[name] = replace(plan, champion_model=model)
         if plan.window is not None:
             windows[name] = score_on_window.submit(name, frame, plan)
         if plan.score_season:
@@ -539,7 +556,6 @@ def training_flow(
                 eval_season,
             )
             seasons[name] = score_champion_on_season.submit(name, frame, eval_season, plan)
-        plans[name] = plan
     futures = [train_model.submit(n, game_frame, player_frame, eval_season) for n in names]
     for name, future in zip(names, futures, strict=True):
         trained = future.result()

@@ -249,6 +249,7 @@ def test_an_in_season_retrain_is_judged_on_the_window_and_can_win(tmp_path):
     assert v2.tags["eval_season_champion_version"] == "1"
     assert v2.metrics["champion.log_loss.2023-24"] == pytest.approx(v2.metrics["log_loss"])
 
+    # v2 is the same fit judged on the season; judged on a window, it is trained again
     summary = training_flow(models=["game-logistic"], settings=settings, window_days=28)
     (outcome,) = summary.models
     v3 = get_version(uri, "game-logistic", outcome["version"])
@@ -270,3 +271,9 @@ def test_an_in_season_retrain_is_judged_on_the_window_and_can_win(tmp_path):
             )
         ).scalar_one()
     assert f"in-season window {v3.tags['eval_window']}, 28 games" in reason
+    # champion v3 was fit on every stored game: any window setting would refit the same model
+    for days in (None, 0, 28):
+        again = training_flow(models=["game-logistic"], settings=settings, window_days=days)
+        assert again.models == [] and again.unchanged[0].startswith(
+            f"game-logistic: champion v{outcome['version']} was trained on the same data"
+        ), again.unchanged
