@@ -106,6 +106,13 @@ class Settings(BaseSettings):
         ge=0,
         description="MAE improvement a points challenger needs over the champion.",
     )
+    stale_history_days: int = Field(
+        default=30,
+        ge=1,
+        description="A prediction whose date is more than this many days after the newest "
+        "stored game before it carries a warning: its features are of old games (the All-Star "
+        "break is about a week; between seasons every answer carries it).",
+    )
     in_season_window_days: int = Field(
         default=28,
         ge=0,

@@ -173,6 +173,8 @@ def show_predictions(http, examples: Examples, console: Console) -> dict[str, An
         f"today ({today['game_date']}): {today['away_team']} @ {today['home_team']}: "
         f"{today['predicted_winner']} with {_pct(today['confidence'])}"
     )
+    for warning in today.get("warnings", ()):
+        console.print(f"  warning: {warning}", markup=False)
     shown["today"] = today
 
     compare = _post(http, "/api/predict/compare", first)

@@ -188,17 +188,34 @@ def _cached(rt: Runtime, call: Call, key: str) -> dict[str, Any] | None:
 
 
 # Games -------------------------------------------------------------------------------------------
-def _history(data: StoreData, day: date) -> dict[str, Any]:
-    """How recent the games behind a prediction are: the last stored game day before ``day``
-    and the days between (a date far past the stored games gets features of old data)."""
+def _history(rt: Runtime, data: StoreData, day: date) -> dict[str, Any]:
+    """How recent the games behind a prediction are: the last stored game day before ``day``,
+    the days between, and a warning in words when that is more than the settings'
+    ``stale_history_days`` (a date far past the stored games gets features of old data) or
+    no stored game comes before ``day``."""
     through = data.state.history_through(day)
+    gap = (day - through).days if through else None
+    warnings = []
+    if through is None:
+        warnings.append(
+            f"no stored game before {day.isoformat()}: every team is as it stands before its "
+            "first game (ingest the seasons before this date)"
+        )
+    elif gap > rt.settings.stale_history_days:
+        warnings.append(
+            f"the stored games stop {gap} days before {day.isoformat()} (on "
+            f"{through.isoformat()}): the features describe the teams and players as they were "
+            "then, and know no trade, injury or game since (ingest newer games)"
+        )
     return {
         "history_through": through.isoformat() if through else None,
-        "history_gap_days": (day - through).days if through else None,
+        "history_gap_days": gap,
+        "warnings": warnings,
     }
 
 
 def _game_answer(
+    rt: Runtime,
     model: LoadedModel,
     game: Game,
     season: str,
@@ -213,7 +230,7 @@ def _game_answer(
         "away_team": game.away.abbreviation,
         "game_date": game.day.isoformat(),
         "season": season,
-        **_history(data, game.day),
+        **_history(rt, data, game.day),
         "neutral_site": game.neutral,
         "predicted_winner": game.home.abbreviation if home_wins else game.away.abbreviation,
         "home_win_probability": p,
@@ -260,7 +277,7 @@ def predict_simple(rt: Runtime, request: Any, call: Call) -> dict[str, Any]:
         return hit
     season, x = _features_of(data, model, game)
     p = float(model.predictor.predict(x[None, :])[0])
-    answer = _game_answer(model, game, season, x, p, call, data)
+    answer = _game_answer(rt, model, game, season, x, p, call, data)
     rt.cache.set(key, answer)
     _record_game(rt, call, model, game, answer, cached=False)
     return answer
@@ -285,7 +302,7 @@ def predict_batch(rt: Runtime, request: Any, call: Call) -> dict[str, Any]:
         x = np.vstack([r[1] for r in rows])
         p = model.predictor.predict(x)
         answers = [
-            _game_answer(model, g, season, x[i], float(p[i]), call, data)
+            _game_answer(rt, model, g, season, x[i], float(p[i]), call, data)
             for i, (g, (season, _)) in enumerate(zip(games, rows, strict=True))
         ]
         hit = {
@@ -320,7 +337,7 @@ def predict_compare(rt: Runtime, request: Any, call: Call) -> dict[str, Any]:
         for model in models:
             season, x = _features_of(data, model, game)
             p = float(model.predictor.predict(x[None, :])[0])
-            answers.append(_game_answer(model, game, season, x, p, call, data))
+            answers.append(_game_answer(rt, model, game, season, x, p, call, data))
         hit = {
             "home_team": game.home.abbreviation,
             "away_team": game.away.abbreviation,
@@ -446,7 +463,7 @@ def predict_player(rt: Runtime, request: Any, call: Call) -> dict[str, Any]:
             "home": bool(request.home),
             "game_date": day.isoformat(),
             "season": season,
-            **_history(data, day),
+            **_history(rt, data, day),
             "predicted_points": points,
             "interval": interval,
             "model": {"name": model.name, "version": model.version},

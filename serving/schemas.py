@@ -192,6 +192,13 @@ HistoryThrough = Annotated[
 HistoryGapDays = Annotated[
     int | None, Field(description="Days from history_through to game_date (1 in mid-season).")
 ]
+Warnings = Annotated[
+    list[str],
+    Field(
+        description="What the answer cannot know, in words: games missing from the store "
+        "before game_date (history_gap_days above NBA_STALE_HISTORY_DAYS, or none stored)."
+    ),
+]
 Answered = Annotated[
     str, Field(description="When this answer was given (UTC, ISO 8601), a cached one included.")
 ]
@@ -206,6 +213,7 @@ class GamePrediction(BaseModel):
     season: str | None = None
     history_through: HistoryThrough = None
     history_gap_days: HistoryGapDays = None
+    warnings: Warnings = []
     neutral_site: bool = False
     predicted_winner: str
     home_win_probability: float
@@ -267,6 +275,7 @@ class PlayerPrediction(BaseModel):
     season: str
     history_through: HistoryThrough = None
     history_gap_days: HistoryGapDays = None
+    warnings: Warnings = []
     predicted_points: float
     interval: Interval | None
     model: ModelRef

@@ -53,6 +53,8 @@ def test_run_demo_predicts_each_kind_and_stops(stack, capsys, monkeypatch):
     assert "games of 2022-12-17" in out
     assert "every game model" in out and "game-forest v1" in out
     assert "batch:" in out and "explicit feature vector" in out
+    # today is years after the synthetic league's last game, and the answer says so
+    assert "warning: the stored games stop " in out and " days before " in out
     assert "points (80.0% interval" in out and "he scored" in out
     with socket.socket() as s:  # stopped: the port is free again
         s.bind(("127.0.0.1", port))

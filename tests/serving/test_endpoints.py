@@ -119,9 +119,17 @@ def test_answers_say_how_recent_their_games_are(service, user_headers, frames):
     ).json()
     assert far["history_through"] == days.max().date().isoformat()
     assert far["history_gap_days"] == 400
+    # within the season nothing is said; an answer from old games says so in words
+    assert body["warnings"] == []
+    (stale,) = far["warnings"]
+    assert stale.startswith(
+        f"the stored games stop 400 days before {late} (on {far['history_through']})"
+    )
     early = {**MATCHUP, "game_date": "2001-01-01"}
     first = service.post("/api/predict/batch", json={"games": [early]}, headers=user_headers)
     assert first.json()["predictions"][0]["history_through"] is None
+    (none,) = first.json()["predictions"][0]["warnings"]
+    assert none.startswith("no stored game before 2001-01-01")
     player = service.post(
         "/api/predict/player",
         json={
@@ -134,6 +142,7 @@ def test_answers_say_how_recent_their_games_are(service, user_headers, frames):
         headers=user_headers,
     ).json()
     assert player["history_gap_days"] == 400, player
+    assert player["warnings"] == far["warnings"]
 
 
 def test_explicit_features_give_the_same_answer_as_simple(service, user_headers):
