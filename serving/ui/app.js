@@ -283,6 +283,7 @@
       ` (season ${simple.season}). Predicted winner: ${simple.predicted_winner}.` +
       ` Model: ${simple.model.name} v${simple.model.version} (champion)` +
       `${simple.cached ? ", from the cache" : ""}.`;
+    showWarnings("game-warning", simple.warnings);
     drawCompare(compare);
     const rows = $("compare-table").tBodies[0];
     rows.replaceChildren();
@@ -400,8 +401,16 @@
       `${p.home ? "At home" : "Away"} against ${teamName(p.opponent)} (${p.opponent}) on ` +
       `${p.game_date}, season ${p.season}. Model: ${p.model.name} v${p.model.version}` +
       `${p.cached ? ", from the cache" : ""}.`;
+    showWarnings("player-warning", p.warnings);
     drawInterval(p);
     $("player-result").hidden = false;
+  }
+
+  // What an answer cannot know (stored games far before its date), as the API words it.
+  function showWarnings(id, warnings) {
+    const text = (warnings || []).join(" ");
+    $(id).textContent = text ? `Note: ${text}.` : "";
+    $(id).hidden = !text;
   }
 
   function drawInterval(p) {

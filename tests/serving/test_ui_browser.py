@@ -159,6 +159,7 @@ def test_a_person_uses_the_page(server, browser, api, drift_row):  # noqa: F811
     expect(page.locator("#game-detail")).to_contain_text(
         f"{simple['model']['name']} v{simple['model']['version']}"
     )
+    expect(page.locator("#game-warning")).to_be_hidden()  # GAME_DAY follows stored games
     assert len(compare["predictions"]) == 3
     for p in compare["predictions"]:
         row = page.locator(f'#compare-table tr[data-model="{p["model"]["name"]}"]')
@@ -197,6 +198,15 @@ def test_a_person_uses_the_page(server, browser, api, drift_row):  # noqa: F811
     assert _value(page, "#player-high") == player["interval"]["high"]
     expect(page.locator("#player-points")).to_have_text(f"{player['predicted_points']:.1f}")
     expect(page.locator("#player-name")).to_contain_text(player["player_name"])
+    expect(page.locator("#player-warning")).to_be_hidden()
+
+    # Today (an empty date) is years after the league's stored games: the API's warning shows.
+    page.locator("#game-date").fill("")
+    page.get_by_role("button", name="Predict game").click()
+    today = api.post("/api/predict/simple", json={"home_team": "BOS", "away_team": "LAL"}).json()
+    (warning,) = today["warnings"]
+    expect(page.locator("#game-warning")).to_have_text(f"Note: {warning}.")
+    expect(page.locator("#game-detail")).to_contain_text(f"on {today['game_date']}")
 
     # The registered models with their champions and metrics; the latest drift reports.
     models = api.get("/api/models").json()["models"]
