@@ -406,13 +406,13 @@ def _print_training_summary(summary) -> None:
     if not summary.models:
         out.print("nothing trained, nothing registered")
         return
-    table = Table(title=f"training, evaluated on {summary.eval_season} ({summary.seconds:.0f} s)")
-    for col in ("model", "version", "metric", "decision"):
+    table = Table(title=f"training ({summary.seconds:.0f} s)")
+    for col in ("model", "version", "evaluated on", "metric", "decision"):
         table.add_column(col)
     for m in summary.models:
         metric = f"log loss {m['log_loss']:.4f}" if "log_loss" in m else f"MAE {m['mae']:.3f}"
         decision = ("champion: " if m["promoted"] else "challenger: ") + m["reason"]
-        table.add_row(m["name"], m["version"], metric, decision)
+        table.add_row(m["name"], m["version"], m["eval_season"], metric, decision)
     out.print(table)
 
 
@@ -426,15 +426,15 @@ def backtest(
 ) -> None:
     """Walk-forward backtest: for each test season, train on the seasons before it, score on it."""
     settings = _settings()
-    from flows.training import run_backtest
+    from flows.training import check_backtest_request, run_backtest
     from ingest.schema import parse_seasons
 
     try:
         if not Path(data_dir).expanduser().is_dir():
             raise DataDirError(f"--data-dir {data_dir} is not a folder")
-        if Path(out_dir).expanduser().exists() and not Path(out_dir).expanduser().is_dir():
-            raise ValueError(f"--out {out_dir} is not a folder")
         seasons = parse_seasons(test_seasons, [])
+        # checked before a flow run starts (and a temporary Prefect server with it)
+        check_backtest_request(data_dir, seasons, out_dir)
         with running_flow():
             doc = run_backtest(settings, data_dir=data_dir, test_seasons=seasons, out=out_dir)
     except Exception as exc:

@@ -60,11 +60,12 @@ class WindowPlan:
 
 @dataclass
 class TrainingSummary:
-    eval_season: str
+    eval_season: str  # the game models'; ``eval_seasons`` has each task's
     models: list[dict[str, Any]] = field(default_factory=list)
     lineage: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     unchanged: list[str] = field(default_factory=list)  # models not retrained, and why
+    eval_seasons: dict[str, str] = field(default_factory=dict)  # task -> evaluation season
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -121,6 +122,42 @@ def seasons_without_player_logs(frames: StoreFrames, seasons: list[str]) -> list
     players = frames.player_games
     held = set(players.loc[players["season_type"] == REGULAR, "season"].astype(str))
     return [s for s in seasons if s not in held]
+
+
+def newest_player_season(frames: StoreFrames) -> str | None:
+    """The newest regular season of which the store holds player rows: the points models'
+    default evaluation season (the newest season's player logs may not be in yet)."""
+    players = frames.player_games
+    held = players.loc[players["season_type"] == REGULAR, "season"].astype(str).unique()
+    return max(held, key=season_start_year) if len(held) else None
+
+
+def evaluation_seasons(
+    frames: StoreFrames, game_frame: pd.DataFrame, names: list[str], eval_season: str | None
+) -> dict[str, str]:
+    """Each task's evaluation season: ``eval_season`` when asked for, else the newest played
+    regular season for the game models and the newest with player rows for the points models.
+    A ValueError, before anything is trained, when points models are asked to be evaluated on a
+    season without player rows (pure)."""
+    from training.models import GAME, POINTS, task_of
+
+    seasons = {GAME: eval_season or latest_complete_season(game_frame)}
+    points = [n for n in names if task_of(n) == POINTS]
+    if eval_season is None:
+        newest = newest_player_season(frames)
+        if newest is not None:
+            seasons[POINTS] = newest
+    elif points and not frames.player_games.empty:
+        if seasons_without_player_logs(frames, [eval_season]):
+            newest = newest_player_season(frames)
+            raise ValueError(
+                f"evaluation season {eval_season} has no player game logs in the store: "
+                f"{', '.join(points)} cannot be scored there; leave out --eval-season (the "
+                f"points models are then evaluated on {newest}, the newest season with player "
+                "logs) or train only the game models (--models)"
+            )
+        seasons[POINTS] = eval_season
+    return seasons
 
 
 def latest_complete_season(game_frame: pd.DataFrame) -> str:
@@ -341,6 +378,7 @@ def register_and_gate(
     return {
         "name": trained.name,
         "version": str(version.version),
+        "eval_season": trained.eval_season,
         "run_id": version.run_id,
         "promoted": decision.promote,
         "reason": decision.reason,
@@ -482,9 +520,10 @@ def training_flow(
 ) -> TrainingSummary:
     """Train the six models on the store, register them in MLflow and promote through the gate.
 
-    ``eval_season`` (default: the newest played regular season) is where the gate's metrics come
-    from: each model is trained on the seasons before it, scored on it, then refit on all seasons
-    through it for serving. When that season has games the champion was not fit on, the gate
+    ``eval_season`` (default: the newest played regular season for the game models, the newest
+    with player rows for the points models) is where the gate's metrics come from: each model is
+    trained on the seasons before it, scored on it, then refit on all seasons through it for
+    serving. When that season has games the champion was not fit on, the gate
     compares on the in-season window instead (``window_days``, ``min_window_games``: default
     ``settings.in_season_window_days`` and ``settings.in_season_min_games``; see the module).
 
@@ -508,20 +547,25 @@ def training_flow(
     check_eval_season(eval_season, set(frames.games["season"].astype(str)))
     validate_store(frames, settings.validation_dir)
     game_frame, player_frame = build_features(frames)
-    eval_season = eval_season or latest_complete_season(game_frame)
-    season_start_year(eval_season)
-    lineage = _lineage(frames, eval_season)
+    eval_seasons = evaluation_seasons(frames, game_frame, names, eval_season)
+    season_of = {n: eval_seasons.get(task_of(n), eval_seasons[GAME]) for n in names}
+    lineages = {kind: _lineage(frames, season) for kind, season in eval_seasons.items()}
+    lineage_of = {n: lineages.get(task_of(n), lineages[GAME]) for n in names}
     days = settings.in_season_window_days if window_days is None else window_days
     min_games = settings.in_season_min_games if min_window_games is None else min_window_games
     uri = settings.resolved_mlflow_tracking_uri
-    summary = TrainingSummary(eval_season=eval_season, lineage=lineage)
-    fingerprints = {n: training_fingerprint(n, lineage) for n in names}
+    summary = TrainingSummary(
+        eval_season=eval_seasons[GAME], lineage=lineages[GAME], eval_seasons=eval_seasons
+    )
+    fingerprints = {n: training_fingerprint(n, lineage_of[n]) for n in names}
     champions = {n: read_champion(uri, n) for n in names}
     plans: dict[str, WindowPlan] = {}
     for name in names:
         frame = game_frame if task_of(name) == GAME else player_frame
         if frame is not None:
-            plans[name] = plan_window(name, champions[name], frame, eval_season, days, min_games)
+            plans[name] = plan_window(
+                name, champions[name], frame, season_of[name], days, min_games
+            )
     if not force:
         for name in list(names):
             window = plans[name].window if name in plans else None
@@ -535,7 +579,12 @@ def training_flow(
                     "parameters and features"
                 )
                 logger.info("not trained: %s (force trains it anyway)", summary.unchanged[-1])
-    logger.info("training %s, evaluated on %s", ", ".join(names) or "nothing", eval_season)
+    for kind, season in eval_seasons.items():
+        chosen = [n for n in names if task_of(n) == kind]
+        if chosen:
+            logger.info("training %s, evaluated on %s", ", ".join(chosen), season)
+    if not names:
+        logger.info("training nothing")
     windows, seasons = {}, {}
     for name in names:
         if name not in plans:
@@ -553,10 +602,10 @@ def training_flow(
                 "%s: champion v%s has no metrics for %s; scoring it there as served",
                 name,
                 plan.champion.version,
-                eval_season,
+                season_of[name],
             )
-            seasons[name] = score_champion_on_season.submit(name, frame, eval_season, plan)
-    futures = [train_model.submit(n, game_frame, player_frame, eval_season) for n in names]
+            seasons[name] = score_champion_on_season.submit(name, frame, season_of[name], plan)
+    futures = [train_model.submit(n, game_frame, player_frame, season_of[n]) for n in names]
     for name, future in zip(names, futures, strict=True):
         trained = future.result()
         if trained is None:
@@ -565,7 +614,7 @@ def training_flow(
         season_scores = seasons[name].result() if name in seasons else None
         metrics, tags = window_record(trained, plans.get(name), scores, season_scores)
         record = metrics, {**tags, FINGERPRINT_TAG: fingerprints[name]}
-        outcome = register_and_gate(trained, settings, lineage, engine, record)
+        outcome = register_and_gate(trained, settings, lineage_of[name], engine, record)
         logger.info(
             "%s v%s: %s (%s)",
             outcome["name"],
@@ -637,6 +686,36 @@ def share_frame(frame: pd.DataFrame):
     return frame
 
 
+def check_backtest_request(data_dir: str, test_seasons: list[str], out: str) -> Path:
+    """The output folder of a backtest, created, or a ValueError before anything is ingested:
+    a malformed test season, one without a team log file in ``data_dir`` (or the oldest there:
+    nothing before it to train on), or an ``out`` that cannot be a folder."""
+    from ingest.snapshot import SnapshotSource
+
+    for season in test_seasons:
+        season_start_year(season)
+    out_dir = Path(out).expanduser()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out} is not a folder")
+    source = SnapshotSource(Path(data_dir))
+    held = sorted(source.team_seasons(REGULAR), key=season_start_year)
+    missing = [s for s in test_seasons if s not in held]
+    if missing:
+        hint = source.uncompressed_hint(missing)
+        where = f"{data_dir} (it holds {season_spans(held)})" if held else data_dir
+        raise ValueError(f"test season(s) {', '.join(missing)} not in {where}{hint}")
+    if held[0] in test_seasons:
+        raise ValueError(
+            f"test season {held[0]} is the oldest in {data_dir}: no earlier season to train on "
+            "before scoring it"
+        )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--out {out}: cannot create the folder ({exc.strerror})") from None
+    return out_dir
+
+
 # On threads the folds run one at a time, as in ``walk_forward``: six concurrent folds on the full
 # snapshot peaked at 4.1 GB instead of 1.0 GB, for more CPU time (docs/scaling.md, "Dask").
 @flow(name="backtest", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1))
@@ -654,10 +733,7 @@ def backtest_flow(data_dir: str, test_seasons: list[str], out: str) -> dict[str,
     from training.models import GAME, POINTS
 
     logger = get_run_logger()
-    for season in test_seasons:
-        season_start_year(season)
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_backtest_request(data_dir, test_seasons, out)
     with tempfile.TemporaryDirectory(prefix="nba-backtest-") as tmp:
         # Its own store and MLflow store, whatever NBA_DATABASE_URL / NBA_MLFLOW_TRACKING_URI
         # point at: the backtest reads and writes nothing of the user's.

@@ -228,6 +228,43 @@ def test_a_backtest_season_without_player_logs_is_scored_for_games(tmp_path, cle
     assert "## Player points" not in report
 
 
+def test_a_newest_season_without_player_logs_evaluates_the_points_models_on_the_one_before(
+    tmp_path, clean_env, monkeypatch
+):
+    """The newest season's team logs are in, its player logs not yet: by default the game
+    models are evaluated on it and the points models on the newest season with player logs;
+    asking for that season for a points model is refused before anything is trained."""
+    folder = tmp_path / "snap"
+    logs = {s: team_game_log(s, n_days=30, seed=i) for i, s in enumerate(SEASONS)}
+    write_snapshot(folder, {s: logs[s] for s in SEASONS[:-1]})
+    write_snapshot(folder, {SEASONS[-1]: logs[SEASONS[-1]]}, players=False)
+    monkeypatch.setenv("NBA_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("NBA_DATA_DIR", str(folder))
+    monkeypatch.delenv("COLUMNS", raising=False)  # pytest-xdist's workers have COLUMNS=80
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest"]).exit_code == 0
+    pair = "game-logistic,player-ridge"
+    done = runner.invoke(app, ["train", "--models", pair, "--json"])
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.stdout)
+    assert summary["eval_seasons"] == {"game": SEASONS[-1], "points": SEASONS[-2]}
+    evaluated = {m["name"]: m["eval_season"] for m in summary["models"]}
+    assert evaluated == {"game-logistic": SEASONS[-1], "player-ridge": SEASONS[-2]}
+    uri = Settings().resolved_mlflow_tracking_uri
+    assert get_champion(uri, "player-ridge").eval_season == SEASONS[-2]
+    table = runner.invoke(app, ["train", "--models", pair, "--force"])
+    assert table.exit_code == 0, table.output
+    assert re.search(rf"player-ridge\s.*\s2\s.*\s{SEASONS[-2]}\s", table.output), table.output
+
+    refused = runner.invoke(app, ["train", "--models", pair, "--eval-season", SEASONS[-1]])
+    assert refused.exit_code == EXIT_BAD_INPUT
+    message = " ".join(refused.output.split())
+    assert f"evaluation season {SEASONS[-1]} has no player game logs in the store" in message
+    assert f"evaluated on {SEASONS[-2]}" in message
+    versions = {m["name"]: len(m["versions"]) for m in list_registered(uri)}
+    assert versions == {"game-logistic": 2, "player-ridge": 2}
+
+
 def test_backtest_cli_refuses_a_season_not_in_the_folder(league, tmp_path, clean_env):
     result = CliRunner().invoke(
         app,
@@ -243,6 +280,31 @@ def test_backtest_cli_refuses_a_season_not_in_the_folder(league, tmp_path, clean
     )
     assert result.exit_code == EXIT_BAD_INPUT
     assert "2024-25" in result.output and "not in" in result.output
+
+
+def test_backtest_cli_refuses_a_bad_request_before_a_flow_runs(
+    league, tmp_path, clean_env, monkeypatch
+):
+    """No test season before the folder's oldest; an --out that cannot be a folder: exit 2 with
+    the reason, before anything is ingested (no flow run, no Prefect server)."""
+
+    def never(*args, **kwargs):
+        raise AssertionError("the backtest flow ran")
+
+    monkeypatch.setattr("flows.training.run_backtest", never)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    cases = {
+        (SEASONS[0], str(tmp_path / "bt")): f"test season {SEASONS[0]} is the oldest in",
+        (SEASONS[-1], str(blocker / "bt")): f"--out {blocker / 'bt'}: cannot create the folder",
+        ("2024-25", str(tmp_path / "bt")): "2024-25 not in",
+    }
+    for (season, out), reason in cases.items():
+        args = ["backtest", "--data-dir", str(league), "--test-seasons", season, "--out", out]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == EXIT_BAD_INPUT, result.output
+        assert reason in " ".join(result.output.split())
+        assert not (tmp_path / "bt").exists()
 
 
 def test_backtest_cli_names_an_uncompressed_test_season_file(tmp_path, clean_env):
