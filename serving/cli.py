@@ -140,6 +140,17 @@ def _engine(settings):
     return open_store(settings)
 
 
+NO_USERS = "no API user is stored (add one with `nba-mlops users add NAME --password-stdin`)"
+
+
+def _users_store(settings):
+    """The store of a command that reads or changes existing users: a local state folder that
+    does not exist is refused (a ValueError), not made anew (a mistyped NBA_STATE_DIR)."""
+    if settings.database_url is None:
+        settings.existing_state_dir(NO_USERS)
+    return _engine(settings)
+
+
 def users_add(
     name: Annotated[str, typer.Argument(help="User name.")],
     password_stdin: Annotated[
@@ -170,7 +181,7 @@ def users_list() -> None:
 
     settings = _settings()
     try:
-        rows = list_users(_engine(settings))
+        rows = list_users(_users_store(settings))
     except Exception as exc:
         raise _fail(exc) from None
     table = Table(title="API users")
@@ -229,7 +240,7 @@ def _change_user(name: str, change, done: str) -> None:
 
     settings = _settings()
     try:
-        found = change(_engine(settings))
+        found = change(_users_store(settings))
     except Exception as exc:
         raise _fail(exc) from None
     if not found:

@@ -30,16 +30,18 @@ if TYPE_CHECKING:
 log = logging.getLogger("serving.access")
 
 PUBLIC_PATHS = frozenset({"/api/health", "/api/auth/login"})
-# The prediction routes read JSON only (BentoML would try other media types and fail with a 500).
-JSON_ROUTES = frozenset(
-    {
-        "/api/predict",
-        "/api/predict/simple",
-        "/api/predict/player",
-        "/api/predict/compare",
-        "/api/predict/batch",
-    }
-)
+# The media types each POST route reads; another gets a 415 naming them. The prediction routes
+# read JSON only (BentoML would try other media types and fail with a 500); the login also
+# reads an OAuth2 password form. A body without a Content-Type is read as JSON.
+JSON = ("application/json",)
+BODY_MEDIA_TYPES = {
+    "/api/predict": JSON,
+    "/api/predict/simple": JSON,
+    "/api/predict/player": JSON,
+    "/api/predict/compare": JSON,
+    "/api/predict/batch": JSON,
+    "/api/auth/login": (*JSON, "application/x-www-form-urlencoded", "multipart/form-data"),
+}
 UNLIMITED_PATHS = frozenset({"/api/health"})
 # The largest request body read (a full batch of 100 games is ~10 KB).
 MAX_BODY_BYTES = 1024 * 1024
@@ -60,6 +62,11 @@ _ENDPOINTS = (
     "/api/players",
 )
 _PREFIXED = ("/api/models", "/api/drift")
+
+
+def _one_of(names: tuple[str, ...]) -> str:
+    """``a``, ``a or b``, ``a, b or c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def current_runtime() -> Runtime | None:
@@ -356,10 +363,11 @@ class GuardMiddleware:
                 return
             USERNAME.set(principal.username)
             scope.setdefault("state", {})["principal"] = principal
-        if path in JSON_ROUTES and scope.get("method") == "POST":
+        accepted = BODY_MEDIA_TYPES.get(path, ()) if scope.get("method") == "POST" else ()
+        if accepted:
             media = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
-            if media not in ("", "application/json"):
-                message = f"send the body as application/json, not {media!r}"
+            if media not in ("", *accepted):
+                message = f"send the body as {_one_of(accepted)}, not {media!r}"
                 await send_json(
                     send,
                     415,

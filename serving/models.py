@@ -350,6 +350,19 @@ class ModelSlot:
     error: str | None = None
     failed_version: str | None = None
     failed_copy: str | None = None  # the version whose local copy did not load (not retried)
+    registered: tuple[str, ...] | None = None  # its versions at the last registry read
+
+
+def _not_loaded(slot: ModelSlot, version: str) -> str:
+    """Why ``version`` of ``slot`` cannot answer, and what to do: load it when it is
+    registered; otherwise the versions that are."""
+    name = slot.name
+    if slot.registered is None:  # the registry has not been read
+        return f"{name} v{version} is not loaded; GET /api/models lists the registered versions"
+    if version in slot.registered:
+        return f"{name} v{version} is not loaded (POST /api/models/{name}/{version}/load)"
+    known = ", ".join(sorted(slot.registered, key=int)) or "none"
+    return f"{name} has no version {version} (its versions: {known}; GET /api/models lists them)"
 
 
 Loader = Callable[[str, str], tuple[Any, Any]]  # (name, version) -> (model, ModelVersionInfo)
@@ -490,6 +503,8 @@ class ModelHolder:
             slot = self.slots.setdefault(name, ModelSlot(name))
             slot.loaded[version] = loaded
             slot.champion = champion.version if champion else slot.champion
+            if slot.registered is not None and version not in slot.registered:
+                slot.registered = (*slot.registered, version)  # registered since the last read
             if slot.serving is None or (champion is not None and champion.version == version):
                 self._swap(slot, loaded)
         return loaded
@@ -545,6 +560,7 @@ class ModelHolder:
             with self._lock:
                 slot = self.slots.setdefault(name, ModelSlot(name))
                 slot.champion = champion
+                slot.registered = tuple(str(v["version"]) for v in model.get("versions", ()))
             if champion is None:
                 if slot.serving is not None:  # the alias was removed, or its version deleted
                     slot.error = f"no champion alias; v{slot.serving.version} keeps answering"
@@ -602,10 +618,7 @@ class ModelHolder:
         if version is not None:
             loaded = slot.loaded.get(str(version))
             if loaded is None:
-                raise ModelError(
-                    f"{name} v{version} is not loaded (POST /api/models/{name}/{version}/load)",
-                    field="model_version",
-                )
+                raise ModelError(_not_loaded(slot, str(version)), field="model_version")
         else:
             loaded = slot.serving
             if loaded is None:

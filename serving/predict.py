@@ -188,24 +188,31 @@ def _cached(rt: Runtime, call: Call, key: str) -> dict[str, Any] | None:
 
 
 # Games -------------------------------------------------------------------------------------------
-def _history(rt: Runtime, data: StoreData, day: date) -> dict[str, Any]:
-    """How recent the games behind a prediction are: the last stored game day before ``day``,
-    the days between, and a warning in words when that is more than the settings'
+def _history(rt: Runtime, day: date, through: date | None, player: bool = False) -> dict[str, Any]:
+    """How recent the games behind a prediction are: ``through``, the last stored game day
+    before ``day`` (of any team for a game; of the player himself with ``player``), the days
+    between, and a warning in words when that is more than the settings'
     ``stale_history_days`` (a date far past the stored games gets features of old data) or
     no stored game comes before ``day``."""
-    through = data.state.history_through(day)
     gap = (day - through).days if through else None
     warnings = []
     if through is None:
         warnings.append(
-            f"no stored game before {day.isoformat()}: every team is as it stands before its "
-            "first game (ingest the seasons before this date)"
+            f"the player has no stored game before {day.isoformat()}: his features know none "
+            "of his games (ingest the seasons before this date)"
+            if player
+            else f"no stored game before {day.isoformat()}: every team is as it stands before "
+            "its first game (ingest the seasons before this date)"
         )
     elif gap > rt.settings.stale_history_days:
+        since = f"{gap} days before {day.isoformat()} (on {through.isoformat()})"
         warnings.append(
-            f"the stored games stop {gap} days before {day.isoformat()} (on "
-            f"{through.isoformat()}): the features describe the teams and players as they were "
-            "then, and know no trade, injury or game since (ingest newer games)"
+            f"the player's stored games stop {since}: his features describe him as he was "
+            "then, and know no trade, injury or game since (ingest newer games, unless he has "
+            "not played since)"
+            if player
+            else f"the stored games stop {since}: the features describe the teams and players "
+            "as they were then, and know no trade, injury or game since (ingest newer games)"
         )
     return {
         "history_through": through.isoformat() if through else None,
@@ -230,7 +237,7 @@ def _game_answer(
         "away_team": game.away.abbreviation,
         "game_date": game.day.isoformat(),
         "season": season,
-        **_history(rt, data, game.day),
+        **_history(rt, game.day, data.state.history_through(game.day)),
         "neutral_site": game.neutral,
         "predicted_winner": game.home.abbreviation if home_wins else game.away.abbreviation,
         "home_win_probability": p,
@@ -463,7 +470,7 @@ def predict_player(rt: Runtime, request: Any, call: Call) -> dict[str, Any]:
             "home": bool(request.home),
             "game_date": day.isoformat(),
             "season": season,
-            **_history(rt, data, day),
+            **_history(rt, day, data.state.player_history_through(player_id, day), player=True),
             "predicted_points": points,
             "interval": interval,
             "model": {"name": model.name, "version": model.version},

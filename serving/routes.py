@@ -28,6 +28,21 @@ ModelNamePath = Annotated[
     str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._\-]+$", description="Model name")
 ]
 VersionPath = Annotated[str, Path(pattern=r"^[1-9][0-9]{0,8}$", description="Version number")]
+MODEL_NAMES = GAME_MODEL_NAMES + POINTS_MODEL_NAMES
+
+
+def known_model(name: ModelNamePath) -> str:
+    """The path's model name when it is one of the six; a 400 naming it otherwise (a 404 is
+    kept for a version the registry does not hold)."""
+    if name not in MODEL_NAMES:
+        message = f"unknown model {name!r} (known: {', '.join(MODEL_NAMES)})"
+        raise RequestValidationError(
+            [{"loc": ("path", "name"), "msg": message, "type": "value_error"}]
+        )
+    return name
+
+
+KnownModel = Annotated[str, Depends(known_model)]
 
 
 def error(status: int, message: str, loc: list[Any] | None = None, headers=None) -> JSONResponse:
@@ -120,12 +135,8 @@ async def login(request: Request, rt: RuntimeDep) -> Any:
         )
     try:
         creds = await _credentials(request)
-    except ValidationError as exc:
-        detail = exc.errors(include_url=False, include_context=False, include_input=False)
-        where = ", ".join(".".join(str(p) for p in d["loc"]) + f": {d['msg']}" for d in detail)
-        return JSONResponse(
-            {"error": f"invalid login request: {where}", "detail": detail}, status_code=400
-        )
+    except ValidationError as exc:  # the body's values are never echoed
+        return JSONResponse(validation_body(exc.errors(include_input=False)), status_code=400)
     from serving.auth import authenticate
 
     user = await anyio.to_thread.run_sync(authenticate, rt.engine(), creds.username, creds.password)
@@ -198,7 +209,7 @@ def models(rt: RuntimeDep) -> Any:
 @app.get(
     "/models/{name}/{version}", tags=["models"], summary="One version: metrics, aliases, dates"
 )
-def model_version(name: ModelNamePath, version: VersionPath, rt: RuntimeDep) -> Any:
+def model_version(name: KnownModel, version: VersionPath, rt: RuntimeDep) -> Any:
     from registry import RegistryError, get_version
 
     try:
@@ -228,7 +239,7 @@ def model_version(name: ModelNamePath, version: VersionPath, rt: RuntimeDep) -> 
 
 
 @app.post("/models/{name}/{version}/load", tags=["models"], summary="Load a version (admin)")
-def load_model(name: ModelNamePath, version: VersionPath, request: Request, rt: RuntimeDep) -> Any:
+def load_model(name: KnownModel, version: VersionPath, request: Request, rt: RuntimeDep) -> Any:
     """Load a version beside the others; it answers for its name at once if it is the champion,
     otherwise requests reach it with ``model_version``."""
     from serving.models import ModelError
@@ -259,9 +270,7 @@ def load_model(name: ModelNamePath, version: VersionPath, request: Request, rt: 
 
 
 @app.delete("/models/{name}/{version}/unload", tags=["models"], summary="Unload a version (admin)")
-def unload_model(
-    name: ModelNamePath, version: VersionPath, request: Request, rt: RuntimeDep
-) -> Any:
+def unload_model(name: KnownModel, version: VersionPath, request: Request, rt: RuntimeDep) -> Any:
     from serving.models import ModelError
 
     if not _is_admin(request):
@@ -322,7 +331,6 @@ def _drift_row(row, reports_dir: FilePath) -> dict[str, Any]:
 
 # The report kinds of ``monitoring.reports.KINDS`` (the Bento holds no ``monitoring/``).
 DriftKind = Literal["features", "predictions", "performance"]
-MODEL_NAMES = GAME_MODEL_NAMES + POINTS_MODEL_NAMES
 
 
 @app.get("/drift", tags=["monitoring"], summary="Drift report summaries, newest first")
@@ -384,10 +392,13 @@ def drift_html(
     from serving.ui import REPORT_SECURITY_HEADERS, report_file
 
     with rt.engine().connect() as conn:
-        stored = conn.execute(
+        row = conn.execute(
             select(DriftReport.html_path).where(DriftReport.id == report_id)
-        ).scalar_one_or_none()
-    path = report_file(rt.settings.reports_dir, stored) if stored else None
+        ).one_or_none()
+    if row is None:
+        message = f"no drift report has the id {report_id} (GET /api/drift lists them)"
+        return error(404, message, ["path", "report_id"])
+    path = report_file(rt.settings.reports_dir, row.html_path) if row.html_path else None
     if path is None:
         return error(404, f"drift report {report_id} has no HTML file", ["path", "report_id"])
     return FileResponse(

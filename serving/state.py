@@ -301,14 +301,27 @@ class FeatureState:
     def players(self) -> dict[int, PlayerHistory]:
         return self._players
 
-    def player_team_on(self, player_id: int, day: pd.Timestamp) -> int | None:
-        """The team of the player's last stored game before ``day`` (None without one)."""
+    def _last_player_game(
+        self, player_id: int, day: date | pd.Timestamp
+    ) -> tuple[pd.Timestamp, int] | None:
+        """(day, team) of the player's last stored game before ``day`` (None without one)."""
         found = self._player_teams.get(int(player_id))
         if found is None:
             return None
         dates, teams = found
         i = int(np.searchsorted(dates, pd.Timestamp(day).to_datetime64(), side="left")) - 1
-        return int(teams[i]) if i >= 0 else None
+        return (pd.Timestamp(dates[i]), int(teams[i])) if i >= 0 else None
+
+    def player_team_on(self, player_id: int, day: pd.Timestamp) -> int | None:
+        """The team of the player's last stored game before ``day`` (None without one)."""
+        last = self._last_player_game(player_id, day)
+        return last[1] if last else None
+
+    def player_history_through(self, player_id: int, day: date | pd.Timestamp) -> date | None:
+        """The day of the player's last stored game before ``day``: his features know his
+        games up to it (None: he has no stored game before ``day``)."""
+        last = self._last_player_game(player_id, day)
+        return last[0].date() if last else None
 
     def player_row(
         self,

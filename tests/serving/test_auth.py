@@ -152,6 +152,30 @@ def test_login_form_and_wrong_credentials(service):
     assert missing.status_code == 400 and "password" in str(missing.json()["detail"])
 
 
+@pytest.mark.parametrize("media", ["text/plain", "text/plain; charset=utf-8", "application/xml"])
+def test_a_login_in_another_media_type_is_415_naming_the_ones_read(service, media):
+    raw = f'{{"username": "{USER}", "password": "{USER_PASSWORD}"}}'.encode()
+    response = service.post("/api/auth/login", content=raw, headers={"Content-Type": media})
+    assert response.status_code == 415, response.text
+    body = response.json()
+    assert body["error"] == (
+        "send the body as application/json, application/x-www-form-urlencoded or "
+        f"multipart/form-data, not {media.split(';')[0]!r}"
+    )
+    assert body["detail"][0]["loc"] == ["header", "content-type"]
+    typeless = service.post("/api/auth/login", content=raw)  # no Content-Type: read as JSON
+    assert typeless.status_code == 200, typeless.text
+
+
+def test_a_login_body_that_is_not_json_reads_as_one_clause(service):
+    response = service.post(
+        "/api/auth/login", content=b"username=alice", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error.startswith("1 validation error(s): Invalid JSON") and ": :" not in error, error
+
+
 def test_a_disabled_user_is_refused_at_login_and_with_its_token(stack):
     engine = create_engine(stack.database_url)
     add_user(engine, "carol", "carol-password-1")

@@ -89,6 +89,34 @@ def test_user_commands_fail_with_a_reason(cli_env, args, stdin, message):
     assert message in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "stdin"),
+    [
+        (["users", "list"], None),
+        (["users", "disable", "erin"], None),
+        (["users", "enable", "erin"], None),
+        (["users", "password", "erin", "--password-stdin"], "long-enough-1\n"),
+    ],
+)
+def test_user_commands_refuse_a_state_folder_that_does_not_exist(tmp_path, args, stdin):
+    """A mistyped NBA_STATE_DIR is refused, as `status` and `models` refuse it: no new empty
+    store that lists no user."""
+    missing = tmp_path / "no-such-state"
+    result = invoke(args, {"NBA_STATE_DIR": str(missing), "NBA_DATABASE_URL": None}, stdin)
+    assert result.exit_code == 2, result.output
+    assert f"the state folder {missing} does not exist: no API user is stored" in result.output
+    assert not missing.exists()
+
+
+def test_users_add_makes_the_store_of_a_new_state_folder(tmp_path):
+    """The README's first step on a fresh machine: `users add` before anything else."""
+    env = {"NBA_STATE_DIR": str(tmp_path / "new-state"), "NBA_DATABASE_URL": None}
+    added = invoke(["users", "add", "ivy", "--password-stdin"], env, "ivy-password-1\n")
+    assert added.exit_code == 0, added.output
+    listed = invoke(["users", "list"], env)
+    assert listed.exit_code == 0 and "ivy" in listed.output, listed.output
+
+
 def test_serve_runs_bentoml_serve_on_the_service():
     command = serve_command("127.0.0.1", 3123)
     assert command[:4] == [sys.executable, "-m", "bentoml", "serve"]

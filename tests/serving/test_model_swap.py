@@ -184,5 +184,7 @@ def test_the_load_endpoint_serves_a_new_champion_at_once(swap_service, stack, re
         json={**MATCHUP, "model": "game-forest", "model_version": "1"},
         headers=headers,
     )
-    assert gone.status_code == 400 and "not loaded" in gone.json()["error"]
+    assert gone.status_code == 400, gone.text
+    # a registered version: the answer says how to load it
+    assert "game-forest v1 is not loaded (POST /api/models/game-forest/1/load)" in gone.text
     assert runtime.metrics.render().decode().count('nba_model_serving{model="game-forest"') == 1
