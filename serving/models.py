@@ -86,6 +86,18 @@ def _single_threaded(estimator: Any) -> None:
     walk(estimator)
 
 
+def _for_arrays(transformer: Any) -> Any:
+    """A copy of a fitted transformer (or pipeline of them) fed numpy rows in the fitted column
+    order: without its recorded column names, so scikit-learn does not warn, on every request,
+    that the rows have none (``FastPredictor.verify`` checks the answers are the pipeline's)."""
+    import copy
+
+    transformer = copy.deepcopy(transformer)
+    for step in [transformer, *(s for _, s in getattr(transformer, "steps", []))]:
+        vars(step).pop("feature_names_in_", None)  # a Pipeline's is its first step's
+    return transformer
+
+
 class FastPredictor:
     """Predict with a fitted pipeline from numpy rows whose columns are ``self.columns``."""
 
@@ -116,7 +128,7 @@ class FastPredictor:
             return names, None
         if getattr(select, "_sklearn_output_config", {}).get("transform") == "pandas":
             return names, None
-        return list(columns), [transformer, *(step for _, step in model.steps[1:])]
+        return list(columns), [_for_arrays(transformer), *(step for _, step in model.steps[1:])]
 
     def _frame(self, rows: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame(rows, columns=self.columns)
