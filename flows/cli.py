@@ -147,14 +147,19 @@ def _reason(exc: BaseException) -> str:
 def _fail(exc: BaseException, as_json: bool = False) -> typer.Exit:
     """The exit of an expected failure, its reason printed on stderr (and, with ``--json``, as
     ``{"error": ..., "exit_code": ...}`` on stdout); anything else is re-raised."""
-    for kind, code in _expected_errors().items():
-        if isinstance(exc, kind):
-            reason = _reason(exc)
-            err.print(labelled("error:", "bold red", reason), soft_wrap=True)
-            if as_json:
-                sys.stdout.write(json.dumps({"error": reason, "exit_code": code}) + "\n")
-            return typer.Exit(code)
-    raise exc
+    code = _exit_code(exc)
+    if code is None:
+        raise exc
+    reason = _reason(exc)
+    err.print(labelled("error:", "bold red", reason), soft_wrap=True)
+    if as_json:
+        sys.stdout.write(json.dumps({"error": reason, "exit_code": code}) + "\n")
+    return typer.Exit(code)
+
+
+def _exit_code(exc: BaseException) -> int | None:
+    """The exit code of an expected failure; None for anything else."""
+    return next((c for kind, c in _expected_errors().items() if isinstance(exc, kind)), None)
 
 
 @contextmanager
@@ -372,7 +377,13 @@ def train(
 ) -> None:
     """Train the six models on the store, register them in MLflow, promote through the gate."""
     settings = _settings(as_json)
-    from flows.training import check_eval_season, run_training, stored_seasons, training_request
+    from flows.training import (
+        TrainingIncomplete,
+        check_eval_season,
+        run_training,
+        stored_seasons,
+        training_request,
+    )
     from registry import check_tracking
 
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
@@ -392,10 +403,21 @@ def train(
                 min_window_games=min_window_games,
                 force=force,
             )
+    except TrainingIncomplete as exc:
+        # what was registered is shown, then the failure (the first one's exit code)
+        _show_training(exc.summary, as_json, error=str(exc))
+        code = _exit_code(exc.first) or 1
+        err.print(labelled("error:", "bold red", str(exc)), soft_wrap=True)
+        raise typer.Exit(code) from None
     except Exception as exc:
         raise _fail(exc, as_json) from None
+    _show_training(summary, as_json)
+
+
+def _show_training(summary, as_json: bool, error: str | None = None) -> None:
     if as_json:
-        out.print_json(json.dumps(summary.as_dict(), default=str))
+        extra = {"error": error} if error else {}
+        out.print_json(json.dumps({**summary.as_dict(), **extra}, default=str))
         return
     _print_training_summary(summary)
 
@@ -403,6 +425,8 @@ def train(
 def _print_training_summary(summary) -> None:
     for line in summary.unchanged:
         out.print(f"not trained: {line} (--force trains it anyway)")
+    for line in summary.failed:
+        out.print(labelled("failed:", "bold red", line))
     if not summary.models:
         out.print("nothing trained, nothing registered")
         return

@@ -810,8 +810,13 @@ def drift_flow(
             # The task runner of the settings: threads, or the Dask cluster of NBA_DASK_ADDRESS.
             trained = run_training(settings, eval_season=eval_season, models=models)
         except Exception as exc:
-            # Recorded and notified, then the check fails: a broken retrain must be seen.
-            summary.retrain = {"error": f"{type(exc).__name__}: {exc}"[:2000], "models": []}
+            # Recorded and notified, then the check fails: a broken retrain must be seen. The
+            # models registered before a failure (``TrainingIncomplete``) are kept in the record.
+            done = getattr(exc, "summary", None)
+            summary.retrain = {
+                "error": f"{type(exc).__name__}: {exc}"[:2000],
+                "models": done.models if done is not None else [],
+            }
             summary.action += f"; the retrain failed: {summary.retrain['error']}"
             annotate(engine, recorded, {"retrain": summary.retrain})
             _finish(summary, folder, settings, t0)

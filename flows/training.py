@@ -67,8 +67,24 @@ class TrainingSummary:
     unchanged: list[str] = field(default_factory=list)  # models not retrained, and why
     eval_seasons: dict[str, str] = field(default_factory=dict)  # task -> evaluation season
 
+    failed: list[str] = field(default_factory=list)  # models that failed, and why
+
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
+
+
+class TrainingIncomplete(Exception):
+    """Some models failed after others were registered: ``summary`` says what was done (and
+    ``failed`` what was not), ``first`` is the first failure."""
+
+    def __init__(self, summary: TrainingSummary, first: BaseException) -> None:
+        done = ", ".join(f"{m['name']} v{m['version']}" for m in summary.models)
+        super().__init__(
+            f"{len(summary.failed)} model(s) failed ({'; '.join(summary.failed)}); "
+            f"registered before that or since: {done}"
+        )
+        self.summary = summary
+        self.first = first
 
 
 @task(name="load-store", retries=2, retry_delay_seconds=3, cache_policy=NO_CACHE)
@@ -606,15 +622,23 @@ def training_flow(
             )
             seasons[name] = score_champion_on_season.submit(name, frame, season_of[name], plan)
     futures = [train_model.submit(n, game_frame, player_frame, season_of[n]) for n in names]
+    first_failure: BaseException | None = None
     for name, future in zip(names, futures, strict=True):
-        trained = future.result()
-        if trained is None:
+        # One model's failure leaves the others to finish: what was registered stays reported.
+        try:
+            trained = future.result()
+            if trained is None:
+                continue
+            scores = windows[name].result() if name in windows else None
+            season_scores = seasons[name].result() if name in seasons else None
+            metrics, tags = window_record(trained, plans.get(name), scores, season_scores)
+            record = metrics, {**tags, FINGERPRINT_TAG: fingerprints[name]}
+            outcome = register_and_gate(trained, settings, lineage_of[name], engine, record)
+        except Exception as exc:
+            first_failure = first_failure or exc
+            summary.failed.append(f"{name}: {exc}")
+            logger.error("%s failed: %s: %s", name, type(exc).__name__, exc)
             continue
-        scores = windows[name].result() if name in windows else None
-        season_scores = seasons[name].result() if name in seasons else None
-        metrics, tags = window_record(trained, plans.get(name), scores, season_scores)
-        record = metrics, {**tags, FINGERPRINT_TAG: fingerprints[name]}
-        outcome = register_and_gate(trained, settings, lineage_of[name], engine, record)
         logger.info(
             "%s v%s: %s (%s)",
             outcome["name"],
@@ -624,6 +648,10 @@ def training_flow(
         )
         summary.models.append(outcome)
     summary.seconds = round(time.perf_counter() - t0, 1)
+    if first_failure is not None:
+        if not summary.models:
+            raise first_failure
+        raise TrainingIncomplete(summary, first_failure)
     return summary
 
 

@@ -263,6 +263,47 @@ def test_prediction_drift_over_its_threshold_starts_a_retrain(trained):
     assert get_champion(uri, MODEL).version == (outcome["version"] if outcome["promoted"] else "1")
 
 
+def test_a_retrain_that_fails_part_way_records_the_models_it_registered(trained, monkeypatch):
+    """One model of the retrain fails after another was registered: the check fails, and its
+    reports record the failure beside the version that was registered."""
+    from flows.training import TrainingIncomplete, TrainingSummary
+
+    settings, engine, feats, *_ = trained
+    done = TrainingSummary(
+        eval_season=CURRENT,
+        models=[{"name": MODEL, "version": "7", "promoted": False, "reason": "not better"}],
+        failed=["game-tree: the data broke it"],
+    )
+
+    def part_way(*args, **kwargs):
+        raise TrainingIncomplete(done, ValueError("the data broke it"))
+
+    monkeypatch.setattr("flows.training.run_training", part_way)
+    alerting = settings.model_copy(
+        update={
+            "drift_share_threshold": 1.0,
+            "log_loss_drop_threshold": 10.0,
+            "prediction_drift_threshold": 1e-9,  # always crossed
+        }
+    )
+    with pytest.raises(TrainingIncomplete):
+        drift_flow(
+            as_of=_as_of(feats) + timedelta(days=20),  # past the cooldown of the retrains above
+            window_days=60,
+            tasks=["game"],
+            retrain_models=[MODEL, "game-tree"],
+            min_new_games=0,
+            min_performance_rows=10,
+            html=False,
+            settings=alerting,
+        )
+    with Session(engine) as session:
+        rows = session.scalars(select(DriftReport)).all()
+    failed = [r.summary["retrain"] for r in rows if "error" in r.summary.get("retrain", {})]
+    assert failed and all(f["models"] == done.models for f in failed)
+    assert failed[0]["error"].startswith("TrainingIncomplete: 1 model(s) failed (game-tree: ")
+
+
 def test_the_features_of_some_seasons_are_those_rows_of_the_whole_table(trained):
     """A check computes the rows of the seasons it needs (reference, season scores) from every
     stored game: the same values as the whole table's rows."""

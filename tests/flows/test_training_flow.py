@@ -265,6 +265,47 @@ def test_a_newest_season_without_player_logs_evaluates_the_points_models_on_the_
     assert versions == {"game-logistic": 2, "player-ridge": 2}
 
 
+def test_a_model_that_fails_leaves_the_others_registered_and_reported(
+    league, tmp_path, clean_env, monkeypatch
+):
+    """game-tree fails in training: game-logistic is still registered and promoted, and the
+    command shows both (table or JSON) before it exits non-zero with the failure."""
+    import training.train
+
+    real = training.train.train_final
+
+    def failing(*args, models, **kwargs):
+        if models == ["game-tree"]:
+            raise ValueError("game-tree: the data broke it")
+        return real(*args, models=models, **kwargs)
+
+    monkeypatch.setattr(training.train, "train_final", failing)
+    monkeypatch.setenv("NBA_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("NBA_DATA_DIR", str(league))
+    monkeypatch.delenv("COLUMNS", raising=False)  # pytest-xdist's workers have COLUMNS=80
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest"]).exit_code == 0
+    pair = ["train", "--models", "game-tree,game-logistic"]
+    result = runner.invoke(app, [*pair, "--json"])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    summary = json.loads(result.stdout)
+    assert [(m["name"], m["version"], m["promoted"]) for m in summary["models"]] == [
+        ("game-logistic", "1", True)
+    ]
+    assert summary["failed"] == ["game-tree: game-tree: the data broke it"]
+    assert "registered before that or since: game-logistic v1" in summary["error"]
+    assert get_champion(Settings().resolved_mlflow_tracking_uri, "game-logistic").version == "1"
+    table = runner.invoke(app, [*pair, "--force"])
+    assert table.exit_code == EXIT_BAD_INPUT
+    text = " ".join(table.output.split())
+    assert "failed: game-tree: game-tree: the data broke it" in text
+    assert re.search(r"game-logistic\s.*\s2\s", table.output), table.output
+    # nothing registered: the failure itself, as before
+    alone = runner.invoke(app, ["train", "--models", "game-tree"])
+    assert alone.exit_code == EXIT_BAD_INPUT
+    assert "error: game-tree: the data broke it" in " ".join(alone.output.split())
+
+
 def test_backtest_cli_refuses_a_season_not_in_the_folder(league, tmp_path, clean_env):
     result = CliRunner().invoke(
         app,
