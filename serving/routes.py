@@ -331,48 +331,77 @@ def _drift_row(row, reports_dir: FilePath) -> dict[str, Any]:
 
 # The report kinds of ``monitoring.reports.KINDS`` (the Bento holds no ``monitoring/``).
 DriftKind = Literal["features", "predictions", "performance"]
+KindQuery = Annotated[DriftKind | None, Query(description="One of the report kinds.")]
+ModelQuery = Annotated[Literal[MODEL_NAMES] | None, Query(description="One of the six models.")]
+
+
+def _newest_first() -> tuple:
+    """The order of ``GET /drift``: the newest report first (the last written on a tie)."""
+    from core.db import DriftReport
+
+    return DriftReport.created_at.desc(), DriftReport.id.desc()
+
+
+def _filter_reports(stmt, kind: str | None, model: str | None):
+    """``stmt`` kept to the reports of ``kind`` and of ``model``, when given."""
+    from core.db import DriftReport
+
+    if kind:
+        stmt = stmt.where(DriftReport.kind == kind)
+    if model:
+        stmt = stmt.where(DriftReport.model_name == model)
+    return stmt
 
 
 @app.get("/drift", tags=["monitoring"], summary="Drift report summaries, newest first")
 def drift(
     rt: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    kind: DriftKind | None = None,
-    model: Annotated[
-        Literal[MODEL_NAMES] | None, Query(description="One of the six models.")
-    ] = None,
+    kind: KindQuery = None,
+    model: ModelQuery = None,
 ) -> Any:
     from sqlalchemy import select
 
     from core.db import DriftReport
 
-    stmt = select(DriftReport).order_by(DriftReport.created_at.desc(), DriftReport.id.desc())
-    if kind:
-        stmt = stmt.where(DriftReport.kind == kind)
-    if model:
-        stmt = stmt.where(DriftReport.model_name == model)
+    stmt = _filter_reports(select(DriftReport), kind, model)
+    stmt = stmt.order_by(*_newest_first()).limit(limit)
     with rt.engine().connect() as conn:
-        rows = conn.execute(stmt.limit(limit)).all()
+        rows = conn.execute(stmt).all()
     reports = rt.settings.reports_dir
     return {"reports": [_drift_row(r, reports) for r in rows], "count": len(rows)}
 
 
-@app.get("/drift/latest", tags=["monitoring"], summary="The newest drift report of each kind")
-def drift_latest(rt: RuntimeDep) -> Any:
+@app.get(
+    "/drift/latest",
+    tags=["monitoring"],
+    summary="The newest drift report of each kind, overall and for each model",
+)
+def drift_latest(rt: RuntimeDep, kind: KindQuery = None, model: ModelQuery = None) -> Any:
+    """``by_model``: each model's newest report of each kind (a check of one task leaves the
+    other task's models listed); ``by_kind``: the newest of each kind whatever the model;
+    ``latest``: the newest of all. ``kind`` and ``model`` filter as in ``GET /drift``."""
     from sqlalchemy import func, select
 
     from core.db import DriftReport
 
-    newest = (
-        select(DriftReport.kind, func.max(DriftReport.id).label("id"))
-        .group_by(DriftReport.kind)
-        .subquery()
+    rank = func.row_number().over(
+        partition_by=(DriftReport.model_name, DriftReport.kind), order_by=_newest_first()
     )
-    stmt = select(DriftReport).join(newest, DriftReport.id == newest.c.id)
+    ranked = _filter_reports(select(DriftReport.id, rank.label("rank")), kind, model).subquery()
+    stmt = (
+        select(DriftReport)
+        .join(ranked, (DriftReport.id == ranked.c.id) & (ranked.c.rank == 1))
+        .order_by(*_newest_first())
+    )
     with rt.engine().connect() as conn:
         rows = [_drift_row(r, rt.settings.reports_dir) for r in conn.execute(stmt).all()]
-    rows.sort(key=lambda r: (r["created_at"] or "", r["id"]), reverse=True)
-    return {"latest": rows[0] if rows else None, "by_kind": {r["kind"]: r for r in rows}}
+    by_kind: dict[str, Any] = {}
+    by_model: dict[str | None, dict[str, Any]] = {}
+    for row in rows:  # newest first: the first of a kind is its newest
+        by_kind.setdefault(row["kind"], row)
+        by_model.setdefault(row["model_name"], {})[row["kind"]] = row
+    return {"latest": rows[0] if rows else None, "by_kind": by_kind, "by_model": by_model}
 
 
 @app.get(

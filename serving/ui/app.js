@@ -490,19 +490,32 @@
   }
 
   // Drift --------------------------------------------------------------------------------------
+  // The kinds in the order a drift check writes them; any other kind follows, by name.
+  const DRIFT_KINDS = ["features", "predictions", "performance"];
+
   async function loadDrift() {
     await run($("drift-refresh"), "drift-error", async () => {
       const doc = await api("/api/drift/latest");
       const list = $("drift-list");
       list.replaceChildren();
-      const reports = Object.values(doc.by_kind || {});
+      const reports = latestReports(doc.by_model || {});
       $("drift-empty").hidden = reports.length > 0;
       for (const r of reports) list.append(driftItem(r));
     });
   }
 
+  // Every model's newest report of each kind (a check of one task keeps the other's listed),
+  // by model name, then kind.
+  function latestReports(byModel) {
+    const rank = (kind) => (DRIFT_KINDS.includes(kind) ? DRIFT_KINDS.indexOf(kind) : DRIFT_KINDS.length);
+    return Object.values(byModel)
+      .flatMap((byKind) => Object.values(byKind))
+      .sort((a, b) => String(a.model_name).localeCompare(String(b.model_name))
+        || rank(a.kind) - rank(b.kind) || a.kind.localeCompare(b.kind));
+  }
+
   function driftItem(r) {
-    const li = el("li", null, { "data-kind": r.kind });
+    const li = el("li", null, { "data-kind": r.kind, "data-model": r.model_name || "" });
     const title = el("strong", `${r.kind}: ${r.model_name} v${r.model_version}`);
     li.append(title, el("br"));
     const share = typeof r.share_drifted === "number" ? percent(r.share_drifted) : "n/a";

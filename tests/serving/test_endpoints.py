@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, select
 from core.db import AuditLog, DriftReport, Prediction
 from features import GAME_FEATURES
 from tests.serving.conftest import ADMIN, GAME_DAY, USER, runtime_of
+from tests.serving.test_ui import drift_reports
 
 MATCHUP = {"home_team": "BOS", "away_team": "LAL", "game_date": GAME_DAY}
 
@@ -440,6 +441,58 @@ def test_drift_endpoints_read_the_reports_table(service, user_headers, stack):
     assert latest["by_kind"]["predictions"]["share_drifted"] == pytest.approx(0.2)
 
 
+KINDS = ("features", "predictions", "performance")
+
+
+def test_latest_drift_keeps_each_models_newest_reports_after_a_one_task_check(
+    service, user_headers, stack
+):
+    # A check of both tasks, then a game-only one a week later: the points model's reports are
+    # still its newest and must stay listed beside the game model's new ones.
+    both = [
+        {"created_at": datetime(2025, 3, 1, tzinfo=UTC), "kind": k, "model_name": m}
+        for m in ("game-tree", "player-lasso")
+        for k in KINDS
+    ]
+    game = [
+        {"created_at": datetime(2025, 3, 8, tzinfo=UTC), "kind": k, "model_name": "game-tree"}
+        for k in KINDS
+    ]
+    with drift_reports(stack.database_url, *both, *game) as ids:
+        points_ids = dict(zip(KINDS, ids[3:6], strict=True))
+        game_ids = dict(zip(KINDS, ids[6:], strict=True))
+
+        def latest(query: str = "") -> dict:
+            response = service.get(f"/api/drift/latest{query}", headers=user_headers)
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        def ids_of(by_kind: dict) -> dict:
+            return {kind: row["id"] for kind, row in by_kind.items()}
+
+        doc = latest()
+        assert ids_of(doc["by_model"]["player-lasso"]) == points_ids
+        assert ids_of(doc["by_model"]["game-tree"]) == game_ids
+        # by_kind keeps its meaning: the newest report of each kind, whatever the model.
+        assert ids_of(doc["by_kind"]) == game_ids
+        assert doc["latest"]["id"] == game_ids["performance"]
+
+        points = latest("?model=player-lasso")
+        assert set(points["by_model"]) == {"player-lasso"}
+        assert ids_of(points["by_kind"]) == points_ids
+        assert points["latest"]["id"] == points_ids["performance"]
+        performance = latest("?kind=performance")
+        assert {k for rows in performance["by_model"].values() for k in rows} == {"performance"}
+        assert (
+            performance["by_model"]["player-lasso"]["performance"]["id"]
+            == points_ids["performance"]
+        )
+        one = latest("?model=player-lasso&kind=features")
+        assert ids_of(one["by_kind"]) == {"features": points_ids["features"]}
+        empty = latest("?model=player-ridge")
+        assert empty == {"latest": None, "by_kind": {}, "by_model": {}}
+
+
 def test_the_openapi_document_is_valid_and_declares_the_token_and_every_answer_field(
     service, user_headers
 ):
@@ -633,6 +686,8 @@ def test_non_finite_features_are_refused(service, user_headers):
         ("/api/models/bad name!/1", "name"),
         ("/api/drift?limit=0", "limit"),
         ("/api/drift?limit=many", "limit"),
+        ("/api/drift/latest?kind=feature", "kind"),
+        ("/api/drift/latest?model=game-logistik", "model"),
     ],
 )
 def test_bad_paths_and_queries_are_400_naming_the_field(service, user_headers, path, field):

@@ -74,17 +74,15 @@ def api(server):  # noqa: F811 - the imported fixture
 
 
 @pytest.fixture(scope="module")
-def drift_row(stack):
-    """A drift report the page must list, the newest of its kind."""
-    row = {
-        "created_at": datetime.now(UTC),
-        "kind": "ui-browser",
-        "share_drifted": 0.375,
-        "drift_detected": True,
-        "failed_tests": 2,
-    }
-    with drift_reports(stack.database_url, row) as (report_id,):
-        yield report_id
+def drift_rows(stack):
+    """Drift reports the page must list: a points model's, then a game model's of the same kind
+    a day later (a game-only check); each is its model's newest of that kind."""
+    now = datetime.now(UTC)
+    row = {"kind": "ui-browser", "drift_detected": True, "failed_tests": 2}
+    points = {**row, "created_at": now - timedelta(days=1), "model_name": "player-ridge"}
+    game = {**row, "created_at": now, "model_name": "game-logistic", "share_drifted": 0.375}
+    with drift_reports(stack.database_url, points, game) as ids:
+        yield ids
 
 
 class Watch:
@@ -129,7 +127,7 @@ def _value(page, selector: str) -> float:
     return float(page.locator(selector).get_attribute("data-value"))
 
 
-def test_a_person_uses_the_page(server, browser, api, drift_row):  # noqa: F811
+def test_a_person_uses_the_page(server, browser, api, drift_rows):  # noqa: F811
     from playwright.sync_api import expect
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -219,8 +217,13 @@ def test_a_person_uses_the_page(server, browser, api, drift_row):  # noqa: F811
             shown = row.locator(f'li[data-metric="{key}"]').get_attribute("data-value")
             assert float(shown) == value, (m["name"], key)
     drift = page.locator('#drift-list li[data-kind="ui-browser"]')
-    expect(drift).to_contain_text("drifted share 37.5%")
-    expect(drift).to_contain_text("Drift detected")
+    expect(drift).to_have_count(2)  # both models' newest, by model name
+    expect(drift.nth(0)).to_have_attribute("data-model", "game-logistic")
+    expect(drift.nth(0)).to_contain_text("drifted share 37.5%")
+    expect(drift.nth(0)).to_contain_text("Drift detected")
+    expect(drift.nth(1)).to_have_attribute("data-model", "player-ridge")
+    expect(drift.nth(1)).to_contain_text("ui-browser: player-ridge v1")
+    expect(drift.nth(1)).to_contain_text("drifted share 25.0%")
     page.screenshot(path=str(ARTIFACTS / "ui-desktop.png"), full_page=True)
 
     # An unknown team: the service's message on the page.
