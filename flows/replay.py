@@ -1,11 +1,13 @@
 """``replay_flow``: replay a real season day by day on the offline snapshot, in its own state.
 
 0. Every argument is checked before anything is written or ingested (the seasons against the
-   snapshot's files, ``until`` / ``max_days`` against the season's game days, read from the
-   season's own file): a bad one fails in about a second and leaves the state folder unused.
-   ``plan_replay`` holds the checks that read no season; the command runs it before the flow.
+   snapshot's files, the state and output folders by making them and removing them again,
+   ``until`` / ``max_days`` against the season's game days, read from the season's own file): a
+   bad one fails in about a second and leaves the state folder unused. ``plan_replay`` holds the
+   checks that read no season; the command runs it before the flow.
 1. A state folder of its own (SQLite store, MLflow store, reports): the user's registry is never
-   touched.
+   touched. If the replay fails before its first day (a broken file, a refused batch, a failed
+   training, SIGTERM), what it made there is removed: the same command can run again.
 2. Ingest the snapshot's seasons through ``trained_through`` (``ingest_flow``), train the chosen
    models and promote champions (``training_flow``, evaluated on ``trained_through``).
 3. For each game day of ``season``: predict the day's games with the current game champion
@@ -21,7 +23,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -35,7 +40,15 @@ from prefect.cache_policies import NO_CACHE
 from core.settings import Settings
 from flows.ingest import _retry_unless_handled
 from flows.resources import open_store
-from ingest.schema import BOX_STATS, PLAYOFFS, REGULAR, season_spans, season_start_year
+from ingest.errors import SourceDataError
+from ingest.schema import (
+    BOX_STATS,
+    PLAYOFFS,
+    REGULAR,
+    parse_seasons,
+    season_spans,
+    season_start_year,
+)
 from monitoring.predictions import json_value
 
 if TYPE_CHECKING:
@@ -307,6 +320,56 @@ def check_state_dir(state_dir: Path) -> Path:
     return state
 
 
+def missing_folders(path: Path) -> list[Path]:
+    """``path`` and the folders above it that do not exist, deepest first."""
+    return [p for p in (path, *path.parents) if not p.exists()]
+
+
+def check_folder(path: Path, option: str) -> None:
+    """A ValueError naming ``option`` unless the replay can make folders in ``path``: it is made
+    (with the folders missing on its way) and a folder made in it, then what was made is removed."""
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{option}: {path} is a file, not a folder")
+    missing = missing_folders(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=path):
+            pass
+    except OSError as exc:
+        raise ValueError(
+            f"{option}: cannot make the folder {path} ({exc.strerror}: {exc.filename})"
+        ) from None
+    finally:
+        if missing:
+            shutil.rmtree(missing[-1], ignore_errors=True)
+
+
+@contextmanager
+def removed_on_failure(folder: Path) -> Iterator[None]:
+    """If the block fails, remove what it added to ``folder``: the folder itself (and those above
+    it) when they did not exist, else the entries it added. A link is removed, never followed."""
+    missing = missing_folders(folder)
+    before = set() if missing else set(folder.iterdir())
+    try:
+        yield
+    except BaseException:
+        if missing:
+            shutil.rmtree(missing[-1], ignore_errors=True)
+        else:
+            for path in set(folder.iterdir()) - before:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        raise
+
+
+def name_data_file(exc: SourceDataError, view: Path, data_dir: Path) -> None:
+    """Make ``exc`` name the broken file in the user's data folder, not through ``view``."""
+    exc.path = exc.path.replace(str(view), str(data_dir), 1)
+    exc.args = tuple(str(a).replace(str(view), str(data_dir), 1) for a in exc.args)
+
+
 def replay_settings(base: Settings, state_dir: Path) -> Settings:
     """The user's settings (thresholds, data folder) on a state folder of the replay's own:
     local SQLite store and MLflow store, whatever the environment points at."""
@@ -350,15 +413,29 @@ def season_year(value: str, option: str) -> int:
         raise ValueError(f"{option}: {exc}") from None
 
 
-def history_spec(available: list[str], first: str | None, last: str) -> str:
-    """The ``ingest`` season range from ``first`` (default: the oldest available) to ``last``."""
+def history_spec(available: list[str], first: str | None, last: str, snapshot: str) -> str:
+    """The ``ingest`` season range from ``first`` (default: the oldest available) to ``last``:
+    each of its seasons has a team game log in the snapshot (``snapshot`` names it and what it
+    holds), and one at least comes before ``last``, the initial training's evaluation season."""
     if last not in available:
-        held = season_spans(available) if available else "no team game log"
-        raise ValueError(f"--trained-through {last} is not in the snapshot ({held})")
-    older = [s for s in available if season_start_year(s) <= season_start_year(last)]
-    start = first or older[0]
-    if season_year(start, "--first-season") > season_start_year(last):
+        raise ValueError(f"--trained-through {last} is not in {snapshot}")
+    if first is not None and first not in available:
+        season_year(first, "--first-season")
+        raise ValueError(f"--first-season {first} is not in {snapshot}")
+    start = first or min(available, key=season_start_year)
+    if season_start_year(start) > season_start_year(last):
         raise ValueError(f"--first-season {start} is after --trained-through {last}")
+    if start == last:
+        raise ValueError(
+            f"{'--first-season' if first else 'the oldest season'} {start} leaves no season "
+            f"before --trained-through {last} to train on"
+        )
+    missing = [s for s in parse_seasons(f"{start}:{last}", available) if s not in available]
+    if missing:
+        raise ValueError(
+            f"season(s) {season_spans(missing)} of the history {start}:{last} are not in "
+            f"{snapshot}: give a --first-season after them"
+        )
     return f"{start}:{last}"
 
 
@@ -371,6 +448,7 @@ def check_arguments(
     drift_every_days: int,
     window_days: int,
     cooldown_days: int,
+    max_days: int | None = None,
 ) -> None:
     """The checks that need no data: season order, choices and counts. Raises ValueError."""
     from training.models import GAME_MODELS, POINTS_MODELS
@@ -385,6 +463,8 @@ def check_arguments(
         raise ValueError(f"--window-days must be >= 1, got {window_days}")
     if cooldown_days < 0:
         raise ValueError(f"--cooldown-days must be >= 0, got {cooldown_days}")
+    if max_days is not None and max_days < 1:
+        raise ValueError(f"--days must be >= 1, got {max_days}")
     unknown = [m for m in models if m not in GAME_MODELS + POINTS_MODELS]
     if unknown:
         raise ValueError(f"--models: unknown {unknown}; choose from {GAME_MODELS + POINTS_MODELS}")
@@ -415,11 +495,12 @@ def plan_replay(
     window_days: int,
     cooldown_days: int,
     settings: Settings,
+    max_days: int | None = None,
 ) -> ReplayPlan:
     """Every check of a replay's arguments that reads no season: the choices and counts, the
-    models, the state folder, and the seasons against the snapshot's file list. ``nba-mlops
-    replay`` runs it before the flow run starts, so a typo fails in about a second; the flow
-    runs it again. Raises ValueError."""
+    models, the seasons against the snapshot's file list, and the output and state folders
+    (made and removed again). ``nba-mlops replay`` runs it before the flow run starts, so a typo
+    fails in about a second; the flow runs it again. Raises ValueError."""
     from ingest.snapshot import SnapshotSource
 
     game_model = settings.default_game_model
@@ -434,6 +515,7 @@ def plan_replay(
         drift_every_days,
         window_days,
         cooldown_days,
+        max_days,
     )
     if game_model not in models or (points and points_model not in models):
         raise ValueError(
@@ -444,11 +526,13 @@ def plan_replay(
     state = check_state_dir(Path(state_dir) if state_dir else out_dir / "state")
     data_dir = settings.resolved_data_dir()
     available = SnapshotSource(data_dir).team_seasons(REGULAR)
-    history = history_spec(available, first_season, trained_through)
+    spans = season_spans(available) if available else "no team game log"
+    snapshot = f"the snapshot {data_dir} ({spans})"
+    history = history_spec(available, first_season, trained_through, snapshot)
     if season not in available:
-        raise ValueError(
-            f"season {season} is not in the snapshot {data_dir} ({season_spans(available)})"
-        )
+        raise ValueError(f"season {season} is not in {snapshot}")
+    check_folder(out_dir, "--out")
+    check_folder(state, "--state-dir" if state_dir else "--out")
     return ReplayPlan(models, out_dir, state, history)
 
 
@@ -456,7 +540,8 @@ def replay_days(
     batches: list, season: str, until: date | None, max_days: int | None
 ) -> list[pd.Timestamp]:
     """The game days to replay: the season's, through ``until``, the first ``max_days``.
-    ``until`` must fall within the season's game days and ``max_days`` within their number."""
+    ``until`` must fall within the season's game days and ``max_days`` (>= 1, checked with the
+    other arguments) within their number."""
     all_days = sorted(
         pd.Timestamp(d) for d in pd.concat([b.games["game_date"] for b in batches]).unique()
     )
@@ -466,8 +551,6 @@ def replay_days(
         raise ValueError(f"--until {until} is outside the season: {span}")
     days = [d for d in all_days if until is None or d.date() <= until]
     if max_days is not None:
-        if max_days < 1:
-            raise ValueError(f"--days must be >= 1, got {max_days}")
         if max_days > len(days):
             through = f" through {until}" if until is not None else ""
             raise ValueError(
@@ -558,6 +641,7 @@ def replay_flow(
         window_days,
         cooldown_days,
         base,
+        max_days,
     )
     models, out_dir, state, spec = plan.models, plan.out_dir, plan.state, plan.history
     game_model, points_model = base.default_game_model, base.default_points_model
@@ -575,29 +659,35 @@ def replay_flow(
     days = replay_days(batches, season, until, max_days)
     timings["load season"] = time.perf_counter() - t
 
-    rs = replay_settings(base, state)
-    t = time.perf_counter()
-    raise_for_failures(validate_batches(batches, rs.validation_dir))
-    timings["load season"] += time.perf_counter() - t
-    if not points:
-        rs = rs.model_copy(update={"data_dir": team_logs_view(data_dir, rs.state_dir)})
+    # A failure before the first day removes what it made: the same command can run again.
+    with removed_on_failure(state):
+        rs = replay_settings(base, state)
+        t = time.perf_counter()
+        raise_for_failures(validate_batches(batches, rs.validation_dir))
+        timings["load season"] += time.perf_counter() - t
+        if not points:
+            rs = rs.model_copy(update={"data_dir": team_logs_view(data_dir, rs.state_dir)})
 
-    t = time.perf_counter()
-    logger.info("replay state in %s; ingesting %s", rs.state_dir, spec)
-    ingest_flow(source="snapshot", seasons=spec, season_type="all", settings=rs)
-    timings["ingest history"] = time.perf_counter() - t
+        t = time.perf_counter()
+        logger.info("replay state in %s; ingesting %s", rs.state_dir, spec)
+        try:
+            ingest_flow(source="snapshot", seasons=spec, season_type="all", settings=rs)
+        except SourceDataError as exc:
+            name_data_file(exc, rs.resolved_data_dir(), data_dir)
+            raise
+        timings["ingest history"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    initial = training_flow(eval_season=trained_through, models=models, settings=rs)
-    timings["initial training"] = time.perf_counter() - t
+        t = time.perf_counter()
+        initial = training_flow(eval_season=trained_through, models=models, settings=rs)
+        timings["initial training"] = time.perf_counter() - t
 
-    t = time.perf_counter()
-    engine = open_store(rs)
-    uri = rs.resolved_mlflow_tracking_uri
-    mirror = read_store(engine, with_players=points)
-    model, info = load_champion(uri, game_model)
-    p_model, p_info = load_champion(uri, points_model) if points else (None, None)
-    timings["load champions"] = time.perf_counter() - t
+        t = time.perf_counter()
+        engine = open_store(rs)
+        uri = rs.resolved_mlflow_tracking_uri
+        mirror = read_store(engine, with_players=points)
+        model, info = load_champion(uri, game_model)
+        p_model, p_info = load_champion(uri, points_model) if points else (None, None)
+        timings["load champions"] = time.perf_counter() - t
 
     first_day = days[0].date()
     champions = [

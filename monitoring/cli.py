@@ -213,6 +213,7 @@ def replay(
             window_days,
             cooldown_days,
             settings,
+            max_days=days,
         )
         with running_flow(as_json):
             summary = replay_flow(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +15,7 @@ from sqlalchemy import func, select
 
 from core.db import DriftReport, Prediction, make_engine
 from core.settings import Settings
-from flows.replay import replay_flow
+from flows.replay import plan_replay, replay_flow
 from ingest.storage import read_games, read_player_games, read_team_games
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -207,12 +209,13 @@ def test_replay_command_refuses_a_state_folder_holding_a_store(tmp_path, monkeyp
 
 
 # Each bad argument is refused in about a second, before the state folder is made or anything is
-# ingested (ingesting and training the history alone take 30 s to minutes).
+# ingested (ingesting and training the history alone take 30 s to minutes). A reason naming the
+# data folder has it in place of ``{data}``.
 GOOD = ["--season", "2023-24", "--trained-through", "2022-23"]
 BAD_ARGUMENTS = {
     "season-not-in-snapshot": (
         ["--season", "2024-25", "--trained-through", "2023-24", "--first-season", "2022-23"],
-        "season 2024-25 is not in the snapshot",
+        "season 2024-25 is not in the snapshot {data}",
     ),
     "season-malformed": (["--season", "2024", "--trained-through", "2023-24"], "--season: season"),
     "trained-through-not-before": (
@@ -221,11 +224,19 @@ BAD_ARGUMENTS = {
     ),
     "trained-through-not-in-snapshot": (
         ["--season", "2023-24", "--trained-through", "1999-00"],
-        "--trained-through 1999-00 is not in the snapshot (2000-01..",
+        "--trained-through 1999-00 is not in the snapshot {data} (2000-01..",
     ),
     "first-season-after-trained-through": (
         ["--season", "2023-24", "--trained-through", "2021-22", "--first-season", "2022-23"],
         "--first-season 2022-23 is after --trained-through 2021-22",
+    ),
+    "first-season-is-trained-through": (
+        [*GOOD, "--first-season", "2022-23"],
+        "--first-season 2022-23 leaves no season before --trained-through 2022-23 to train on",
+    ),
+    "first-season-not-in-snapshot": (
+        [*GOOD, "--first-season", "1990-91"],
+        "--first-season 1990-91 is not in the snapshot {data} (2000-01..",
     ),
     "until-before-the-season": (
         [*GOOD, "--until", "2023-10-01"],
@@ -240,6 +251,7 @@ BAD_ARGUMENTS = {
         "2023-24 regular/playoffs runs 2023-10-24..2024-06-17",
     ),
     "no-day": ([*GOOD, "--days", "0"], "--days must be >= 1, got 0"),
+    "negative-days": ([*GOOD, "--days", "-3"], "--days must be >= 1, got -3"),
     "more-days-than-the-season": (
         [*GOOD, "--days", "400"],
         "--days 400 is more than the 160 game days",
@@ -270,21 +282,24 @@ BEFORE_THE_FLOW_RUN = {
     "trained-through-not-before",
     "trained-through-not-in-snapshot",
     "first-season-after-trained-through",
+    "first-season-is-trained-through",
+    "first-season-not-in-snapshot",
+    "negative-days",
     "points-model-without-points",
     "unknown-model",
     "no-drift-check",
 }
 
 
-@pytest.mark.parametrize("case", BAD_ARGUMENTS)
-def test_bad_replay_arguments_fail_before_anything_is_made(case, data_dir, tmp_path, monkeypatch):
+def invoke_replay(args: list[str], data_dir, tmp_path, monkeypatch, flow_run: bool = False):
+    """``nba-mlops replay ARGS`` on the shared snapshot, the user's state under ``tmp_path``: its
+    result, once checked that it took under 5 s. Unless ``flow_run``, starting one fails it."""
     from typer.testing import CliRunner
 
     import flows.replay
-    from flows.cli import EXIT_BAD_INPUT, app
+    from flows.cli import app
 
-    args, reason = BAD_ARGUMENTS[case]
-    if case in BEFORE_THE_FLOW_RUN:
+    if not flow_run:
 
         def no_flow_run(**kwargs):
             raise AssertionError("the flow run started")
@@ -292,13 +307,142 @@ def test_bad_replay_arguments_fail_before_anything_is_made(case, data_dir, tmp_p
         monkeypatch.setattr(flows.replay, "replay_flow", no_flow_run)
     monkeypatch.setenv("NBA_DATA_DIR", str(data_dir))
     monkeypatch.setenv("NBA_STATE_DIR", str(tmp_path / "user"))
-    state, out = tmp_path / "state", tmp_path / "out"
     started = time.perf_counter()
-    result = CliRunner().invoke(
-        app, ["replay", *args, "--state-dir", str(state), "--out", str(out)]
-    )
+    result = CliRunner().invoke(app, ["replay", *args])
     seconds = time.perf_counter() - started
-    assert result.exit_code == EXIT_BAD_INPUT, result.output
-    assert reason in result.output and len(result.output.strip().splitlines()) == 1
-    assert not state.exists() and not out.exists()
     assert seconds < 5, f"refused after {seconds:.1f} s"
+    return result
+
+
+@pytest.mark.parametrize("case", BAD_ARGUMENTS)
+def test_bad_replay_arguments_fail_before_anything_is_made(case, data_dir, tmp_path, monkeypatch):
+    from flows.cli import EXIT_BAD_INPUT
+
+    args, reason = BAD_ARGUMENTS[case]
+    state, out = tmp_path / "state", tmp_path / "out"
+    result = invoke_replay(
+        [*args, "--state-dir", str(state), "--out", str(out)],
+        data_dir,
+        tmp_path,
+        monkeypatch,
+        flow_run=case not in BEFORE_THE_FLOW_RUN,
+    )
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert reason.format(data=data_dir) in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not state.exists() and not out.exists()
+
+
+# A state or output folder that cannot be one: ``{file}`` is a file, ``{out}`` a free path.
+BAD_FOLDERS = {
+    "state-dir-is-a-file": (
+        ["--state-dir", "{file}", "--out", "{out}"],
+        "--state-dir: {file} is a file, not a folder",
+    ),
+    "out-is-a-file": (["--out", "{file}"], "--out: {file} is a file, not a folder"),
+    "out-under-a-file": (
+        ["--out", "{file}/x"],
+        "--out: cannot make the folder {file}/x (Not a directory",
+    ),
+    "state-dir-nowhere": (
+        ["--state-dir", "/proc/nope/x", "--out", "{out}"],
+        "--state-dir: cannot make the folder /proc/nope/x (No such file or directory: /proc/nope)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FOLDERS)
+def test_a_folder_option_that_cannot_be_a_folder_fails_before_the_flow_run(
+    case, data_dir, tmp_path, monkeypatch
+):
+    from flows.cli import EXIT_BAD_INPUT
+
+    if "/proc/" in str(BAD_FOLDERS[case]) and not Path("/proc/self").is_dir():
+        pytest.skip("no /proc here")
+    file = tmp_path / "notes.txt"
+    file.write_text("mine")
+    names = {"file": file, "out": tmp_path / "out"}
+    args, reason = BAD_FOLDERS[case]
+    result = invoke_replay(
+        [*GOOD, *(a.format(**names) for a in args)], data_dir, tmp_path, monkeypatch
+    )
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert reason.format(**names) in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert file.read_text() == "mine" and not (tmp_path / "out").exists()
+
+
+def small_snapshot(folder: Path, seasons: tuple[str, ...]) -> Path:
+    """A snapshot folder holding a short regular season of team logs for each of ``seasons``."""
+    from tests.builders import team_game_log, write_snapshot
+
+    logs = {s: team_game_log(s, n_days=10, seed=i) for i, s in enumerate(seasons)}
+    return write_snapshot(folder, logs, players=False)
+
+
+def plan(data: Path, tmp_path: Path, **changes) -> None:
+    """``plan_replay`` of 2022-23 trained through 2021-22 on the snapshot ``data``."""
+    args = {
+        "season": "2022-23",
+        "trained_through": "2021-22",
+        "state_dir": None,
+        "out": str(tmp_path / "out"),
+        "first_season": None,
+        "points": False,
+        "models": None,
+        "season_type": "regular",
+        "drift_every_days": 7,
+        "window_days": 14,
+        "cooldown_days": 28,
+        "settings": Settings(data_dir=data, state_dir=tmp_path / "user"),
+    }
+    plan_replay(**(args | changes))
+
+
+def test_the_plan_refuses_a_history_with_a_season_missing_and_a_negative_day_count(tmp_path):
+    data = small_snapshot(tmp_path / "data", ("2018-19", "2020-21", "2021-22", "2022-23"))
+    plan(data, tmp_path, first_season="2020-21", max_days=1)  # no gap: accepted
+    gap = f"season(s) 2019-20 of the history 2018-19:2021-22 are not in the snapshot {data}"
+    with pytest.raises(ValueError, match=re.escape(gap)):
+        plan(data, tmp_path)
+    with pytest.raises(ValueError, match="--days must be >= 1, got -3"):
+        plan(data, tmp_path, first_season="2020-21", max_days=-3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # nothing made
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-folder", "user-folder"])
+def test_a_replay_failing_in_its_setup_removes_what_it_made(existing, tmp_path):
+    """A history season that cannot be read fails the ingest once the replay's store is made:
+    the error names the file in the data folder, what the replay made is removed (the user's
+    file and the data folder stay as they were), and the same run, once the file is repaired,
+    goes through."""
+    from ingest.errors import SourceDataError
+    from tests.builders import damage_file
+
+    data = small_snapshot(tmp_path / "data", ("2020-21", "2021-22", "2022-23"))
+    broken = data / "team_game_logs" / "regular_season" / "2020-21.csv.gz"
+    good = broken.read_bytes()
+    damage_file(broken, "header only")
+    files = sorted(p.relative_to(data) for p in data.rglob("*"))
+    out = tmp_path / "replay"
+    if existing:
+        (out / "state").mkdir(parents=True)
+        (out / "state" / "notes.txt").write_text("mine")
+    run = {
+        "season": "2022-23",
+        "trained_through": "2021-22",
+        "out": str(out),
+        "max_days": 1,
+        "settings": Settings(data_dir=data, state_dir=tmp_path / "user"),
+    }
+    with pytest.raises(SourceDataError) as refused:
+        replay_flow(**run)
+    assert str(refused.value).startswith(f"{broken} (2020-21 regular)")  # the user's file
+    if existing:
+        assert [p.name for p in (out / "state").iterdir()] == ["notes.txt"]
+    else:
+        assert not out.exists()
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == files
+    broken.write_bytes(good)
+    summary = replay_flow(**run)
+    assert summary.doc["days"] == 1 and (out / "summary.json").exists()
