@@ -182,8 +182,19 @@ def running_flow(as_json: bool = False) -> Iterator[None]:
         raise
 
 
+def _unparsed(exc: Exception) -> str:
+    """``NBA_FIELD: why`` of a pydantic-settings parsing error (its message names the field)."""
+    import re
+
+    found = re.search(r'field "([a-z_]+)"', str(exc))
+    cause = f"{exc.__cause__}" if exc.__cause__ else str(exc)
+    name = f"NBA_{found.group(1).upper()}" if found else "a setting"
+    return f'{name}: cannot be parsed ({cause}); a list is JSON, e.g. ["http://a"]'
+
+
 def _settings(as_json: bool = False) -> Settings:
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     try:
         settings = Settings()
@@ -192,6 +203,8 @@ def _settings(as_json: bool = False) -> Settings:
             f"NBA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
         )
         raise _fail(ValueError(f"invalid setting: {wrong}"), as_json) from None
+    except SettingsError as exc:  # a value its source cannot parse (a list that is not JSON)
+        raise _fail(ValueError(f"invalid setting: {_unparsed(exc)}"), as_json) from None
     _setup(settings)
     return settings
 
@@ -411,6 +424,8 @@ def train(
         raise typer.Exit(code) from None
     except Exception as exc:
         raise _fail(exc, as_json) from None
+    if summary.skipped and not summary.models and not summary.unchanged:
+        raise _fail(ValueError("nothing trained: " + "; ".join(summary.skipped)), as_json)
     _show_training(summary, as_json)
 
 
@@ -425,6 +440,8 @@ def _show_training(summary, as_json: bool, error: str | None = None) -> None:
 def _print_training_summary(summary) -> None:
     for line in summary.unchanged:
         out.print(f"not trained: {line} (--force trains it anyway)")
+    for line in summary.skipped:
+        out.print(labelled("not trained:", "yellow", line))
     for line in summary.failed:
         out.print(labelled("failed:", "bold red", line))
     if not summary.models:
@@ -631,6 +648,8 @@ def mlflow_ui(
     from registry import mlflow_ui_command, mlflow_ui_env
 
     try:
+        if settings.mlflow_tracking_uri is None:  # the local store: never made anew here
+            settings.existing_state_dir("no model is registered (run `nba-mlops train` first)")
         check_port(host, port)
         settings.ensure_state_dir()
         command = mlflow_ui_command(

@@ -68,6 +68,7 @@ class TrainingSummary:
     eval_seasons: dict[str, str] = field(default_factory=dict)  # task -> evaluation season
 
     failed: list[str] = field(default_factory=list)  # models that failed, and why
+    skipped: list[str] = field(default_factory=list)  # models the store has no rows for
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -573,6 +574,14 @@ def training_flow(
     summary = TrainingSummary(
         eval_season=eval_seasons[GAME], lineage=lineages[GAME], eval_seasons=eval_seasons
     )
+    if player_frame is None:
+        for name in [n for n in names if task_of(n) != GAME]:
+            names.remove(name)
+            summary.skipped.append(
+                f"{name}: the store holds no player game logs (ingest a snapshot with "
+                "player_game_logs/, or from nba_api)"
+            )
+            logger.warning("not trained: %s", summary.skipped[-1])
     fingerprints = {n: training_fingerprint(n, lineage_of[n]) for n in names}
     champions = {n: read_champion(uri, n) for n in names}
     plans: dict[str, WindowPlan] = {}

@@ -206,6 +206,26 @@ def test_a_bad_drift_option_exits_2_before_the_flow_runs(clean_env, options, mes
     assert flow_runs("drift-check") == before  # no flow run was started, so none failed
 
 
+def test_the_mlflow_ui_on_a_state_folder_that_does_not_exist_creates_nothing(clean_env):
+    from tests.servers import free_port
+
+    result = runner.invoke(app, ["mlflow-ui", "--port", str(free_port())])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "the state folder" in result.output and "does not exist" in result.output
+    assert not (clean_env / "state").exists()
+
+
+def test_a_setting_its_source_cannot_parse_exits_2(clean_env, monkeypatch):
+    """A list setting that is not JSON fails in pydantic-settings' parsing, before validation:
+    the same one-line reason and exit 2 as any bad setting."""
+    monkeypatch.setenv("NBA_CORS_ORIGINS", "http://a")
+    result = runner.invoke(app, ["status", "--json"])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    doc = json.loads(result.stdout)
+    assert doc["error"].startswith("invalid setting: NBA_CORS_ORIGINS: ")
+    assert "Traceback" not in result.output
+
+
 def test_drift_on_a_state_folder_that_does_not_exist_creates_nothing(clean_env):
     result = runner.invoke(app, ["drift", "--no-html"])
     assert result.exit_code == EXIT_BAD_INPUT, result.output
@@ -252,6 +272,8 @@ def test_recent_seasons_are_finished_ones():
 @pytest.mark.parametrize("command", ["serve", "mlflow-ui"])
 def test_a_server_on_a_port_in_use_or_out_of_range_exits_2_before_it_starts(clean_env, command):
     import socket
+
+    (clean_env / "state").mkdir()  # an existing store (the MLflow UI never makes one)
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -20,6 +20,7 @@ CLI = Path(sys.executable).with_name("nba-mlops")
 
 def test_sigterm_stops_the_ui_and_its_workers(clean_env):
     port = free_port()
+    (clean_env / "state").mkdir()  # the UI shows an existing store; it never makes one
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "1"}
     log = (clean_env / "ui.log").open("wb")
     command = subprocess.Popen(

@@ -265,6 +265,30 @@ def test_a_newest_season_without_player_logs_evaluates_the_points_models_on_the_
     assert versions == {"game-logistic": 2, "player-ridge": 2}
 
 
+def test_points_models_on_a_store_without_player_logs_say_why_they_are_not_trained(
+    tmp_path, clean_env, monkeypatch
+):
+    """Asked for alone, a points model the store has no rows for is a bad request (exit 2);
+    beside a game model, it is reported as not trained and the game model is."""
+    folder = tmp_path / "snap"
+    write_snapshot(
+        folder, {s: team_game_log(s, n_days=30, seed=i) for i, s in enumerate(SEASONS)}, False
+    )
+    monkeypatch.setenv("NBA_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("NBA_DATA_DIR", str(folder))
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest"]).exit_code == 0
+    alone = runner.invoke(app, ["train", "--models", "player-ridge"])
+    assert alone.exit_code == EXIT_BAD_INPUT, alone.output
+    why = "player-ridge: the store holds no player game logs"
+    assert f"error: nothing trained: {why}" in " ".join(alone.output.split())
+    both = runner.invoke(app, ["train", "--models", "player-ridge,game-logistic", "--json"])
+    assert both.exit_code == 0, both.output
+    summary = json.loads(both.stdout)
+    assert [m["name"] for m in summary["models"]] == ["game-logistic"]
+    assert [line.split(" (")[0] for line in summary["skipped"]] == [why]
+
+
 def test_a_model_that_fails_leaves_the_others_registered_and_reported(
     league, tmp_path, clean_env, monkeypatch
 ):
