@@ -564,8 +564,9 @@ def promote(
         bool, typer.Option("--gate/--force", help="Pass the metric gate (default) or force.")
     ] = True,
 ) -> None:
-    """Make a version the champion: through the metric gate, or forced by a person. Exit code 1
-    when the gate refuses it."""
+    """Make a version the champion: through the metric gate, or forced by a person.
+
+    Exit code 1 when the gate refuses it."""
     if not gate and not (reason or "").strip():
         raise _fail(ValueError("--force needs --reason TEXT: say why the gate is overridden"))
     actor = actor or _login_name()
@@ -671,10 +672,11 @@ def demo(
         typer.Option("--keep-running", help="Leave the prediction API running (Ctrl-C stops it)."),
     ] = False,
 ) -> None:
-    """The main job end to end on the embedded defaults: ingest every season, train the six
-    models, register them in MLflow and promote champions through the gate, build the drift
-    reports, then start the prediction API, make authenticated predictions of each kind and stop
-    it.
+    """The main job end to end on the embedded defaults, from ingest to served predictions.
+
+    Ingest every season, train the six models, register them in MLflow and promote champions
+    through the gate, build the drift reports, then start the prediction API, make
+    authenticated predictions of each kind and stop it.
 
     With the snapshot folder present (NBA_DATA_DIR or ../shared/data/nba) it ingests all of it;
     without it, the three latest complete seasons come from the live stats.nba.com API.

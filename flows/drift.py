@@ -169,7 +169,7 @@ class DriftCheckSummary:
     action: str = "none"
     season_scores: list[dict[str, Any]] = field(default_factory=list)
     retrain: dict[str, Any] | None = None
-    notified: bool | None = None
+    notified: bool | None = None  # the webhook's delivery; None: no alert, or no webhook set
     skipped: list[str] = field(default_factory=list)  # "<task>: <report not made and why>"
     index: str | None = None  # the index page, when this check rewrote it
     seconds: float = 0.0
@@ -532,7 +532,7 @@ def log_to_champion(
 
 
 @task(name="notify", retries=0, cache_policy=NO_CACHE)
-def send_notification(event: dict, webhook_url: str | None) -> bool:
+def send_notification(event: dict, webhook_url: str | None) -> bool | None:
     from monitoring.notify import notify
 
     return notify(event, webhook_url, logger=get_run_logger())

@@ -32,12 +32,12 @@ def notify(
     *,
     timeout: float = 10.0,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
-) -> bool:
-    """Log ``event`` and POST it as JSON to ``webhook_url`` (if set). True when delivered (or
-    nothing had to be posted)."""
+) -> bool | None:
+    """Log ``event`` and POST it as JSON to ``webhook_url`` (if set). True when delivered,
+    False when not, None when no webhook is set (only the log line)."""
     (logger or log).warning(alert_message(event))
     if not webhook_url:
-        return True
+        return None
     if not webhook_url.startswith(("http://", "https://")):
         scheme = urlsplit(webhook_url).scheme or "no scheme"
         (logger or log).error("webhook URL must be http(s), got %s: not posted", scheme)

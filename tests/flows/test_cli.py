@@ -7,6 +7,7 @@ import time
 
 import pandas as pd
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from flows.cli import (
@@ -362,3 +363,16 @@ def test_models_prints_row_counts_in_full_and_metrics_to_four_digits():
     assert metric_text("log_loss", 0.612345) == "log_loss 0.6123"
     assert metric_text("mae", 4.5) == "mae 4.5"
     assert metric_text("ndcg", 0.5) == "ndcg 0.5"  # not a count: not an integer
+
+
+def test_every_command_is_listed_on_one_line_of_the_help(clean_env, monkeypatch):
+    """A command's summary (its docstring's first paragraph) fits one line of ``--help``."""
+    monkeypatch.setenv("COLUMNS", "160")
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0, result.output
+    box = result.output.split("Commands")[1]
+    listed = [line.strip("│ ") for line in box.splitlines() if line.startswith("│")]
+    commands = sorted(typer.main.get_command(app).commands)
+    assert {"replay", "demo", "promote"} <= set(commands)
+    # one line per command: no line continues the summary above it
+    assert sorted(line.split()[0] for line in listed) == commands, listed
