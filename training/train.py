@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.pipeline import Pipeline
@@ -278,9 +279,13 @@ def choose_window(
     """The in-season window of ``season``, or None, and why.
 
     The window ends on D, the last played day of ``season``, and starts after
-    ``max(D - days, champion_fit_through)``: no row of it is one the champion was fit on. None
-    when ``days`` is 0, no game was played after the champion's fit, or the window holds fewer
-    than ``min_games`` games.
+    ``max(D - days, champion_fit_through)``: no row of it is one the champion was fit on. When
+    that start leaves the challenger no game the champion was not fit on (every game since the
+    champion's fit falls in the window), the challenger would be the champion's own fit and
+    score the same: the window is then the later half of the game days since the champion's
+    fit, and the challenger is fit on the earlier half. None when ``days`` is 0, no game was
+    played after the champion's fit (or on one day only), or the window holds fewer than
+    ``min_games`` games.
     """
     if days <= 0:
         return None, "in-season window off"
@@ -293,11 +298,26 @@ def choose_window(
             f"no game of {season} after the champion's fit ({champion_fit_through.date()})"
         )
     start = max(through - pd.Timedelta(days=days), champion_fit_through)
+    new_days = np.sort(played.loc[played["game_date"] > champion_fit_through, "game_date"].unique())
+    halved = not (new_days <= start).any()
+    if halved:
+        if len(new_days) < 2:
+            return None, (
+                f"one game day of {season} since the champion's fit: none to fit a challenger "
+                "on before a window"
+            )
+        start = pd.Timestamp(new_days[len(new_days) // 2 - 1])
     window = EvalWindow(season=season, fit_through=start, through=through)
     n_games = played.loc[window_mask(played, task, window), "game_id"].nunique()
     if n_games < min_games:
         return None, f"in-season window {window.label} holds {n_games} games (< {min_games})"
-    return window, f"in-season window {window.label}: {n_games} games"
+    why = f"in-season window {window.label}: {n_games} games"
+    if halved:
+        why += (
+            f" (the later half of the {len(new_days)} game days since the champion's fit: "
+            "the challenger is fit on the earlier half)"
+        )
+    return window, why
 
 
 def _finite(values: Mapping[str, Any]) -> dict[str, float]:

@@ -61,8 +61,9 @@ def test_the_window_holds_no_game_the_challenger_or_champion_was_fit_on(
     under_way, monkeypatch, champion_days_in
 ):
     """Champion fit through the previous season (``None``) or through day 20 of the current
-    one: the window starts after max(D - 14, the champion's fit), the challenger is fit on rows
-    dated up to its start only, and both are scored on exactly the window's rows."""
+    one: the window starts after max(D - 14, the champion's fit) (or, when that leaves the
+    challenger no new game, in the middle of the game days since the fit), the challenger is
+    fit on rows dated up to its start only, and both are scored on exactly the window's rows."""
     import training.train as train_module
 
     season_rows = under_way.loc[under_way["season"] == CURRENT]
@@ -76,7 +77,12 @@ def test_the_window_holds_no_game_the_challenger_or_champion_was_fit_on(
     )
     assert window is not None, why
     assert window.through == last
-    assert window.fit_through == max(last - pd.Timedelta(days=14), champion_fit)
+    if champion_days_in is None:
+        assert window.fit_through == last - pd.Timedelta(days=14)
+    else:  # every game since the fit is in the last 14 days: the window is their later half
+        new_days = np.sort(season_rows.loc[season_rows["game_date"] > champion_fit, "game_date"])
+        new_days = np.unique(new_days)
+        assert window.fit_through == new_days[len(new_days) // 2 - 1] > champion_fit
 
     fitted: list[pd.DataFrame] = []
 
@@ -126,6 +132,31 @@ def test_no_window_and_why(under_way, champion_fit, days, min_games, why):
         under_way, "game", CURRENT, champion_fit_through=fit, days=days, min_games=min_games
     )
     assert window is None and why in reason
+
+
+def test_a_window_holding_every_new_game_is_cut_so_the_challenger_learns_from_some(under_way):
+    """The window would start at the champion's fit (every game since is in it): the challenger
+    would be the champion's own fit and score the same. The window is the later half of the
+    game days since the fit instead, and the challenger is fit on the earlier half."""
+    fit = under_way.loc[under_way["season"] == SEASONS[1], "game_date"].max()
+    season_days = np.sort(under_way.loc[under_way["season"] == CURRENT, "game_date"].unique())
+    window, why = choose_window(
+        under_way, "game", CURRENT, champion_fit_through=fit, days=365, min_games=20
+    )
+    assert window is not None and window.through == season_days[-1]
+    assert window.fit_through == season_days[len(season_days) // 2 - 1] > fit
+    assert f"the later half of the {len(season_days)} game days since the champion's fit" in why
+    # a shorter window that leaves the challenger some new games is kept as it is
+    window, why = choose_window(
+        under_way, "game", CURRENT, champion_fit_through=fit, days=7, min_games=20
+    )
+    assert window.fit_through == season_days[-1] - pd.Timedelta(days=7) and "half" not in why
+    # one game day since the fit: nothing to learn from before any window
+    one_day = under_way.loc[under_way["game_date"] <= season_days[0]]
+    window, why = choose_window(
+        one_day, "game", CURRENT, champion_fit_through=fit, days=365, min_games=1
+    )
+    assert window is None and "one game day of 2019-20 since the champion's fit" in why
 
 
 def test_a_finished_season_still_has_its_window_against_an_older_champion(under_way):
