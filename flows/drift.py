@@ -32,7 +32,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -598,6 +598,16 @@ def _eval_season(data: StoreData, as_of: date, min_games: int) -> str | None:
     return season if len(played) >= min_games else None
 
 
+def decided_by_shift(result: ReportResult, shift: dict[str, Any]) -> ReportResult:
+    """A predictions report as recorded: detected when the distance between the predictions
+    crosses its threshold (what decides a retrain), the distance in its details; Evidently's own
+    test stays in ``test`` and on its page. Other reports unchanged."""
+    if result.kind != "predictions":
+        return result
+    details = {**result.details, "prediction_shift": shift}
+    return replace(result, drift_detected=shift["crossed"], share_drifted=None, details=details)
+
+
 def _retrain_models(triggered: set[str], allowed: list[str] | None) -> list[str]:
     from training.models import GAME_MODELS, POINTS_MODELS, task_of
 
@@ -714,6 +724,8 @@ def drift_flow(
             logger.info("%s: not reported (%s)", task_name, reason)
         check.performance = performance.as_dict()
         check.prediction_shift = shift.as_dict() if shift is not None else None
+        if shift is not None:
+            results = [decided_by_shift(r, check.prediction_shift) for r in results]
         features_result = next((r for r in results if r.kind == "features"), None)
         reasons = alert_reasons(features_result, performance, shift)
         decision = decide(

@@ -133,6 +133,7 @@ def report_rows(engine: Engine, limit: int | None = None) -> list[dict[str, Any]
                 "as_of": summary.get("as_of"),
                 "task": summary.get("task"),
                 "check_id": summary.get("check_id"),
+                "distance": (summary.get("prediction_shift") or {}).get("distance"),
             }
         )
     return entries
@@ -147,8 +148,11 @@ def _rel(path: str | None, root: Path) -> str:
         return path
 
 
-def _fmt_share(value: Any) -> str:
-    return "" if value is None else f"{float(value):.0%}"
+def _fmt_share(value: Any, distance: Any = None) -> str:
+    """A features report's drifted share; a predictions report's distance."""
+    if value is None:
+        return "" if distance is None else f"distance {float(distance):.3f}"
+    return f"{float(value):.0%}"
 
 
 def write_index(engine: Engine, reports_dir: Path) -> Path:
@@ -160,14 +164,15 @@ def write_index(engine: Engine, reports_dir: Path) -> Path:
             entry["created_at"] = entry["created_at"].isoformat(timespec="seconds")
     _write_atomic(root / "index.json", json.dumps(entries, indent=1, default=str) + "\n")
     header = (
-        "| date | kind | model | version | current window | reference | drifted share "
+        "| date | kind | model | version | current window | reference | drifted share or "
+        "distance "
         "| detected | failed tests | report |"
     )
     lines = [
         "# Monitoring reports",
         "",
-        "Newest first. `detected`: drift declared (features, predictions) or a performance "
-        "drop over the threshold.",
+        "Newest first. `detected`: the share of drifted features, the distance between the "
+        "predictions (normed Wasserstein) or the performance drop reaches its threshold.",
         "",
         header,
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -178,7 +183,7 @@ def write_index(engine: Engine, reports_dir: Path) -> Path:
         lines.append(
             f"| {e['as_of'] or e['created_at']} | {e['kind']} | {e['model_name']} | "
             f"{e['model_version']} | {e['current_window']} | {e['reference_window']} | "
-            f"{_fmt_share(e['share_drifted'])} | {'yes' if e['drift_detected'] else 'no'} | "
+            f"{_fmt_share(e['share_drifted'], e['distance'])} | {'yes' if e['drift_detected'] else 'no'} | "
             f"{e['failed_tests']} | [{Path(link).name}]({link}) |"
         )
         cells.append(
@@ -192,7 +197,7 @@ def write_index(engine: Engine, reports_dir: Path) -> Path:
                     e["model_version"],
                     e["current_window"],
                     e["reference_window"],
-                    _fmt_share(e["share_drifted"]),
+                    _fmt_share(e["share_drifted"], e["distance"]),
                     "yes" if e["drift_detected"] else "no",
                     e["failed_tests"],
                 )

@@ -518,9 +518,12 @@
     const li = el("li", null, { "data-kind": r.kind, "data-model": r.model_name || "" });
     const title = el("strong", `${r.kind}: ${r.model_name} v${r.model_version}`);
     li.append(title, el("br"));
-    const share = typeof r.share_drifted === "number" ? percent(r.share_drifted) : "n/a";
+    const shift = r.summary && r.summary.prediction_shift;
+    const share = shift
+      ? `distance between the predictions ${shift.distance.toFixed(3)} (threshold ${shift.threshold})`
+      : `drifted share ${typeof r.share_drifted === "number" ? percent(r.share_drifted) : "n/a"}`;
     li.append(document.createTextNode(
-      `Current ${r.current_window} against ${r.reference_window}; drifted share ${share}; ` +
+      `Current ${r.current_window} against ${r.reference_window}; ${share}; ` +
       `${r.failed_tests} failed test(s); ${r.created_at ? r.created_at.slice(0, 16).replace("T", " ") : ""}. `,
     ));
     li.append(el("span", r.drift_detected ? "Drift detected." : "No drift.", {

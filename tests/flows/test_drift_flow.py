@@ -249,11 +249,20 @@ def test_prediction_drift_over_its_threshold_starts_a_retrain(trained):
     shift = task["prediction_shift"]
     assert shift["distance"] > 0 and shift["crossed"] is False
     assert measured.alerts == [] and measured.retrain is None
+    # the predictions report records the verdict that decides (whatever Evidently's own test)
+    recorded = next(r for r in task["reports"] if r["kind"] == "predictions")
+    assert (recorded["drift_detected"], recorded["share_drifted"]) == (False, None)
+    assert recorded["prediction_shift"] == shift and "test" in recorded
 
     at_threshold = quiet.model_copy(update={"prediction_drift_threshold": shift["distance"]})
     summary = drift_flow(settings=at_threshold, **kwargs)
     (reason,) = summary.alerts
     assert reason.startswith(f"{MODEL} prediction drift: normed Wasserstein distance")
+    recorded = next(r for r in summary.tasks[0]["reports"] if r["kind"] == "predictions")
+    assert recorded["drift_detected"] is True
+    with Session(open_store(settings)) as session:
+        row = session.get(DriftReport, recorded["id"])
+    assert row.drift_detected is True and row.summary["prediction_shift"]["crossed"] is True
     assert summary.tasks[0]["decision"]["retrain"] is True
     (outcome,) = summary.retrain["models"]
     version = get_version(uri, MODEL, outcome["version"])

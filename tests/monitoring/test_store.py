@@ -46,7 +46,13 @@ def results():
 def test_reports_are_saved_recorded_and_indexed(db_url, tmp_path, results):
     engine = make_engine(db_url)
     upgrade(engine)
+    from flows.drift import decided_by_shift
+
     features, predictions = results
+    # recorded as the drift check does: the distance between the predictions decides
+    shift = {"distance": 0.123, "threshold": 0.3, "crossed": False}
+    predictions = decided_by_shift(predictions, shift)
+    assert decided_by_shift(features, shift) is features
     folder = check_folder(tmp_path / "reports", date(2023, 11, 15), "abc123")
     context = {"check_id": "abc123", "as_of": "2023-11-15", "decision": {"retrain": True}}
     entries = [(r, *save_report(r, folder, context)) for r in (features, predictions)]
@@ -75,6 +81,9 @@ def test_reports_are_saved_recorded_and_indexed(db_url, tmp_path, results):
     listed = json.loads(index.read_text())
     assert [e["kind"] for e in listed] == ["predictions", "features"]  # newest first
     assert listed[1]["share_drifted"] == pytest.approx(0.5)
+    assert (listed[0]["distance"], listed[0]["drift_detected"]) == (0.123, False)
+    for page in ("index.md", "index.html"):
+        assert "distance 0.123" in (tmp_path / "reports" / page).read_text()
     assert "features-game-logistic-v3.html" in (tmp_path / "reports/index.md").read_text()
     assert "2023-11-15_abc123/features" in (tmp_path / "reports/index.html").read_text()
     assert last_retrain_day(engine, "game-logistic") == date(2023, 11, 15)

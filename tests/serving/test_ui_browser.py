@@ -79,7 +79,16 @@ def drift_rows(stack):
     a day later (a game-only check); each is its model's newest of that kind."""
     now = datetime.now(UTC)
     row = {"kind": "ui-browser", "drift_detected": True, "failed_tests": 2}
-    points = {**row, "created_at": now - timedelta(days=1), "model_name": "player-ridge"}
+    # a predictions report: the distance that decides, not a share
+    shift = {"distance": 0.27, "threshold": 0.3, "crossed": False}
+    points = {
+        **row,
+        "created_at": now - timedelta(days=1),
+        "model_name": "player-ridge",
+        "share_drifted": None,
+        "drift_detected": False,
+        "summary": {"prediction_shift": shift},
+    }
     game = {**row, "created_at": now, "model_name": "game-logistic", "share_drifted": 0.375}
     with drift_reports(stack.database_url, points, game) as ids:
         yield ids
@@ -223,7 +232,8 @@ def test_a_person_uses_the_page(server, browser, api, drift_rows):  # noqa: F811
     expect(drift.nth(0)).to_contain_text("Drift detected")
     expect(drift.nth(1)).to_have_attribute("data-model", "player-ridge")
     expect(drift.nth(1)).to_contain_text("ui-browser: player-ridge v1")
-    expect(drift.nth(1)).to_contain_text("drifted share 25.0%")
+    expect(drift.nth(1)).to_contain_text("distance between the predictions 0.270 (threshold 0.3)")
+    expect(drift.nth(1)).to_contain_text("No drift")
     page.screenshot(path=str(ARTIFACTS / "ui-desktop.png"), full_page=True)
 
     # An unknown team: the service's message on the page.
