@@ -208,3 +208,9 @@ def with_value(log: pd.DataFrame, column: str, value, row: int = 1) -> pd.DataFr
     out = log.astype({column: object})
     out.loc[row, column] = value
     return out
+
+
+def small_league(folder: Path, seasons: tuple[str, ...]) -> Path:
+    """``seasons`` of 30 game days each, team and player logs, in the snapshot's layout."""
+    logs = {s: team_game_log(s, n_days=30, seed=i) for i, s in enumerate(seasons)}
+    return write_snapshot(folder, logs)
