@@ -809,7 +809,7 @@ def drift_flow(
         log_to_champion(uri, info, check, results, as_of, {**context_base, **check.as_dict()})
 
     if triggered:
-        from flows.training import run_training
+        from flows.training import TrainingIncomplete, run_training
 
         if eval_season is not None:
             data = load_history(engine, data, with_players=True)
@@ -824,11 +824,8 @@ def drift_flow(
         except Exception as exc:
             # Recorded and notified, then the check fails: a broken retrain must be seen. The
             # models registered before a failure (``TrainingIncomplete``) are kept in the record.
-            done = getattr(exc, "summary", None)
-            summary.retrain = {
-                "error": f"{type(exc).__name__}: {exc}"[:2000],
-                "models": done.models if done is not None else [],
-            }
+            done = exc.summary.models if isinstance(exc, TrainingIncomplete) else []
+            summary.retrain = {"error": f"{type(exc).__name__}: {exc}"[:2000], "models": done}
             summary.action += f"; the retrain failed: {summary.retrain['error']}"
             annotate(engine, recorded, {"retrain": summary.retrain})
             _finish(summary, folder, settings, t0)

@@ -133,20 +133,23 @@ def build_features(
     return game_frame, player_frame
 
 
+def player_seasons(frames: StoreFrames) -> set[str]:
+    """The regular seasons of which the store holds player rows (pure)."""
+    players = frames.player_games
+    return set(players.loc[players["season_type"] == REGULAR, "season"].astype(str))
+
+
 def seasons_without_player_logs(frames: StoreFrames, seasons: list[str]) -> list[str]:
     """The ``seasons`` of which the store holds no regular-season player row: nothing there for
     the points task to be scored on (pure)."""
-    players = frames.player_games
-    held = set(players.loc[players["season_type"] == REGULAR, "season"].astype(str))
+    held = player_seasons(frames)
     return [s for s in seasons if s not in held]
 
 
 def newest_player_season(frames: StoreFrames) -> str | None:
     """The newest regular season of which the store holds player rows: the points models'
     default evaluation season (the newest season's player logs may not be in yet)."""
-    players = frames.player_games
-    held = players.loc[players["season_type"] == REGULAR, "season"].astype(str).unique()
-    return max(held, key=season_start_year) if len(held) else None
+    return max(player_seasons(frames), key=season_start_year, default=None)
 
 
 def evaluation_seasons(
