@@ -189,6 +189,13 @@ class Settings(BaseSettings):
         "deviation) between the reference's and the window's predicted values at which "
         "prediction drift triggers a retrain. 0 turns the trigger off (reported only).",
     )
+    stale_ingest_days: int = Field(
+        default=3,
+        ge=1,
+        description="A drift check alerts when the store's last successful ingest finished more "
+        "than this many days before the check's day: the daily ingest has stopped, and the "
+        "windows hold no new game (between seasons the daily ingest still succeeds).",
+    )
     webhook_url: str | None = Field(
         default=None,
         description="Optional http(s) URL notified (JSON POST) when monitoring alerts.",

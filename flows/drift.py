@@ -489,7 +489,7 @@ def save_reports(results: list[ReportResult], folder, context: dict, html: bool)
 def record(engine, entries: list, context: dict, reports_dir) -> list[int]:
     from monitoring.store import record_reports, write_index
 
-    ids = record_reports(engine, entries, context)
+    ids = record_reports(engine, entries, context, reports_dir)
     write_index(engine, reports_dir)
     return ids
 
@@ -606,6 +606,26 @@ def decided_by_shift(result: ReportResult, shift: dict[str, Any]) -> ReportResul
         return result
     details = {**result.details, "prediction_shift": shift}
     return replace(result, drift_detected=shift["crossed"], share_drifted=None, details=details)
+
+
+def stale_store(engine, games: pd.DataFrame, as_of: date, days: int) -> str | None:
+    """The alert of a store whose last successful ingest finished more than ``days`` days
+    before ``as_of`` (None when it is fresh): its checks would find no new game day after day
+    and say only "no report made"."""
+    from ingest.storage import last_ingest
+
+    finished = last_ingest(engine)
+    if finished is not None and (as_of - finished.date()).days <= days:
+        return None
+    newest = pd.to_datetime(games["game_date"]).max() if len(games) else None
+    when = (
+        "no ingest of the store has succeeded"
+        if finished is None
+        else f"the store's last successful ingest finished {finished:%Y-%m-%d %H:%M} UTC, "
+        f"{(as_of - finished.date()).days} days before {as_of} (NBA_STALE_INGEST_DAYS {days})"
+    )
+    held = f"its newest game is of {newest:%Y-%m-%d}" if newest is not None else "it holds no game"
+    return f"stale store: {when}; {held}. Check the daily-ingest deployment's runs"
 
 
 def _retrain_models(triggered: set[str], allowed: list[str] | None) -> list[str]:
@@ -766,6 +786,10 @@ def drift_flow(
         )
     for name in missing:
         logger.warning("%s has no champion: not checked (train first)", name)
+    stale = stale_store(engine, data.games, as_of, settings.stale_ingest_days)
+    if stale:
+        logger.warning("monitoring %s: %s", as_of, stale)
+        summary.alerts.append(stale)
 
     triggered = {c.task for c, _, _ in checks if c.decision.get("retrain")}
     blocked = [

@@ -50,6 +50,7 @@ from ingest.schema import (
     season_start_year,
 )
 from monitoring.predictions import json_value
+from monitoring.windows import MAX_WINDOW_DAYS
 
 if TYPE_CHECKING:
     from training.intervals import PointsInterval
@@ -459,8 +460,8 @@ def check_arguments(
         raise ValueError(f"--season-type must be regular or all, got {season_type!r}")
     if drift_every_days < 1:
         raise ValueError(f"--drift-every must be >= 1, got {drift_every_days}")
-    if window_days < 1:
-        raise ValueError(f"--window-days must be >= 1, got {window_days}")
+    if not 1 <= window_days <= MAX_WINDOW_DAYS:
+        raise ValueError(f"--window-days must be 1 to {MAX_WINDOW_DAYS}, got {window_days}")
     if cooldown_days < 0:
         raise ValueError(f"--cooldown-days must be >= 0, got {cooldown_days}")
     if max_days is not None and max_days < 1:

@@ -11,6 +11,7 @@ import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, select, tuple_
@@ -96,6 +97,14 @@ def stored_digests(engine: Engine) -> dict[str, tuple[str, list[int] | None]]:
         for key, digest in ((counts or {}).get("digests") or {}).items():
             out.setdefault(key, (digest, held.get(key)))
     return out
+
+
+def last_ingest(engine: Engine) -> datetime | None:
+    """When the newest successful ingest finished (None: none has)."""
+    with engine.connect() as conn:
+        return conn.execute(
+            select(func.max(IngestRun.finished_at)).where(IngestRun.status == "ok")
+        ).scalar_one()
 
 
 def batch_rows(batch: Batch) -> list[int]:

@@ -38,8 +38,12 @@ def _tasks(value: str) -> list[str]:
 
 
 def _days(value: int, option: str) -> int:
+    from monitoring.windows import MAX_WINDOW_DAYS
+
     if value < 1:
         raise ValueError(f"{option} must be at least 1 day, got {value}")
+    if value > MAX_WINDOW_DAYS:
+        raise ValueError(f"{option} must be at most {MAX_WINDOW_DAYS} days (a year), got {value}")
     return value
 
 

@@ -87,12 +87,26 @@ def save_report(
     return html_path, json_path
 
 
+def stored_path(path: Path | None, reports_dir: Path) -> str | None:
+    """A report file as written in ``drift_reports``: relative to the reports folder (POSIX),
+    so a state folder that is moved or copied keeps working links; a file outside the folder
+    keeps its absolute path."""
+    if path is None:
+        return None
+    try:
+        return Path(path).resolve().relative_to(Path(reports_dir).resolve()).as_posix()
+    except ValueError:
+        return str(Path(path).resolve())
+
+
 def record_reports(
     engine: Engine,
     entries: Sequence[tuple[ReportResult, Path | None, Path]],
     context: dict[str, Any],
+    reports_dir: Path,
 ) -> list[int]:
-    """One ``drift_reports`` row per report (one transaction); returns their ids."""
+    """One ``drift_reports`` row per report (one transaction); returns their ids. Paths are
+    stored relative to ``reports_dir`` (:func:`stored_path`)."""
     rows = []
     for result, html_path, json_path in entries:
         rows.append(
@@ -105,8 +119,8 @@ def record_reports(
                 share_drifted=result.share_drifted,
                 drift_detected=bool(result.drift_detected),
                 failed_tests=int(result.failed_tests),
-                html_path=str(html_path) if html_path else None,
-                json_path=str(json_path),
+                html_path=stored_path(html_path, reports_dir),
+                json_path=stored_path(json_path, reports_dir),
                 summary=json_value({**result.summary(), **context}),
             )
         )
@@ -140,10 +154,15 @@ def report_rows(engine: Engine, limit: int | None = None) -> list[dict[str, Any]
 
 
 def _rel(path: str | None, root: Path) -> str:
+    """A stored report path as a link from the index: stored paths are relative to the reports
+    folder already; an absolute one (rows written before paths were stored relative) is made
+    relative to it."""
     if not path:
         return ""
+    if not Path(path).is_absolute():
+        return path
     try:
-        return os.path.relpath(path, root)
+        return Path(os.path.relpath(path, root)).as_posix()
     except ValueError:
         return path
 

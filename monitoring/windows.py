@@ -19,6 +19,9 @@ from ingest.schema import season_label
 # A season is labelled by the year it starts in; NBA seasons start in October (or December 2020)
 # and end by July (the 2019-20 bubble: October), so August is the first month of a season.
 SEASON_FIRST_MONTH = 8
+# The longest window: a year of game days. The reference is the same point of an earlier
+# season, and a longer window would reach back past every season the champion knows.
+MAX_WINDOW_DAYS = 365
 
 
 def season_of(day: date) -> str:
@@ -40,8 +43,8 @@ class Window:
     @classmethod
     def trailing(cls, as_of: date, days: int) -> Window:
         """The ``days`` days before ``as_of`` (``as_of`` itself excluded)."""
-        if days < 1:
-            raise ValueError(f"a window needs at least one day, got {days}")
+        if not 1 <= days <= MAX_WINDOW_DAYS:
+            raise ValueError(f"a window spans 1 to {MAX_WINDOW_DAYS} days, got {days}")
         return cls(as_of - timedelta(days=days), as_of)
 
     @property

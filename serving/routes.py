@@ -301,10 +301,13 @@ def _audit_model(rt, request, action, name, version, success, message) -> None:
 # Drift reports (written by the monitoring package) -----------------------------------------------
 def _report_file(path: str | None, reports_dir: FilePath) -> str | None:
     """A report's file as shown to clients: relative to the reports folder, never an absolute
-    server path (a file elsewhere shows its name only)."""
+    server path (a file elsewhere shows its name only). Paths are stored relative to the
+    reports folder; an absolute one comes from a row written before they were."""
     if not path:
         return None
     file = FilePath(path)
+    if not file.is_absolute():
+        return file.as_posix()
     try:
         return file.resolve().relative_to(reports_dir.resolve()).as_posix()
     except ValueError:

@@ -1,10 +1,14 @@
-"""Shared fixtures: the snapshot folder, real PostgreSQL databases, a Prefect test harness."""
+"""Shared fixtures: the snapshot folder, real PostgreSQL databases, a Prefect test harness, a
+webhook receiver."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import threading
 import uuid
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -127,3 +131,29 @@ def pytest_collection_modifyitems(session, config, items):
         return rank.get(path, len(rank))
 
     items.sort(key=key)  # stable: the order inside a module, and of the others, is kept
+
+
+@pytest.fixture
+def receiver():
+    """A real local HTTP server taking webhook POSTs: its URL, the requests it received (JSON
+    body and content type) and its handler class (set ``status`` to answer with another code)."""
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        status = 200
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"body": json.loads(body), "type": self.headers["Content-Type"]})
+            self.send_response(Handler.status)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", received, Handler
+    server.shutdown()
+    server.server_close()

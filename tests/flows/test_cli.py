@@ -196,6 +196,11 @@ def test_status_and_models_on_a_state_folder_that_does_not_exist_create_nothing(
         (["--tasks", "game,foo"], "--tasks must be"),
         (["--window-days", "0"], "--window-days must be at least 1 day, got 0"),
         (["--performance-days", "-3"], "--performance-days must be at least 1 day, got -3"),
+        # a reference reaching back to 1750 was the answer; now a clear bound
+        (
+            ["--window-days", "100000"],
+            "--window-days must be at most 365 days (a year), got 100000",
+        ),
         (["--as-of", "yesterday"], "--as-of must be a date"),
     ],
 )

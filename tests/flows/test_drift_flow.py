@@ -421,6 +421,43 @@ def test_a_check_with_no_game_in_its_window_says_so(current_champion, monkeypatc
     assert "no threshold crossed" not in result.output and "index: " not in result.output
 
 
+def test_a_check_on_a_store_no_ingest_has_reached_for_days_alerts(
+    current_champion, receiver, monkeypatch
+):
+    """The daily ingest stopped: the check alerts and notifies instead of ending Completed with
+    only "no report made" day after day. A check within NBA_STALE_INGEST_DAYS does not."""
+    from ingest.storage import last_ingest
+
+    settings, engine, _ = current_champion
+    url, received, _ = receiver
+    finished = last_ingest(engine)
+    watched = settings.model_copy(update={"webhook_url": url, "stale_ingest_days": 3})
+    fresh = drift_flow(
+        as_of=finished.date() + timedelta(days=3), tasks=["game"], html=False, settings=watched
+    )
+    assert fresh.alerts == [] and received == []
+    late = finished.date() + timedelta(days=10)
+    summary = drift_flow(as_of=late, tasks=["game"], html=False, settings=watched)
+    (alert,) = summary.alerts
+    assert alert == (
+        f"stale store: the store's last successful ingest finished {finished:%Y-%m-%d %H:%M} UTC, "
+        f"10 days before {late} (NBA_STALE_INGEST_DAYS 3); its newest game is of "
+        f"{read_games(engine)['game_date'].max():%Y-%m-%d}. Check the daily-ingest deployment's runs"
+    )
+    assert summary.notified is True and summary.action == "none"  # it retrains nothing
+    (event,) = received
+    assert event["body"]["reasons"] == [alert] and event["body"]["as_of"] == late.isoformat()
+    assert json.loads((Path(summary.folder) / "check.json").read_text())["alerts"] == [alert]
+
+    monkeypatch.setenv("NBA_STATE_DIR", str(settings.state_dir))
+    monkeypatch.setenv("NBA_DATA_DIR", str(settings.data_dir))
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(
+        app, ["drift", "--as-of", late.isoformat(), "--tasks", "game", "--no-html"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "alert: stale store: the store's last successful ingest" in result.output
+
+
 def test_a_check_as_of_a_day_before_the_stored_games_says_so(current_champion):
     """No game of the store before the window: no reference to compare with, so nothing is
     reported, and the check says why (it used to fail naming a season nobody asked for)."""

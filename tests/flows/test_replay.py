@@ -272,6 +272,10 @@ BAD_ARGUMENTS = {
         [*GOOD, "--drift-every", "0"],
         "--drift-every must be >= 1, got 0",
     ),
+    "window-longer-than-a-year": (
+        [*GOOD, "--window-days", "400"],
+        "--window-days must be 1 to 365, got 400",
+    ),
 }
 
 
@@ -288,6 +292,7 @@ BEFORE_THE_FLOW_RUN = {
     "points-model-without-points",
     "unknown-model",
     "no-drift-check",
+    "window-longer-than-a-year",
 }
 
 

@@ -1,41 +1,15 @@
-"""The notification hook: a log line, and a JSON POST to a real local HTTP server."""
+"""The notification hook: a log line, and a JSON POST to a real local HTTP server (the
+``receiver`` fixture)."""
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
 from monitoring.notify import notify
 
 EVENT = {"as_of": "2024-01-15", "reasons": ["feature drift 40%"], "action": "retrain"}
-
-
-@pytest.fixture
-def receiver():
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        status = 200
-
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append({"body": json.loads(body), "type": self.headers["Content-Type"]})
-            self.send_response(Handler.status)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", received, Handler
-    server.shutdown()
-    server.server_close()
 
 
 def test_webhook_receives_the_event_as_json(receiver, caplog):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from datetime import date
 
 import numpy as np
@@ -60,7 +62,7 @@ def test_reports_are_saved_recorded_and_indexed(db_url, tmp_path, results):
         assert html_path.stat().st_size > 10_000 and "<html" in html_path.read_text()[:2000].lower()
         doc = json.loads(json_path.read_text())
         assert doc["context"]["check_id"] == "abc123" and doc["evidently"]["metrics"]
-    ids = record_reports(engine, entries, context)
+    ids = record_reports(engine, entries, context, tmp_path / "reports")
     annotate_reports(engine, ids, {"retrain": {"models": [{"name": "game-logistic"}]}})
 
     with engine.connect() as conn:
@@ -73,7 +75,9 @@ def test_reports_are_saved_recorded_and_indexed(db_url, tmp_path, results):
     assert first.share_drifted == pytest.approx(0.5)
     assert first.drift_detected is True
     assert first.failed_tests == features.failed_tests >= 3  # two columns and the share test
-    assert first.html_path.endswith("features-game-logistic-v3.html")
+    # relative to the reports folder, so a moved or copied state folder keeps its links
+    assert first.html_path == "2023-11-15_abc123/features-game-logistic-v3.html"
+    assert rows[1].json_path == "2023-11-15_abc123/predictions-game-logistic-v3.json"
     assert first.summary["as_of"] == "2023-11-15" and first.summary["retrain"]["models"]
     assert sorted(first.summary["drifted"]) == ["a", "b"]
 
@@ -86,6 +90,11 @@ def test_reports_are_saved_recorded_and_indexed(db_url, tmp_path, results):
         assert "distance 0.123" in (tmp_path / "reports" / page).read_text()
     assert "features-game-logistic-v3.html" in (tmp_path / "reports/index.md").read_text()
     assert "2023-11-15_abc123/features" in (tmp_path / "reports/index.html").read_text()
+    moved = tmp_path / "elsewhere" / "reports"
+    shutil.move(tmp_path / "reports", moved)
+    write_index(engine, moved)
+    links = re.findall(r'href="([^"]+)"', (moved / "index.html").read_text())
+    assert len(links) == 2 and all((moved / link).is_file() for link in links)
     assert last_retrain_day(engine, "game-logistic") == date(2023, 11, 15)
     assert last_retrain_day(engine, "player-ridge") is None
     engine.dispose()

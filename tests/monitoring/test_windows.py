@@ -38,8 +38,10 @@ def test_trailing_window_excludes_the_check_day():
     assert window.label == "2023-11-01..2023-11-14"
     days = pd.Series(pd.to_datetime(["2023-10-31", "2023-11-01", "2023-11-14", "2023-11-15"]))
     assert window.contains(days).tolist() == [False, True, True, False]
-    with pytest.raises(ValueError):
-        Window.trailing(date(2023, 11, 15), 0)
+    assert Window.trailing(date(2023, 11, 15), 365).label == "2022-11-15..2023-11-14"
+    for days in (0, 366):
+        with pytest.raises(ValueError, match=f"a window spans 1 to 365 days, got {days}"):
+            Window.trailing(date(2023, 11, 15), days)
 
 
 def test_season_day_counts_from_each_season_first_game():

@@ -246,15 +246,21 @@ def drift_reports(database_url: str, *rows: dict) -> Iterator[list[int]]:
 
 @pytest.fixture
 def report_rows(service, stack, tmp_path):
-    """Three rows: one whose HTML is in the service's reports folder, one outside it and one
-    without HTML."""
+    """Four rows: one whose HTML is in the service's reports folder (stored relative to it, as
+    the drift check writes it), one outside it, one without HTML, and the first file again by
+    its absolute path (as rows were once written)."""
     reports = runtime_of(service).settings.reports_dir
     inside = reports / "2024-01-02_ui" / "features-game-logistic-v1.html"
     inside.parent.mkdir(parents=True, exist_ok=True)
     inside.write_text("<html><body><script>document.title='drift'</script></body></html>")
     outside = tmp_path / "outside.html"
     outside.write_text("<html>outside</html>")
-    paths = ({"html_path": str(inside)}, {"html_path": str(outside)}, {})
+    paths = (
+        {"html_path": inside.relative_to(reports).as_posix()},
+        {"html_path": str(outside)},
+        {},
+        {"html_path": str(inside)},
+    )
     with drift_reports(stack.database_url, *paths) as ids:
         yield ids, inside
 
@@ -262,7 +268,8 @@ def report_rows(service, stack, tmp_path):
 def test_a_drift_reports_html_is_sent_from_the_reports_folder_only(
     service, user_headers, report_rows
 ):
-    (inside_id, outside_id, no_html_id), inside = report_rows
+    (inside_id, outside_id, no_html_id, absolute_id), inside = report_rows
+    assert service.get(f"/api/drift/{absolute_id}/html", headers=user_headers).status_code == 200
     answer = service.get(f"/api/drift/{inside_id}/html", headers=user_headers)
     assert answer.status_code == 200
     assert answer.content == inside.read_bytes()
@@ -285,7 +292,7 @@ def test_a_drift_reports_html_is_sent_from_the_reports_folder_only(
         r["id"]: r["html_path"]
         for r in service.get("/api/drift", headers=user_headers).json()["reports"]
     }
-    assert shown[inside_id] == "2024-01-02_ui/features-game-logistic-v1.html"
+    assert shown[inside_id] == shown[absolute_id] == "2024-01-02_ui/features-game-logistic-v1.html"
 
 
 @pytest.mark.parametrize(
