@@ -21,12 +21,14 @@ Great Expectations is imported only when the first batch is validated (the impor
 from __future__ import annotations
 
 import functools
+import hashlib
 import html
 import json
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -544,13 +546,34 @@ def _suites(kind: str) -> tuple[_Suite, ...]:
 # Validator
 
 
+# Results kept per validator: a frame validated again (the same columns, dtypes and values, e.g.
+# a retrain on an unchanged store) reuses its result instead of running the suites again.
+REMEMBERED_RESULTS = 16
+
+
+def _frame_key(df: pd.DataFrame | None) -> tuple:
+    """What a validation result depends on: the columns, their dtypes and every value."""
+    if df is None:
+        return ()
+    values = pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()
+    return (
+        tuple(map(str, df.columns)),
+        tuple(map(str, df.dtypes)),
+        hashlib.sha256(values).hexdigest(),
+    )
+
+
 class BatchValidator:
-    """Validates normalized batches; GE context and suites are built on first use, then reused."""
+    """Validates normalized batches; GE context and suites are built on first use, then reused.
+    The last ``REMEMBERED_RESULTS`` results are remembered: the suites are deterministic, so a
+    frame seen before gets that run's result (under the new batch name) without a GE run."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._run_lock = threading.Lock()  # one run at a time on the shared GE context
         self._definitions: dict[str, Any] | None = None  # suite name -> ValidationDefinition
+        self._results: OrderedDict[tuple, ValidationReport] = OrderedDict()
+        self.suite_runs = 0  # GE runs made (a remembered result makes none)
 
     def validate_team_games(self, df: pd.DataFrame, *, batch_name: str) -> ValidationReport:
         return self._validate(df, TEAM_GAMES, batch_name)
@@ -573,6 +596,22 @@ class BatchValidator:
     ) -> ValidationReport:
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"{kind} must be a pandas DataFrame, got {type(df).__name__}")
+        key = (kind, _frame_key(df), _frame_key(team_games))
+        with self._lock:
+            seen = self._results.get(key)
+            if seen is not None:
+                self._results.move_to_end(key)
+                return replace(seen, batch_name=batch_name)
+        report = self._run_suites(df, kind, batch_name, team_games)
+        with self._lock:
+            self._results[key] = report
+            while len(self._results) > REMEMBERED_RESULTS:
+                self._results.popitem(last=False)
+        return report
+
+    def _run_suites(
+        self, df: pd.DataFrame, kind: str, batch_name: str, team_games: pd.DataFrame | None
+    ) -> ValidationReport:
         definitions = self._validation_definitions()
         # A fresh, consolidated copy with a plain index: GE filters the frame once per metric, and
         # on a frame of many blocks (as built by concat) pandas would re-consolidate it each time.
@@ -598,6 +637,7 @@ class BatchValidator:
                 ],
             }
             with self._run_lock:
+                self.suite_runs += 1
                 result = definitions[suite.name].run(
                     batch_parameters={"dataframe": frame}, result_format=result_format
                 )

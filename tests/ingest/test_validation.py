@@ -178,6 +178,37 @@ def expected_failures(expected: dict[tuple, int]) -> list[tuple[str, str | None,
     return sorted((key[0], key[1], count) for key, count in expected.items())
 
 
+def test_a_frame_validated_again_reuses_its_result_and_any_change_runs_the_suites():
+    """The suites are deterministic: the same columns, dtypes and values (a retrain on an
+    unchanged store) get the remembered result; a changed value or dtype is validated anew."""
+    validator = BatchValidator()
+    teams = make_team_games()
+    first = validator.validate_team_games(teams, batch_name="first")
+    runs = validator.suite_runs
+    assert first.success and runs == 3  # rows, games, derived
+    again = validator.validate_team_games(teams.copy(), batch_name="again")
+    assert validator.suite_runs == runs
+    assert (again.batch_name, again.success, again.n_expectations) == (
+        "again",
+        True,
+        first.n_expectations,
+    )
+    changed = teams.copy()
+    changed.loc[0, "pts"] = 999
+    report = validator.validate_team_games(changed, batch_name="changed")
+    assert validator.suite_runs == 2 * runs and not report.success
+    assert ("expect_column_values_to_be_between", "pts", 1) in failures_of(report)
+    retyped = teams.astype({"pts": "float64"})
+    assert not validator.validate_team_games(retyped, batch_name="retyped").success
+    assert validator.suite_runs == 3 * runs
+    players = make_player_games(teams)
+    assert validator.validate_player_games(players, team_games=teams, batch_name="p").success
+    runs = validator.suite_runs
+    # the player rows are checked against the team log: another team log is another check
+    other = validator.validate_player_games(players, team_games=changed, batch_name="p2")
+    assert validator.suite_runs > runs and other.batch_name == "p2"
+
+
 # --------------------------------------------------------------------------------------------
 # Valid batches pass
 
