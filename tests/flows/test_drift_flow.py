@@ -105,6 +105,7 @@ def test_no_threshold_crossed_no_retrain(trained):
         window_days=60,
         tasks=["game"],
         min_performance_rows=10,
+        html=False,  # the pages are drawn in the next test
         settings=calm,
     )
     assert summary.alerts == [] and summary.retrain is None and summary.action == "none"
@@ -168,6 +169,7 @@ def test_drift_over_threshold_starts_a_retrain_and_the_gate_decides(trained):
     assert {r.kind for r in mine} == {"features", "predictions", "performance"}
     assert all(r.summary["retrain"]["models"][0]["version"] == "2" for r in mine)
     assert all(r.model_version == "1" for r in mine)
+    assert all((settings.reports_dir / r.html_path).stat().st_size > 10_000 for r in mine)
     assert (settings.reports_dir / "index.html").exists()
     assert json.loads((settings.reports_dir / "index.json").read_text())[0]["check_id"]
 
@@ -186,6 +188,7 @@ def test_drift_over_threshold_starts_a_retrain_and_the_gate_decides(trained):
         retrain_models=[MODEL],
         cooldown_days=7,
         min_performance_rows=10,
+        html=False,
         settings=settings,
     )
     assert again.alerts and again.retrain is None and "cooldown" in again.action
