@@ -121,6 +121,12 @@ class Settings(BaseSettings):
         "and it and the served champion are scored on the games of (D - k, D], D the season's "
         "last played regular-season day. 0 turns it off (season-level comparison only).",
     )
+    training_figures: bool = Field(
+        default=True,
+        description="Draw each trained model's diagnostic figures (calibration, ROC, importances "
+        "or coefficients, residuals) and log them to its MLflow run. Off: a faster retrain with "
+        "the same model, params and metrics.",
+    )
     in_season_min_games: int = Field(
         default=100,
         ge=1,

@@ -633,7 +633,11 @@ def training_flow(
                 season_of[name],
             )
             seasons[name] = score_champion_on_season.submit(name, frame, season_of[name], plan)
-    futures = [train_model.submit(n, game_frame, player_frame, season_of[n]) for n in names]
+    figures = settings.training_figures
+    futures = [
+        train_model.submit(n, game_frame, player_frame, season_of[n], make_figures=figures)
+        for n in names
+    ]
     first_failure: BaseException | None = None
     for name, future in zip(names, futures, strict=True):
         # One model's failure leaves the others to finish: what was registered stays reported.

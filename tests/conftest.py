@@ -22,6 +22,11 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-home-"))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Training runs of the tests log no figures (drawing them is most of a small league's training
+# time): the models, params and metrics are the same. The tests of the figures turn them on
+# (tests/flows/test_training_flow.py, tests/registry/test_registry_logging.py), and so do the
+# README's commands (tests/test_readme.py clears every NBA_* setting).
+os.environ.setdefault("NBA_TRAINING_FIGURES", "false")
 
 PG_ADMIN_URL = os.environ.get(
     "NBA_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -49,7 +54,7 @@ def data_dir() -> Path:
 def clean_env(monkeypatch, tmp_path):
     """No NBA_* setting leaks in from the caller's environment; state goes under tmp_path."""
     for key in list(os.environ):
-        if key.startswith("NBA_") and key != "NBA_DATA_DIR":
+        if key.startswith("NBA_") and key not in ("NBA_DATA_DIR", "NBA_TRAINING_FIGURES"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("NBA_STATE_DIR", str(tmp_path / "state"))
     return tmp_path

@@ -32,6 +32,7 @@ from flows.training import (
     with_new_games,
 )
 from registry import get_champion, list_registered
+from registry.client import mlflow_client
 from tests.builders import small_league
 from training.backtest import plan_backtest, walk_forward
 from training.intervals import PointsInterval
@@ -49,9 +50,10 @@ def league(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(league, tmp_path_factory):
-    """One store, ingested, then trained twice on the same data."""
+    """One store, ingested, then trained twice on the same data, with the figures (the
+    platform's default; the other tests' runs go without them)."""
     state = tmp_path_factory.mktemp("state")
-    settings = Settings(data_dir=league, state_dir=state)
+    settings = Settings(data_dir=league, state_dir=state, training_figures=True)
     ingest_flow(source="snapshot", settings=settings)
     first = training_flow(settings=settings)
     second = training_flow(models=["game-logistic", "player-ridge"], settings=settings, force=True)
@@ -87,6 +89,11 @@ def test_six_models_registered_and_first_versions_promoted(trained):
         champion = get_champion(uri, name)
         assert champion is not None and champion.version == "1"
         assert champion.eval_season == "2022-23"
+        logged = mlflow_client(uri).list_artifacts(champion.run_id, "figures")
+        drawn = {a.path.removeprefix("figures/").removesuffix(".png") for a in logged}
+        task_figures = {"calibration", "roc"} if name in GAME_MODELS else {"residuals"}
+        assert drawn - task_figures in ({"importances"}, {"coefficients"}), (name, drawn)
+        assert task_figures <= drawn
         # a points version carries the interval the service returns; a game version none
         if name in POINTS_MODELS:
             interval = PointsInterval.from_json(champion.points_interval)
