@@ -615,14 +615,15 @@ def stale_store(engine, games: pd.DataFrame, as_of: date, days: int) -> str | No
     from ingest.storage import last_ingest
 
     finished = last_ingest(engine)
-    if finished is not None and (as_of - finished.date()).days <= days:
+    age = None if finished is None else (as_of - finished.date()).days
+    if age is not None and age <= days:
         return None
     newest = pd.to_datetime(games["game_date"]).max() if len(games) else None
     when = (
         "no ingest of the store has succeeded"
         if finished is None
         else f"the store's last successful ingest finished {finished:%Y-%m-%d %H:%M} UTC, "
-        f"{(as_of - finished.date()).days} days before {as_of} (NBA_STALE_INGEST_DAYS {days})"
+        f"{age} days before {as_of} (NBA_STALE_INGEST_DAYS {days})"
     )
     held = f"its newest game is of {newest:%Y-%m-%d}" if newest is not None else "it holds no game"
     return f"stale store: {when}; {held}. Check the daily-ingest deployment's runs"

@@ -21,7 +21,6 @@ Great Expectations is imported only when the first batch is validated (the impor
 from __future__ import annotations
 
 import functools
-import hashlib
 import html
 import json
 import re
@@ -553,14 +552,11 @@ REMEMBERED_RESULTS = 16
 
 def _frame_key(df: pd.DataFrame | None) -> tuple:
     """What a validation result depends on: the columns, their dtypes and every value."""
+    from ingest.storage import frame_digest
+
     if df is None:
         return ()
-    values = pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()
-    return (
-        tuple(map(str, df.columns)),
-        tuple(map(str, df.dtypes)),
-        hashlib.sha256(values).hexdigest(),
-    )
+    return (tuple(map(str, df.columns)), tuple(map(str, df.dtypes)), frame_digest([df]))
 
 
 class BatchValidator:
