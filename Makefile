@@ -42,7 +42,7 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/bandit --quiet --recursive --severity-level medium $(PACKAGES)
-	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=20 --cov --cov-report=term:skip-covered --cov-report=xml:.cache/coverage.xml
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=20 --cov --cov-report=term:skip-covered --cov-report=xml:.cache/coverage.xml
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -108,23 +108,36 @@ def prefect_harness():
         yield
 
 
-# Modules that take the longest (tens of seconds to minutes: whole flows, servers, the README's
-# commands) run first: a failure in them shows early, and under pytest-xdist (``--dist
-# loadscope``: a module runs on one worker, its module fixtures built once) they are handed out
-# first, so no long module starts last.
+# Modules that take the longest (tens of seconds to two minutes: whole flows, servers, the
+# README's commands), longest first, as measured under `make test` on 2 cores. They run first:
+# a failure in them shows early, and pytest-xdist hands modules out in this order (``--dist
+# loadscope --no-loadscope-reorder``: a module runs on one worker, its module fixtures built
+# once; xdist's own reordering would put the modules with the most tests first instead), so no
+# long module starts while the other worker is nearly done.
 LONG_MODULES = (
+    "tests/flows/test_ingest_flow.py",
+    "tests/flows/test_drift_flow.py",
+    "tests/flows/test_training_flow.py",
+    "tests/ingest/test_validation.py",
     "tests/flows/test_replay.py",
     "tests/test_readme.py",
-    "tests/flows/test_ingest_flow.py",
-    "tests/flows/test_training_flow.py",
-    "tests/flows/test_drift_flow.py",
-    "tests/ingest/test_validation.py",
-    "tests/faults/test_ingest_faults.py",
-    "tests/flows/test_training_window.py",
-    "tests/serving/test_degraded_mode.py",
-    "tests/serving/test_replicas.py",
-    "tests/monitoring/test_deployments.py",
+    "tests/serving/test_fuzz.py",
+    "tests/flows/test_training_requests.py",
+    "tests/flows/test_cli.py",
+    "tests/registry/test_registry_promotion.py",
     "tests/flows/test_backtest_later_season.py",
+    "tests/serving/test_degraded_mode.py",
+    "tests/serving/test_state.py",
+    "tests/test_deploy.py",
+    "tests/flows/test_training_window.py",
+    "tests/monitoring/test_deployments.py",
+    "tests/features/test_player.py",
+    "tests/flows/test_ingest_stop.py",
+    "tests/registry/test_registry_s3.py",
+    "tests/faults/test_ingest_faults.py",
+    "tests/serving/test_ui_browser.py",
+    "tests/serving/test_endpoints.py",
+    "tests/flows/test_mlflow_ui_command.py",
 )
 
 

@@ -134,3 +134,13 @@ def test_the_architecture_diagram_names_every_flow_table_and_package():
     shown = set(re.findall(r"(?<![\w./])(\w+)/(?![\w/])", diagram))
     assert not [name for name in shown if not (REPO / name).is_dir()]
     assert "prefect.yaml" in diagram and (REPO / "prefect.yaml").is_file()
+
+
+def test_the_long_modules_run_first_exist():
+    """``LONG_MODULES`` orders the suite for pytest-xdist; a renamed module would silently drop
+    out of it and could start last."""
+    from tests.conftest import LONG_MODULES
+
+    assert len(set(LONG_MODULES)) == len(LONG_MODULES)
+    missing = [name for name in LONG_MODULES if not (REPO / name).is_file()]
+    assert not missing, f"LONG_MODULES names modules that do not exist: {missing}"

@@ -343,3 +343,44 @@ def _port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+REPORT_ROW = {
+    "created_at": datetime(2020, 1, 1, tzinfo=UTC),
+    "kind": "ui-test",
+    "model_name": "game-logistic",
+    "model_version": "1",
+    "reference_window": "2021-22",
+    "current_window": "2022-10-01..2022-12-01",
+    "share_drifted": 0.25,
+    "drift_detected": False,
+    "failed_tests": 0,
+    "html_path": None,
+    "json_path": None,
+    "summary": {},
+}
+
+
+@contextmanager
+def drift_reports(database_url: str, *rows: dict) -> Iterator[list[int]]:
+    """``drift_reports`` rows (``REPORT_ROW`` with ``rows``' values), deleted afterwards: other
+    modules count the table's rows."""
+    from sqlalchemy import create_engine, delete
+
+    from core.db import DriftReport
+
+    engine = create_engine(database_url)
+    table = DriftReport.__table__
+    with engine.begin() as conn:
+        ids = [
+            conn.execute(
+                table.insert().values(**{**REPORT_ROW, **row}).returning(table.c.id)
+            ).scalar_one()
+            for row in rows
+        ]
+    try:
+        yield ids
+    finally:
+        with engine.begin() as conn:
+            conn.execute(delete(DriftReport).where(DriftReport.id.in_(ids)))
+        engine.dispose()

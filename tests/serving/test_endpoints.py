@@ -12,8 +12,7 @@ from sqlalchemy import create_engine, select
 
 from core.db import AuditLog, DriftReport, Prediction
 from features import GAME_FEATURES
-from tests.serving.conftest import ADMIN, GAME_DAY, USER, runtime_of
-from tests.serving.test_ui import drift_reports
+from tests.serving.conftest import ADMIN, GAME_DAY, USER, drift_reports, runtime_of
 
 MATCHUP = {"home_team": "BOS", "away_team": "LAL", "game_date": GAME_DAY}
 

@@ -4,22 +4,17 @@ nothing from another origin, and the routes it needs (teams, players, drift repo
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import create_engine, delete
 
-from core.db import DriftReport
 from serving.middleware import endpoint_label
 from serving.routes import match_players
 from serving.state import PlayerHistory
 from serving.ui import ASSETS, CONTENT_SECURITY_POLICY, asset_path, report_file
 from tests.builders import TEAMS
-from tests.serving.conftest import runtime_of
+from tests.serving.conftest import drift_reports, runtime_of
 
 # An XML namespace name, never fetched.
 NAMESPACES = {"http://www.w3.org/2000/svg"}
@@ -207,43 +202,6 @@ def test_match_players_puts_names_starting_with_the_text_first_then_the_recent()
 
 
 # Drift report files ---------------------------------------------------------------------------
-REPORT_ROW = {
-    "created_at": datetime(2020, 1, 1, tzinfo=UTC),
-    "kind": "ui-test",
-    "model_name": "game-logistic",
-    "model_version": "1",
-    "reference_window": "2021-22",
-    "current_window": "2022-10-01..2022-12-01",
-    "share_drifted": 0.25,
-    "drift_detected": False,
-    "failed_tests": 0,
-    "html_path": None,
-    "json_path": None,
-    "summary": {},
-}
-
-
-@contextmanager
-def drift_reports(database_url: str, *rows: dict) -> Iterator[list[int]]:
-    """``drift_reports`` rows (``REPORT_ROW`` with ``rows``' values), deleted afterwards: other
-    modules count the table's rows."""
-    engine = create_engine(database_url)
-    table = DriftReport.__table__
-    with engine.begin() as conn:
-        ids = [
-            conn.execute(
-                table.insert().values(**{**REPORT_ROW, **row}).returning(table.c.id)
-            ).scalar_one()
-            for row in rows
-        ]
-    try:
-        yield ids
-    finally:
-        with engine.begin() as conn:
-            conn.execute(delete(DriftReport).where(DriftReport.id.in_(ids)))
-        engine.dispose()
-
-
 @pytest.fixture
 def report_rows(service, stack, tmp_path):
     """Four rows: one whose HTML is in the service's reports folder (stored relative to it, as
