@@ -331,7 +331,7 @@ def schedule(
     """Fetch a date's scoreboard (scheduled games) from stats.nba.com into the store."""
     settings = _settings()
     from flows.ingest import schedule_flow
-    from monitoring.cli import parse_day
+    from flows.monitoring_cli import parse_day
 
     try:
         day = parse_day(game_date, "--date")
@@ -713,7 +713,7 @@ def demo(
             from datetime import timedelta
 
             from flows.drift import drift_flow
-            from monitoring.cli import _print_check
+            from flows.monitoring_cli import _print_check
 
             regular = [r for r in rows if r["last_date"] and r["season_type"] == "regular"]
             last_played = max(date.fromisoformat(r["last_date"]) for r in regular or rows)
@@ -721,7 +721,7 @@ def demo(
                 as_of=last_played + timedelta(days=1), retrain=False, settings=settings
             )
             _print_check(out, check, settings)
-            from serving.demo import run_demo
+            from flows.demo import run_demo
 
             run_demo(settings, keep_running=keep_running)
     except Exception as exc:
@@ -738,8 +738,8 @@ def _recent_seasons(n: int, today: date | None = None) -> str:
 
 
 def _register_commands() -> None:
-    from monitoring.cli import register as register_monitoring
-    from serving.cli import register as register_serving
+    from flows.monitoring_cli import register as register_monitoring
+    from flows.serving_cli import register as register_serving
 
     register_serving(app)
     register_monitoring(app)

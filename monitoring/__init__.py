@@ -10,7 +10,7 @@
 - ``monitoring.tracking``     summaries and season scores on the champion's MLflow run
 - ``monitoring.notify``       the log line and the webhook
 - ``monitoring.replay``       the season replay's summary (pure)
-- ``monitoring.cli``          ``nba-mlops drift`` and ``nba-mlops replay``
 
-The flows that use them are ``flows.drift`` and ``flows.replay``.
+The flows that use them are ``flows.drift`` and ``flows.replay``; ``flows.monitoring_cli``
+holds their commands (``nba-mlops drift``, ``nba-mlops replay``).
 """

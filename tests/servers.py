@@ -123,7 +123,7 @@ def bentoml_servers(
     Yields their base URLs; every process group is stopped on exit."""
     import time
 
-    from serving.cli import serve_command
+    from flows.serving_cli import serve_command
 
     base_env = {
         k: v for k, v in os.environ.items() if not k.startswith("NBA_") or k == "NBA_DATA_DIR"

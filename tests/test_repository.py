@@ -4,6 +4,7 @@ flows, tables and packages of the code."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 import subprocess
@@ -144,3 +145,48 @@ def test_the_long_modules_run_first_exist():
     assert len(set(LONG_MODULES)) == len(LONG_MODULES)
     missing = [name for name in LONG_MODULES if not (REPO / name).is_file()]
     assert not missing, f"LONG_MODULES names modules that do not exist: {missing}"
+
+
+# What each package may import of the others (README, "Layout"): flows is the composition root
+# and nothing imports it; serving takes one module of training, the points intervals a version
+# carries; monitoring scores the champions with training's own metrics and row rules.
+PACKAGE_IMPORTS = {
+    "core": set(),
+    "ingest": {"core"},
+    "features": set(),
+    "training": {"core", "ingest", "features"},
+    "registry": {"core", "ingest", "features"},
+    "serving": {"core", "ingest", "features", "registry", "training.intervals"},
+    "monitoring": {"core", "ingest", "features", "registry", "training"},
+    "flows": {"core", "ingest", "features", "training", "registry", "serving", "monitoring"},
+}
+IO_LIBRARIES = {"requests", "httpx", "sqlalchemy", "psycopg2", "redis", "mlflow", "prefect"}
+IO_LIBRARIES |= {"bentoml", "nba_api", "great_expectations", "evidently", "urllib", "socket"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every absolute import of a module, at its top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            # ``from a.b import c`` takes a.b.c, a module or a name of a.b
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def test_dependencies_point_one_way():
+    broken = []
+    for package, allowed in PACKAGE_IMPORTS.items():
+        for path in sorted((REPO / package).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            for module in imported_modules(path):
+                top = module.split(".")[0]
+                inside = top in PACKAGE_IMPORTS and top != package
+                if inside and not any(module == a or module.startswith(f"{a}.") for a in allowed):
+                    broken.append(f"{path.relative_to(REPO)} imports {module}")
+                if package == "features" and top in IO_LIBRARIES:
+                    broken.append(f"{path.relative_to(REPO)} imports the I/O library {module}")
+    assert not broken, "\n".join(broken)

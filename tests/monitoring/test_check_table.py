@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from rich.console import Console
 
-from monitoring.cli import _print_check
+from flows.monitoring_cli import _print_check
 
 
 def _report(kind: str, drift_detected: bool, share: float | None) -> dict:

@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
 from core.db import User
-from serving.cli import serve_command, serve_env
+from flows.serving_cli import serve_command, serve_env
 
 runner = CliRunner()
 
@@ -149,7 +149,7 @@ def test_serve_says_what_a_new_store_lacks_before_it_starts(tmp_path, stack):
 
     from core.settings import Settings
     from flows.resources import open_store
-    from serving.cli import readiness_notes
+    from flows.serving_cli import readiness_notes
 
     empty = open_store(Settings(state_dir=tmp_path / "new"))
     assert readiness_notes(empty) == [

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import create_engine
 
 from core.settings import Settings
-from serving.cli import settings_env
-from serving.demo import pick_examples, run_demo
+from flows.demo import pick_examples, run_demo
+from flows.serving_cli import settings_env
 
 
 def test_examples_come_from_the_store(stack):

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving.cli import serve_command
+from flows.serving_cli import serve_command
 from tests.serving.conftest import GAME_DAY, USER, USER_PASSWORD, free_port
 
 pytestmark = pytest.mark.slow

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from core.processes import process_group
-from serving.cli import REPO_ROOT, serve_command, settings_env
+from flows.serving_cli import REPO_ROOT, serve_command, settings_env
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -228,8 +228,8 @@ def run_demo(settings: Settings, keep_running: bool = False, port: int | None = 
     (or, with ``keep_running``, leave it up until Ctrl-C with the URLs to visit)."""
     import httpx
 
+    from flows.serving_cli import serve_env
     from serving.auth import ensure_user
-    from serving.cli import serve_env
 
     console = Console()
     engine = open_store(settings)
