@@ -34,7 +34,7 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/nba-mlops demo
 
-PACKAGES := core ingest features training registry serving monitoring flows
+PACKAGES := core ingest features evaluation training registry serving monitoring flows
 # pytest-xdist processes; a module runs on one of them with its module fixtures built once.
 TEST_WORKERS ?= 2
 

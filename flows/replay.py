@@ -53,7 +53,7 @@ from monitoring.predictions import json_value
 from monitoring.windows import MAX_WINDOW_DAYS
 
 if TYPE_CHECKING:
-    from training.intervals import PointsInterval
+    from evaluation.intervals import PointsInterval
 
 SEASON_TYPE_CHOICES = {"regular": (REGULAR,), "all": (REGULAR, PLAYOFFS)}
 # Predictions are stamped at noon UTC of the game day: before any NBA tip-off.
@@ -190,7 +190,7 @@ def game_rows(
 
 def version_interval(info) -> PointsInterval | None:
     """A registered points version's interval (its ``points_interval`` tag), None without."""
-    from training.intervals import PointsInterval
+    from evaluation.intervals import PointsInterval
 
     raw = info.points_interval
     return PointsInterval.from_json(raw) if raw else None

@@ -25,7 +25,13 @@ import numpy as np
 import pandas as pd
 
 from ingest.errors import SourceDataError
-from ingest.schema import BOX_STATS, GAME_COLUMNS, PLAYER_GAME_COLUMNS, TEAM_GAME_COLUMNS
+from ingest.schema import (
+    BOX_STATS,
+    GAME_COLUMNS,
+    GAME_ID_PREFIX,
+    PLAYER_GAME_COLUMNS,
+    TEAM_GAME_COLUMNS,
+)
 
 _UPPER_STATS = {s: s.upper() for s in BOX_STATS}
 _TEAM_COLUMNS = (
@@ -122,6 +128,16 @@ def normalize_game_id(values: pd.Series) -> pd.Series:
     """Game IDs as 10-character strings with their leading zeros (``41500212`` -> ``0041500212``)."""
     text = values.astype("string").str.strip().str.replace(r"\.0$", "", regex=True)
     return text.str.zfill(10).astype(object)
+
+
+def season_types(frame: pd.DataFrame) -> pd.Series:
+    """``season_type`` of every row: the column if present (game frames), else from the game id
+    prefix (player frames carry no ``season_type``: ``002`` regular, ``004`` playoffs)."""
+    if "season_type" in frame.columns:
+        return frame["season_type"].astype(str)
+    prefix = frame["game_id"].astype(str).str.slice(0, 3)
+    by_prefix = {v: k for k, v in GAME_ID_PREFIX.items()}
+    return prefix.map(by_prefix).fillna("other")
 
 
 def _dates(values: pd.Series) -> pd.Series:

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluation.intervals import coverage
+from evaluation.metrics import calibration_table, game_metrics, points_metrics
 from monitoring.predictions import (
     GAME,
     POINTS,
@@ -24,8 +26,6 @@ from monitoring.predictions import (
     made_in_time,
     predicted_values,
 )
-from training.intervals import coverage
-from training.metrics import calibration_table, game_metrics, points_metrics
 
 # Metrics compared with the version's backtest figures, and the direction of a drop.
 WATCHED = {GAME: "log_loss", POINTS: "mae"}

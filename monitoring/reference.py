@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ingest.normalize import season_types
 from ingest.schema import REGULAR, season_label, season_start_year
 from monitoring.predictions import GAME
 from monitoring.windows import PhaseRange, Window, phase_span, season_day, season_of
-from training.backtest import season_types
 
 TARGET = {GAME: "home_win", "points": "pts"}
 PREDICTION = "prediction"

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluation.metrics import points_metrics
 from monitoring.performance import ELO_COLUMN, baseline_metrics, live_interval_coverage
-from training.metrics import points_metrics
 
 GAME_METRICS_SHOWN = ("accuracy", "log_loss", "brier", "roc_auc", "ece", "n")
 

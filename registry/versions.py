@@ -72,7 +72,7 @@ class ModelVersionInfo:
 
     @property
     def points_interval(self) -> str | None:
-        """A points version's interval (``training.intervals.PointsInterval`` as JSON, its
+        """A points version's interval (``evaluation.intervals.PointsInterval`` as JSON, its
         ``points_interval`` tag); None when untagged."""
         return self.tags.get(POINTS_INTERVAL_TAG) if self.tags else None
 

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from core.settings import GAME_MODEL_NAMES, POINTS_MODEL_NAMES
-from training.intervals import PointsInterval
+from evaluation.intervals import PointsInterval
 
 log = logging.getLogger(__name__)
 MODEL_NAMES = (*GAME_MODEL_NAMES, *POINTS_MODEL_NAMES)
@@ -192,7 +192,7 @@ class LoadedModel:
 
     def interval(self, points: float) -> dict[str, Any] | None:
         """The interval of a points prediction: the version's residual quantiles for
-        predictions of this size (``training.intervals``); for a version registered without
+        predictions of this size (``evaluation.intervals``); for a version registered without
         them, the prediction plus or minus z x its evaluation season's RMSE. None without
         either."""
         if self.points_interval is not None:

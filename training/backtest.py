@@ -31,9 +31,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.base import BaseEstimator
 
-from ingest.schema import GAME_ID_PREFIX, PLAYOFFS, REGULAR, season_start_year
-from training.baselines import BASELINES, make_baseline
-from training.intervals import (
+from evaluation.intervals import (
     EDGES,
     MIN_ROWS,
     PointsInterval,
@@ -42,7 +40,7 @@ from training.intervals import (
     coverage,
     fit_interval,
 )
-from training.metrics import (
+from evaluation.metrics import (
     GAME_METRICS,
     HIGHER_IS_BETTER,
     LOWER_IS_BETTER,
@@ -53,6 +51,9 @@ from training.metrics import (
     points_metrics,
     rotation_mask,
 )
+from ingest.normalize import season_types
+from ingest.schema import PLAYOFFS, REGULAR, season_start_year
+from training.baselines import BASELINES, make_baseline
 from training.models import (
     GAME,
     GAME_MODELS,
@@ -84,16 +85,6 @@ Progress = Callable[[str], None]
 
 
 # Row selection ---------------------------------------------------------------------------------
-def season_types(frame: pd.DataFrame) -> pd.Series:
-    """``season_type`` of every row: the column if present (game frames), else from the game id
-    prefix (player frames carry no ``season_type``: ``002`` regular, ``004`` playoffs)."""
-    if "season_type" in frame.columns:
-        return frame["season_type"].astype(str)
-    prefix = frame["game_id"].astype(str).str.slice(0, 3)
-    by_prefix = {v: k for k, v in GAME_ID_PREFIX.items()}
-    return prefix.map(by_prefix).fillna("other")
-
-
 def _start_years(frame: pd.DataFrame) -> pd.Series:
     seasons = frame["season"].astype(str)
     years = {s: season_start_year(s) for s in seasons.unique()}

@@ -16,8 +16,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from training.intervals import bin_index
-from training.metrics import N_BINS, calibration_table, expected_calibration_error
+from evaluation.intervals import bin_index
+from evaluation.metrics import N_BINS, calibration_table, expected_calibration_error
 
 MAX_BARS = 30
 MAX_POINTS = 20_000

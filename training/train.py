@@ -22,6 +22,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.pipeline import Pipeline
 
+from evaluation.intervals import PointsInterval, fit_interval
+from ingest.normalize import season_types
 from ingest.schema import PLAYOFFS, REGULAR, season_label, season_start_year
 from training.backtest import (
     TARGET,
@@ -31,13 +33,11 @@ from training.backtest import (
     fit_estimator,
     predict,
     score,
-    season_types,
     time_order,
     train_rows,
     walk_forward,
 )
 from training.baselines import BASELINES
-from training.intervals import PointsInterval, fit_interval
 from training.models import GAME, POINTS, feature_importances, importance_kind, task_of
 from training.params import DEFAULT_PARAMS, ModelParams
 from training.plots import calibration_figure, importance_figure, residuals_figure, roc_figure
@@ -61,7 +61,7 @@ class TrainedModel:
     figures: dict[str, Figure] = field(default_factory=dict)
     fit_through: str = ""  # ISO date of the newest training row of ``model``
     # Points models: the interval served with each prediction, from the evaluation season's
-    # residuals of the model fit before it (``training.intervals``).
+    # residuals of the model fit before it (``evaluation.intervals``).
     interval: PointsInterval | None = None
 
 

@@ -132,11 +132,11 @@ def test_a_refused_replay_leaves_the_state_folder_to_the_corrected_run(replay):
 def test_player_points_are_predicted_from_earlier_games_only(tmp_path):
     """The points path of a replay day on a small synthetic league: one prediction per player
     who plays that day, from the same features the whole history gives those rows."""
+    from evaluation.intervals import fit_interval
     from features import PLAYER_FEATURES, build_player_features
     from flows.replay import Mirror, points_rows, predict_points
     from ingest.normalize import games_from_team_games, normalize_player_games, normalize_team_games
     from tests.builders import player_game_log, team_game_log
-    from training.intervals import fit_interval
     from training.models import make_model
 
     raw = team_game_log("2022-23", n_days=20, seed=5)

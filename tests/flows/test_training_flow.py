@@ -17,6 +17,8 @@ from typer.testing import CliRunner
 
 from core.db import ModelMetadata
 from core.settings import Settings
+from evaluation.intervals import PointsInterval
+from evaluation.metrics import game_metrics, points_metrics
 from flows.cli import EXIT_BAD_INPUT, app
 from flows.ingest import ingest_flow
 from flows.resources import open_store
@@ -35,8 +37,6 @@ from registry import get_champion, list_registered
 from registry.client import mlflow_client
 from tests.builders import small_league
 from training.backtest import plan_backtest, walk_forward
-from training.intervals import PointsInterval
-from training.metrics import game_metrics, points_metrics
 from training.models import GAME_MODELS, POINTS_MODELS
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

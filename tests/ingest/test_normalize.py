@@ -11,6 +11,7 @@ from ingest.normalize import (
     normalize_game_id,
     normalize_player_games,
     normalize_team_games,
+    season_types,
 )
 from ingest.schema import PLAYER_GAME_COLUMNS, TEAM_GAME_COLUMNS, parse_seasons, season_spans
 from tests.builders import player_game_log, team_game_log, with_value
@@ -254,3 +255,10 @@ def test_current_season_spec(today, expected):
     from datetime import date
 
     assert parse_seasons("current", [], today=date.fromisoformat(today)) == [expected]
+
+
+def test_season_types_come_from_the_column_else_from_the_game_id():
+    games = pd.DataFrame({"game_id": ["0022300001"], "season_type": ["playoffs"]})
+    assert season_types(games).tolist() == ["playoffs"]  # the column wins
+    players = pd.DataFrame({"game_id": ["0022300001", "0042300101", "0012300001"]})
+    assert season_types(players).tolist() == ["regular", "playoffs", "other"]

@@ -74,11 +74,12 @@ def test_bentoml_build_works_offline(tmp_path):
         "registry/versions.py",
         "core/migrations/versions/0002_serving_and_monitoring.py",
         "ingest/storage.py",
-        "training/intervals.py",
+        "evaluation/intervals.py",
     ):
         assert (src / path).is_file(), path
     assert not (src / "tests").exists()
-    assert not (src / "training/train.py").exists()
+    assert not (src / "training").exists()
+    assert not (src / "evaluation/metrics.py").exists()
     requirements = (bento / "env/python/requirements.txt").read_text()
     for package in ("limits", "pyjwt", "bcrypt", "redis", "mlflow", "scikit-learn"):
         assert package in requirements, package

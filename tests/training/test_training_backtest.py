@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 
 import training.backtest as backtest_module
+from evaluation.metrics import expected_calibration_error
 from tests.training.training_synthetic import FAST_PARAMS, GAME_FEATURES, PLAYER_FEATURES
 from training.backtest import eval_rows, plan_backtest, train_rows, walk_forward
 from training.baselines import GAME_BASELINES, POINTS_BASELINES
-from training.metrics import expected_calibration_error
 from training.models import GAME_MODELS, POINTS_MODELS
 
 GAME_KEYS = {"accuracy", "log_loss", "brier", "roc_auc", "ece", "n"}

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import brier_score_loss, log_loss, r2_score, roc_auc_score
 
-from training.metrics import (
+from evaluation.metrics import (
     calibration_table,
     expected_calibration_error,
     game_metrics,

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from training.intervals import (
+from evaluation.intervals import (
     PointsInterval,
     constant_interval,
     coverage,
