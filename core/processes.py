@@ -89,6 +89,20 @@ def _stop_signal(exc: BaseException | None) -> int | None:
     return None
 
 
+def stop_behind(exc: BaseException | None) -> BaseException | None:
+    """The stop (SIGTERM or Ctrl-C) behind ``exc``: ``exc`` itself, or an exception it was raised
+    while handling or from; None if there is none. A library's own handler of a stop can fail on
+    the way out and raise another error in its place (Prefect's task engine, stopped before its
+    task run exists, raises ``ValueError("Task run is not set")``): the run was still stopped."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if _stop_signal(exc) is not None:
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 @contextmanager
 def _lost_stops_resent() -> Iterator[None]:
     """A SIGTERM or Ctrl-C is not lost when it lands in a finalizer. Python runs signal handlers

@@ -168,12 +168,20 @@ def running_flow(as_json: bool = False) -> Iterator[None]:
     recorded as stopped, Prefect's temporary API server is stopped; exit code 143), and with
     ``--json`` stdout carries the JSON document alone: whatever the work writes there (MLflow's
     run links when tracking on a server) goes to stderr instead."""
-    from core.processes import Terminated, sigterm_unwinds
+    from core.processes import Terminated, sigterm_unwinds, stop_behind
 
     to_stderr = redirect_stdout(sys.stderr) if as_json else nullcontext()
     try:
         with sigterm_unwinds(), to_stderr:
-            yield
+            try:
+                yield
+            except Exception as exc:  # an error raised while a library handled the stop
+                stop = stop_behind(exc)
+                if isinstance(stop, KeyboardInterrupt):
+                    raise KeyboardInterrupt from exc
+                if stop is not None:
+                    raise Terminated from exc
+                raise
     except Terminated as exc:
         err.print(labelled("stopped:", "bold red", "SIGTERM; nothing half-written was kept"))
         if as_json:

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, insert
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.db import IngestRun, utcnow
+from core.processes import stop_behind
 from core.settings import Settings
 from flows.resources import open_store
 from ingest.normalize import (
@@ -421,7 +422,9 @@ def ingest_flow(
             logger.warning("kept: %s", describe_kept(key, extra))
     except BaseException as exc:  # a stop (SIGTERM, Ctrl-C) is recorded too
         summary.seconds = round(time.perf_counter() - t0, 2)
-        message = str(exc) if isinstance(exc, Exception) else stop_reason(exc)
+        # a stop, also behind an error a library raised while handling it, or another exit
+        stop = stop_behind(exc) or (None if isinstance(exc, Exception) else exc)
+        message = str(exc) if stop is None else stop_reason(stop)
         try:
             with engine.begin() as conn:
                 _record_run(conn, summary, "failed", message[:2000], started)

@@ -65,6 +65,24 @@ def test_stopping_the_command_stops_the_child_and_its_workers(signum, code, work
         kill_left_over(children)
 
 
+def run_script(script: str, *args: str, flow_api: bool) -> subprocess.CompletedProcess:
+    """``script`` run by this Python with ``args``; with ``flow_api``, on the session's Prefect
+    API (the ``prefect_harness`` fixture must be active)."""
+    env = dict(os.environ)
+    if flow_api:
+        from prefect.settings import get_current_settings
+
+        env["PREFECT_API_URL"] = str(get_current_settings().api.url)
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
 # A stop reaches the command while a finalizer runs (the garbage collector closing an asyncio
 # transport, say): the exception its handler raises there is one Python drops ("Exception
 # ignored in ... __del__"). The stop must still happen. In the flow case the SIGTERM handler is
@@ -106,21 +124,76 @@ with running_flow():
     ids=["sigterm", "sigterm-in-a-flow", "ctrl-c"],
 )
 def test_a_stop_raised_inside_a_finalizer_still_stops_the_command(where, stop, code, says, request):
-    env = dict(os.environ)
     if where == "flow":
-        from prefect.settings import get_current_settings
-
         request.getfixturevalue("prefect_harness")
-        env["PREFECT_API_URL"] = str(get_current_settings().api.url)
-    done = subprocess.run(
-        [sys.executable, "-c", STOPPED_IN_FINALIZER, where, stop],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    done = run_script(STOPPED_IN_FINALIZER, where, stop, flow_api=where == "flow")
     output = done.stdout + done.stderr
     assert done.returncode == code, output[-3000:]
     assert "ran to the end" not in output
     assert says in output
+
+
+# The stop reaches a flow while Prefect creates a task run: Prefect's task engine handles its own
+# TerminationSignal there by setting a crashed state on a task run it does not have yet, and
+# raises ValueError("Task run is not set") from the handler. The stop is behind that error.
+STOPPED_BEFORE_THE_TASK_RUN = """
+import os, signal
+import prefect.task_engine as engine
+from prefect import flow, task
+from flows.cli import running_flow
+
+create = engine._create_task_run_locally
+
+def create_stopped(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+    for _ in range(100_000):  # Prefect's handler raises in here, before the task run exists
+        pass
+    return create(*args, **kwargs)
+
+engine._create_task_run_locally = create_stopped
+
+@task
+def step():
+    print("the task ran", flush=True)
+
+@flow(name="stopped-before-the-task-run")
+def work():
+    step()
+    print("ran to the end", flush=True)
+
+with running_flow(as_json=True):
+    work()
+"""
+
+
+def test_a_stop_that_a_library_turns_into_another_error_still_stops_the_command(prefect_harness):
+    done = run_script(STOPPED_BEFORE_THE_TASK_RUN, flow_api=True)
+    output = done.stdout + done.stderr
+    assert done.returncode == 143, output[-3000:]
+    assert "Task run is not set" in output  # the library's error, logged by Prefect
+    assert "the task ran" not in output and "ran to the end" not in output
+    assert "stopped: SIGTERM" in done.stderr
+    assert (
+        done.stdout.strip().splitlines()[-1] == '{"error": "stopped by SIGTERM", "exit_code": 143}'
+    )
+
+
+def test_the_stop_behind_an_error_is_found_in_its_chain():
+    from core.processes import Terminated, stop_behind
+    from flows.cli import running_flow
+
+    ctrl_c = KeyboardInterrupt()
+    chained = ValueError("raised while handling Ctrl-C")
+    chained.__context__ = ctrl_c
+    assert stop_behind(chained) is ctrl_c
+    assert stop_behind(ValueError("no stop")) is None and stop_behind(None) is None
+    looped = ValueError("a chain that loops")
+    looped.__context__ = TypeError()
+    looped.__context__.__context__ = looped
+    assert stop_behind(looped) is None
+    with pytest.raises(KeyboardInterrupt), running_flow():  # Ctrl-C stays Ctrl-C
+        raise chained
+    with pytest.raises(Terminated), running_flow():
+        raise RuntimeError("raised while handling SIGTERM") from Terminated()
+    with pytest.raises(ValueError, match="no stop"), running_flow():
+        raise ValueError("no stop")

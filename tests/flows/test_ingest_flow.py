@@ -185,6 +185,30 @@ def test_a_bad_batch_is_refused_and_nothing_is_written(tmp_path, snapshot):
     assert any(not doc["success"] for doc in saved)
 
 
+def test_a_stop_behind_another_error_is_recorded_as_a_stop(tmp_path, snapshot, monkeypatch):
+    """Prefect's task engine, stopped by SIGTERM before its task run exists, raises ValueError
+    from its own handler of the stop: the run is recorded as stopped, not as that error."""
+    import signal
+
+    from prefect.exceptions import TerminationSignal
+
+    def stopped(*args, **kwargs):
+        try:
+            raise TerminationSignal(signal=signal.SIGTERM)
+        except TerminationSignal:
+            raise ValueError("Task run is not set")  # noqa: B904 (as the library raises it)
+
+    monkeypatch.setattr(flows.ingest, "validate_batches", stopped)
+    settings = settings_for(tmp_path, snapshot)
+    with pytest.raises(ValueError, match="Task run is not set"):
+        ingest_flow(source="snapshot", settings=settings)
+    engine = open_store(settings)
+    with engine.connect() as conn:
+        run = conn.execute(select(IngestRun.status, IngestRun.message)).one()
+    assert (run.status, run.message) == ("failed", "stopped by SIGTERM")
+    assert read_team_games(engine).empty
+
+
 def test_unknown_season_in_the_snapshot_is_a_clear_error(tmp_path, snapshot):
     with pytest.raises(ValueError, match="1990-91 not in the snapshot"):
         ingest_flow(source="snapshot", seasons="1990-91", settings=settings_for(tmp_path, snapshot))
