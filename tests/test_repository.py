@@ -151,6 +151,32 @@ def test_the_long_modules_run_first_exist():
     assert not missing, f"LONG_MODULES names modules that do not exist: {missing}"
 
 
+def test_a_library_call_runs_untraced_and_the_tracer_comes_back():
+    """``tests/conftest.py`` runs Great Expectations with this thread's coverage tracer off: the
+    call sees no trace function, and the tracer (coverage's, or none) is back afterwards."""
+    import sys
+
+    from great_expectations.core.validation_definition import ValidationDefinition
+
+    from tests.conftest import _untraced
+
+    def tracer(frame, event, arg):
+        return None
+
+    coverage_tracer = sys.gettrace()
+    seen = []
+    sys.settrace(tracer)
+    try:
+        assert _untraced(lambda: seen.append(sys.gettrace()) or "done")() == "done"
+        assert seen == [None] and sys.gettrace() is tracer
+        with pytest.raises(KeyError):  # also when the call fails
+            _untraced({}.__getitem__)("missing")
+        assert sys.gettrace() is tracer
+    finally:
+        sys.settrace(coverage_tracer)
+    assert ValidationDefinition.run.__wrapped__.__qualname__ == "ValidationDefinition.run"
+
+
 # What each package of ``project_packages()`` may import of the others (README, "Layout"): flows
 # is the composition root, which may import any of them and which nothing imports; features and
 # evaluation, below the four siblings, import no other package of the project.
