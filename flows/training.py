@@ -27,6 +27,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from core.processes import stop_behind
 from core.settings import Settings
 from flows.resources import open_store
 from ingest.schema import REGULAR, season_spans, season_start_year
@@ -651,6 +652,8 @@ def training_flow(
             record = metrics, {**tags, FINGERPRINT_TAG: fingerprints[name]}
             outcome = register_and_gate(trained, settings, lineage_of[name], engine, record)
         except Exception as exc:
+            if stop_behind(exc) is not None:  # stopped: an error a library raised on the way out
+                raise
             first_failure = first_failure or exc
             summary.failed.append(f"{name}: {exc}")
             logger.error("%s failed: %s: %s", name, type(exc).__name__, exc)

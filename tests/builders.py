@@ -214,3 +214,16 @@ def small_league(folder: Path, seasons: tuple[str, ...]) -> Path:
     """``seasons`` of 30 game days each, team and player logs, in the snapshot's layout."""
     logs = {s: team_game_log(s, n_days=30, seed=i) for i, s in enumerate(seasons)}
     return write_snapshot(folder, logs)
+
+
+def raise_error_behind_a_stop(*args, **kwargs) -> None:
+    """Raise what Prefect's task engine raises when SIGTERM lands before its task run exists: a
+    ValueError from inside its handler of the ``TerminationSignal``."""
+    import signal
+
+    from prefect.exceptions import TerminationSignal
+
+    try:
+        raise TerminationSignal(signal=signal.SIGTERM)
+    except TerminationSignal:
+        raise ValueError("Task run is not set")  # noqa: B904 (as the library raises it)

@@ -18,7 +18,13 @@ from ingest.errors import NBAApiUnavailable, SourceDataError
 from ingest.snapshot import SnapshotSource
 from ingest.storage import read_team_games, store_status
 from ingest.validation import BatchValidationError
-from tests.builders import damage_file, team_game_log, with_value, write_snapshot
+from tests.builders import (
+    damage_file,
+    raise_error_behind_a_stop,
+    team_game_log,
+    with_value,
+    write_snapshot,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -188,17 +194,7 @@ def test_a_bad_batch_is_refused_and_nothing_is_written(tmp_path, snapshot):
 def test_a_stop_behind_another_error_is_recorded_as_a_stop(tmp_path, snapshot, monkeypatch):
     """Prefect's task engine, stopped by SIGTERM before its task run exists, raises ValueError
     from its own handler of the stop: the run is recorded as stopped, not as that error."""
-    import signal
-
-    from prefect.exceptions import TerminationSignal
-
-    def stopped(*args, **kwargs):
-        try:
-            raise TerminationSignal(signal=signal.SIGTERM)
-        except TerminationSignal:
-            raise ValueError("Task run is not set")  # noqa: B904 (as the library raises it)
-
-    monkeypatch.setattr(flows.ingest, "validate_batches", stopped)
+    monkeypatch.setattr(flows.ingest, "validate_batches", raise_error_behind_a_stop)
     settings = settings_for(tmp_path, snapshot)
     with pytest.raises(ValueError, match="Task run is not set"):
         ingest_flow(source="snapshot", settings=settings)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from core.settings import Settings
 from flows.cli import EXIT_BAD_INPUT, app
 from registry import get_champion, list_registered
-from tests.builders import small_league, team_game_log, write_snapshot
+from tests.builders import raise_error_behind_a_stop, small_league, team_game_log, write_snapshot
 from training.models import GAME_MODELS
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -107,6 +107,30 @@ def test_points_models_on_a_store_without_player_logs_say_why_they_are_not_train
     summary = json.loads(both.stdout)
     assert [m["name"] for m in summary["models"]] == ["game-logistic"]
     assert [line.split(" (")[0] for line in summary["skipped"]] == [why]
+
+
+def test_a_stop_behind_a_model_s_error_stops_the_training(league, clean_env, monkeypatch):
+    """SIGTERM reaches a model's training and Prefect's task engine raises another error from
+    its handler of the stop: the command stops (143) instead of going on as if that one model
+    had failed."""
+    import training.train
+
+    real = training.train.train_final
+
+    def stopped(*args, models, **kwargs):
+        if models == ["game-tree"]:
+            raise_error_behind_a_stop()
+        return real(*args, models=models, **kwargs)
+
+    monkeypatch.setattr(training.train, "train_final", stopped)
+    monkeypatch.setenv("NBA_DATA_DIR", str(league))
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest"]).exit_code == 0
+    result = runner.invoke(app, ["train", "--models", "game-tree,game-logistic", "--json"])
+    assert result.exit_code == 143, result.output
+    assert json.loads(result.stdout) == {"error": "stopped by SIGTERM", "exit_code": 143}
+    # game-tree's result is taken first: nothing is registered after the stop
+    assert list_registered(Settings().resolved_mlflow_tracking_uri) == []
 
 
 def test_a_model_that_fails_leaves_the_others_registered_and_reported(
