@@ -162,6 +162,23 @@ def _exit_code(exc: BaseException) -> int | None:
     return next((c for kind, c in _expected_errors().items() if isinstance(exc, kind)), None)
 
 
+def _prefect_home_ready() -> None:
+    """Without PREFECT_API_URL, the temporary Prefect API keeps its database in PREFECT_HOME.
+    Prefect makes only the last folder of that path; where it cannot, the server cannot start
+    and the command would wait out its start-up timeout (120 s) before an unrelated error. The
+    folder is made with its parents here, or the command stops at once with the reason."""
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    if settings.api.url:
+        return
+    try:
+        settings.home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise ValueError(f"PREFECT_HOME {settings.home} cannot be made ({why})") from None
+
+
 @contextmanager
 def running_flow(as_json: bool = False) -> Iterator[None]:
     """Around a command's flow run: SIGTERM unwinds it (transactions roll back, the run is
@@ -170,6 +187,7 @@ def running_flow(as_json: bool = False) -> Iterator[None]:
     run links when tracking on a server) goes to stderr instead."""
     from core.processes import Terminated, sigterm_unwinds, stop_behind
 
+    _prefect_home_ready()
     to_stderr = redirect_stdout(sys.stderr) if as_json else nullcontext()
     try:
         with sigterm_unwinds(), to_stderr:

@@ -304,6 +304,39 @@ def test_a_state_folder_that_is_a_file_is_a_bad_setting(clean_env, monkeypatch):
         assert f"NBA_STATE_DIR: Value error, {afile} is not a folder" in result.output
 
 
+def _temporary_api(home):
+    """Prefect settings as a command sees them without PREFECT_API_URL, with ``home``."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+
+    return temporary_settings(updates={PREFECT_HOME: home}, restore_defaults={PREFECT_API_URL})
+
+
+def test_a_prefect_home_that_cannot_be_made_stops_the_command_at_once(env, clean_env):
+    afile = clean_env / "afile"
+    afile.write_text("")
+    before = flow_runs("ingest")
+    with _temporary_api(afile / "prefect"):
+        start = time.perf_counter()
+        result = runner.invoke(app, ["ingest", "--json"])
+        seconds = time.perf_counter() - start
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    error = f"PREFECT_HOME {afile / 'prefect'} cannot be made (Not a directory)"
+    assert json.loads(result.stdout)["error"] == error
+    assert seconds < 30  # not the temporary server's start-up timeout (120 s)
+    assert flow_runs("ingest") == before
+    assert not (clean_env / "state").exists()  # no store was made
+
+
+def test_a_prefect_home_is_made_with_its_parents(clean_env):
+    from flows.cli import _prefect_home_ready
+
+    home = clean_env / "not" / "yet" / "prefect"
+    with _temporary_api(home):
+        _prefect_home_ready()
+    assert home.is_dir()
+    assert oct(home.stat().st_mode & 0o777) == "0o700"
+
+
 def test_backtest_refuses_an_out_that_is_a_file_before_the_flow_runs(env, clean_env):
     afile = clean_env / "afile"
     afile.write_text("")
