@@ -15,6 +15,7 @@ on the version, and the gate compares on the season as before.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from collections.abc import Iterable
@@ -530,7 +531,23 @@ def stored_seasons(settings: Settings) -> list[str]:
     return read_seasons(open_store(settings))
 
 
-@flow(name="training", log_prints=True)
+def training_threads() -> int:
+    """How many tasks of a training run go at once on threads: Prefect's
+    PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS when set, else the machine's cores. More would
+    only share the cores while holding more copies of the feature frames: on the full snapshot
+    and 2 cores, the six models at once peaked at 2.4 GB, two at a time at 1.6 GB, in the same
+    time (``benchmarks/results/train.md``)."""
+    from prefect.settings import get_current_settings
+
+    chosen = get_current_settings().tasks.runner.thread_pool_max_workers
+    return chosen or max(2, os.cpu_count() or 2)
+
+
+@flow(
+    name="training",
+    log_prints=True,
+    task_runner=ThreadPoolTaskRunner(max_workers=training_threads()),
+)
 def training_flow(
     eval_season: str | None = None,
     models: list[str] | None = None,

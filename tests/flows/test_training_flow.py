@@ -6,7 +6,10 @@ where each task ran)."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import threading
+import time
 
 import pandas as pd
 import pytest
@@ -31,6 +34,7 @@ from flows.training import (
     run_backtest,
     task_runner_for,
     training_flow,
+    training_threads,
     with_new_games,
 )
 from registry import get_champion, list_registered
@@ -134,6 +138,46 @@ def test_training_again_on_the_same_data_trains_nothing(trained):
     for days in (0, 7):
         other_window = training_flow(models=["game-tree"], settings=settings, window_days=days)
         assert other_window.models == [] and len(other_window.unchanged) == 1
+
+
+def test_no_more_models_train_at_once_than_the_machine_has_cores(league, tmp_path, monkeypatch):
+    """The models of a run are parallel tasks, but on threads at most ``training_threads()``
+    fit at once: more only share the cores and hold more copies of the feature frames. Each
+    fit here waits a second first, so the tasks the pool lets run do overlap."""
+    import training.train
+
+    fit = training.train.train_final
+    lock, running, most = threading.Lock(), [0], [0]
+
+    def counted(*args, **kwargs):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            time.sleep(1)
+            return fit(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(training.train, "train_final", counted)
+    settings = Settings(data_dir=league, state_dir=tmp_path / "state")
+    ingest_flow(source="snapshot", settings=settings)
+    models = ["game-logistic", "game-tree", "player-ridge"]
+    summary = training_flow(models=models, settings=settings)
+    assert sorted(m["name"] for m in summary.models) == sorted(models)
+    assert most[0] == min(len(models), training_threads())
+
+
+def test_training_threads_are_prefect_s_setting_or_the_cores(monkeypatch):
+    from prefect.settings import PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS, temporary_settings
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert training_threads() == 6
+    with temporary_settings(updates={PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS: 3}):
+        assert training_threads() == 3
+    monkeypatch.setattr(os, "cpu_count", lambda: None)  # unknown
+    assert training_threads() == 2
 
 
 def test_the_gate_margin_comes_from_the_settings():
