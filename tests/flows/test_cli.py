@@ -212,6 +212,22 @@ def test_a_bad_drift_option_exits_2_before_the_flow_runs(clean_env, options, mes
     assert flow_runs("drift-check") == before  # no flow run was started, so none failed
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["promote", "game-logistic", "1"],
+        ["promote", "player-ridge", "2", "--force", "--reason", "r"],
+        ["rollback", "game-tree"],
+    ],
+)
+def test_promote_and_rollback_on_a_state_folder_that_does_not_exist_create_nothing(clean_env, args):
+    result = runner.invoke(app, args)
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "the state folder" in result.output and "no model is registered" in result.output
+    assert "Traceback" not in result.output
+    assert not (clean_env / "state").exists()
+
+
 def test_the_mlflow_ui_on_a_state_folder_that_does_not_exist_creates_nothing(clean_env):
     from tests.servers import free_port
 
