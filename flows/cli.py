@@ -542,7 +542,7 @@ def metric_text(key: str, value: float) -> str:
     return f"{key} {value:.4g}"
 
 
-def _registry_exists(settings: Settings) -> None:
+def _require_registry(settings: Settings) -> None:
     """Commands on registered models never make the local MLflow store anew: on a state folder
     that does not exist (a mistyped NBA_STATE_DIR, nothing trained yet) they stop with the reason
     and leave nothing behind. A configured tracking server is the server's to answer."""
@@ -559,7 +559,7 @@ def models(
     from registry import list_registered
 
     try:
-        _registry_exists(settings)
+        _require_registry(settings)
         registered = list_registered(settings.resolved_mlflow_tracking_uri)
     except Exception as exc:
         raise _fail(exc, as_json) from None
@@ -613,7 +613,7 @@ def promote(
     uri = settings.resolved_mlflow_tracking_uri
     try:
         policy = gate_policy(task_of(name), settings)  # an unknown name fails here, either way
-        _registry_exists(settings)
+        _require_registry(settings)
         engine = open_store(settings)
         # Both registry calls refuse a version of the other task first, champion or not.
         already = f"{name} v{{}} is already champion: nothing changed"
@@ -660,7 +660,7 @@ def rollback(
 
     try:
         task_of(name)  # an unknown name fails as it does for promote
-        _registry_exists(settings)
+        _require_registry(settings)
         version = do_rollback(
             settings.resolved_mlflow_tracking_uri,
             name,
@@ -684,7 +684,7 @@ def mlflow_ui(
     from registry import mlflow_ui_command, mlflow_ui_env
 
     try:
-        _registry_exists(settings)
+        _require_registry(settings)
         check_port(host, port)
         settings.ensure_state_dir()
         command = mlflow_ui_command(

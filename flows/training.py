@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.settings import get_current_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from core.processes import stop_behind
@@ -537,8 +538,6 @@ def training_threads() -> int:
     only share the cores while holding more copies of the feature frames: on the full snapshot
     and 2 cores, the six models at once peaked at 2.4 GB, two at a time at 1.6 GB, in the same
     time (``benchmarks/results/train.md``)."""
-    from prefect.settings import get_current_settings
-
     chosen = get_current_settings().tasks.runner.thread_pool_max_workers
     return chosen or max(2, os.cpu_count() or 2)
 
