@@ -296,9 +296,16 @@ BEFORE_THE_FLOW_RUN = {
 }
 
 
+# A refusal reads at most one season's file; a replay past its checks ingests and trains for
+# minutes. The bound leaves room for a loaded machine (a refusal inside a flow run took 6.5 s
+# with three test processes on two cores).
+REFUSAL_SECONDS = 20
+
+
 def invoke_replay(args: list[str], data_dir, tmp_path, monkeypatch, flow_run: bool = False):
     """``nba-mlops replay ARGS`` on the shared snapshot, the user's state under ``tmp_path``: its
-    result, once checked that it took under 5 s. Unless ``flow_run``, starting one fails it."""
+    result, once checked that it came back within ``REFUSAL_SECONDS``. Unless ``flow_run``,
+    starting one fails it."""
     from typer.testing import CliRunner
 
     import flows.replay
@@ -315,7 +322,7 @@ def invoke_replay(args: list[str], data_dir, tmp_path, monkeypatch, flow_run: bo
     started = time.perf_counter()
     result = CliRunner().invoke(app, ["replay", *args])
     seconds = time.perf_counter() - started
-    assert seconds < 5, f"refused after {seconds:.1f} s"
+    assert seconds < REFUSAL_SECONDS, f"refused after {seconds:.1f} s"
     return result
 
 
