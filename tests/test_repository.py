@@ -163,13 +163,13 @@ def test_the_long_modules_run_first_exist():
 
 
 def test_a_library_call_runs_untraced_and_the_tracer_comes_back():
-    """``tests/conftest.py`` runs Great Expectations with this thread's coverage tracer off: the
-    call sees no trace function, and the tracer (coverage's, or none) is back afterwards."""
+    """``tests/conftest.py`` runs the library calls of ``UNTRACED`` with this thread's coverage
+    tracer off: the call sees no trace function, and the tracer (coverage's, or none) is back
+    afterwards."""
+    import importlib
     import sys
 
-    from great_expectations.core.validation_definition import ValidationDefinition
-
-    from tests.conftest import _untraced
+    from tests.conftest import UNTRACED, _untraced
 
     def tracer(frame, event, arg):
         return None
@@ -185,7 +185,11 @@ def test_a_library_call_runs_untraced_and_the_tracer_comes_back():
         assert sys.gettrace() is tracer
     finally:
         sys.settrace(coverage_tracer)
-    assert ValidationDefinition.run.__wrapped__.__qualname__ == "ValidationDefinition.run"
+    for module, owner, name in UNTRACED:
+        target = importlib.import_module(module)
+        wrapped = getattr(target if owner is None else getattr(target, owner), name).__wrapped__
+        assert wrapped.__module__ == module
+        assert wrapped.__qualname__ == (name if owner is None else f"{owner}.{name}")
 
 
 # What each package of ``project_packages()`` may import of the others (README, "Layout"): flows

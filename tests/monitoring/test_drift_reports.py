@@ -140,3 +140,17 @@ def test_reports_without_figures_find_the_same_drift(halves, tmp_path):
     assert json.loads(json_path.read_text())["evidently"] == full.snapshot.dict()
     with pytest.raises(ValueError, match="without its figures"):
         save_report(bare, folder, {"check_id": "x"}, html_report=True)
+
+
+def test_figures_are_skipped_only_inside_the_block_even_when_it_fails():
+    """``_figures_skipped`` swaps Evidently's ``ValueDrift`` drawing for one that draws nothing,
+    and puts Evidently's back on the way out, also when the block raises."""
+    from evidently.metrics.column_statistics import ValueDriftCalculation
+
+    from monitoring.reports import _figures_skipped
+
+    draw = ValueDriftCalculation.__dict__["_render"]
+    with pytest.raises(RuntimeError), _figures_skipped():
+        assert ValueDriftCalculation._render(None, None, None, None) == []
+        raise RuntimeError("the report failed")
+    assert ValueDriftCalculation.__dict__["_render"] is draw
