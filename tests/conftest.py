@@ -131,7 +131,7 @@ def _untraced(function):
 # untraced, for every state folder a test makes). Evidently computes a report's metrics on the
 # frames it is given; the one project function it calls, ``monitoring.reports._no_figures``, is
 # also called directly by a test. The last two: tests/flows/test_drift_flow.py alone 183 s ->
-# 160 s.
+# 160 s; the whole suite on two processes 844 s -> 834 s, 70 s less CPU time.
 UNTRACED = (
     ("great_expectations.core.validation_definition", "ValidationDefinition", "run"),
     ("mlflow.store.db.utils", None, "_initialize_tables"),
