@@ -534,10 +534,10 @@ def stored_seasons(settings: Settings) -> list[str]:
 
 def training_threads() -> int:
     """How many tasks of a training run go at once on threads: Prefect's
-    PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS when set, else the machine's cores. More would
-    only share the cores while holding more copies of the feature frames: on the full snapshot
-    and 2 cores, the six models at once peaked at 2.4 GB, two at a time at 1.6 GB, in the same
-    time (``benchmarks/results/train.md``)."""
+    PREFECT_TASKS_RUNNER_THREAD_POOL_MAX_WORKERS when set, else the machine's cores (at least
+    two). More would only share the cores while holding more copies of the feature frames: on
+    the full snapshot and 2 cores, the six models at once peaked at 2.4 GB, two at a time at
+    1.6 GB, in the same time (``benchmarks/results/train.md``)."""
     chosen = get_current_settings().tasks.runner.thread_pool_max_workers
     return chosen or max(2, os.cpu_count() or 2)
 

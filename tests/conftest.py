@@ -139,14 +139,20 @@ UNTRACED = (
 )
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _libraries_untraced():
+def untraced_owner(module: str, owner: str | None):
+    """What holds an ``UNTRACED`` entry's function: the class ``owner`` of ``module``, or the
+    module itself."""
     import importlib
 
+    target = importlib.import_module(module)
+    return target if owner is None else getattr(target, owner)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _libraries_untraced():
     patch = pytest.MonkeyPatch()
     for module, owner, name in UNTRACED:
-        target = importlib.import_module(module)
-        target = target if owner is None else getattr(target, owner)
+        target = untraced_owner(module, owner)
         patch.setattr(target, name, _untraced(getattr(target, name)))
     yield
     patch.undo()

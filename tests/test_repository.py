@@ -166,10 +166,9 @@ def test_a_library_call_runs_untraced_and_the_tracer_comes_back():
     """``tests/conftest.py`` runs the library calls of ``UNTRACED`` with this thread's coverage
     tracer off: the call sees no trace function, and the tracer (coverage's, or none) is back
     afterwards."""
-    import importlib
     import sys
 
-    from tests.conftest import UNTRACED, _untraced
+    from tests.conftest import UNTRACED, _untraced, untraced_owner
 
     def tracer(frame, event, arg):
         return None
@@ -186,8 +185,7 @@ def test_a_library_call_runs_untraced_and_the_tracer_comes_back():
     finally:
         sys.settrace(coverage_tracer)
     for module, owner, name in UNTRACED:
-        target = importlib.import_module(module)
-        wrapped = getattr(target if owner is None else getattr(target, owner), name).__wrapped__
+        wrapped = getattr(untraced_owner(module, owner), name).__wrapped__
         assert wrapped.__module__ == module
         assert wrapped.__qualname__ == (name if owner is None else f"{owner}.{name}")
 
