@@ -157,6 +157,13 @@ class Settings(BaseSettings):
         "per-process secret.",
     )
     jwt_expiry_minutes: int = Field(default=60, gt=0, description="Lifetime of an access token.")
+    bcrypt_cost: int = Field(
+        default=12,
+        ge=4,
+        le=31,
+        description="bcrypt work factor of new password hashes (4-31; each step doubles the time "
+        "of a login). A hash keeps the factor it was made with.",
+    )
     rate_limit: str = Field(default="100/minute", description="Requests per client IP.")
     login_rate_limit: str = Field(
         default="5/minute", description="Failed login attempts per client IP."

@@ -235,7 +235,7 @@ def run_demo(settings: Settings, keep_running: bool = False, port: int | None = 
     engine = open_store(settings)
     examples = pick_examples(engine)
     password = secrets.token_urlsafe(18)
-    ensure_user(engine, DEMO_USER, password, "admin")
+    ensure_user(engine, DEMO_USER, password, "admin", cost=settings.bcrypt_cost)
     engine.dispose()
 
     port = port or free_port(3000 if keep_running else None)

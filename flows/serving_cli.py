@@ -166,7 +166,13 @@ def users_add(
     from serving.auth import add_user
 
     try:
-        user = add_user(_engine(settings), name, password, "admin" if admin else "user")
+        user = add_user(
+            _engine(settings),
+            name,
+            password,
+            "admin" if admin else "user",
+            cost=settings.bcrypt_cost,
+        )
     except Exception as exc:
         raise _fail(exc) from None
     out.print(f"user {user.username} added (role {user.role})")
@@ -202,14 +208,14 @@ def users_disable(name: Annotated[str, typer.Argument(help="User name.")]) -> No
     """Disable a user: logins are refused and its tokens stop working (within one poll)."""
     from serving.auth import disable_user
 
-    _change_user(name, lambda engine: disable_user(engine, name), "disabled")
+    _change_user(name, lambda engine, _: disable_user(engine, name), "disabled")
 
 
 def users_enable(name: Annotated[str, typer.Argument(help="User name.")]) -> None:
     """Enable a disabled user again: it can log in, and its unexpired tokens work again."""
     from serving.auth import enable_user
 
-    _change_user(name, lambda engine: enable_user(engine, name), "enabled")
+    _change_user(name, lambda engine, _: enable_user(engine, name), "enabled")
 
 
 def users_password(
@@ -223,7 +229,11 @@ def users_password(
     from serving.auth import set_password
 
     password = _password_from_stdin(password_stdin)
-    _change_user(name, lambda engine: set_password(engine, name, password), "has a new password")
+    _change_user(
+        name,
+        lambda engine, settings: set_password(engine, name, password, cost=settings.bcrypt_cost),
+        "has a new password",
+    )
 
 
 def _password_from_stdin(password_stdin: bool) -> str:
@@ -236,11 +246,12 @@ def _password_from_stdin(password_stdin: bool) -> str:
 
 
 def _change_user(name: str, change, done: str) -> None:
+    """Apply ``change(engine, settings)`` (True if the user exists) and say what was done."""
     from flows.cli import EXIT_BAD_INPUT, _fail, _settings, err, labelled, out
 
     settings = _settings()
     try:
-        found = change(_users_store(settings))
+        found = change(_users_store(settings), settings)
     except Exception as exc:
         raise _fail(exc) from None
     if not found:

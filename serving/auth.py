@@ -15,7 +15,7 @@ import jwt
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-BCRYPT_COST = 12
+BCRYPT_COST = 12  # the default of NBA_BCRYPT_COST: each step doubles the time of a login
 ALGORITHM = "HS256"
 MIN_SECRET_LENGTH = 32
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit: longer passwords are refused, never cut silently
@@ -60,9 +60,10 @@ def resolve_secret(environment: str, secret: str | None) -> str:
     return secrets.token_urlsafe(48)
 
 
-def hash_password(password: str) -> str:
+def hash_password(password: str, cost: int = BCRYPT_COST) -> str:
+    """A bcrypt hash of the password at this work factor (the hash records it)."""
     encoded = _password_bytes(password)
-    return bcrypt.hashpw(encoded, bcrypt.gensalt(rounds=BCRYPT_COST)).decode()
+    return bcrypt.hashpw(encoded, bcrypt.gensalt(rounds=cost)).decode()
 
 
 def _password_bytes(password: str) -> bytes:
@@ -72,18 +73,21 @@ def _password_bytes(password: str) -> bytes:
     return encoded
 
 
-@lru_cache(maxsize=1)
-def _dummy_hash() -> bytes:
+@lru_cache(maxsize=4)
+def _dummy_hash(cost: int) -> bytes:
     """A hash to check against when the user does not exist: both cases cost one bcrypt check."""
-    return bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=BCRYPT_COST))
+    return bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=cost))
 
 
-def check_password(password: str, password_hash: str | None) -> bool:
+def check_password(password: str, password_hash: str | None, cost: int = BCRYPT_COST) -> bool:
+    """Whether the password matches the hash (at the hash's own work factor). Without a hash
+    (no such user) a dummy hash of work factor ``cost`` is checked, so that a missing user
+    answers as slowly as a wrong password."""
     try:
         encoded = _password_bytes(password)
     except UserError:
         return False
-    stored = password_hash.encode() if password_hash else _dummy_hash()
+    stored = password_hash.encode() if password_hash else _dummy_hash(cost)
     try:
         ok = bcrypt.checkpw(encoded, stored)
     except ValueError:
@@ -191,8 +195,11 @@ def _valid_password(password: str) -> str:
     return password
 
 
-def add_user(engine: Engine, username: str, password: str, role: str = "user") -> UserRow:
-    """Create a user with a bcrypt (cost 12) hash; UserError if the name is taken."""
+def add_user(
+    engine: Engine, username: str, password: str, role: str = "user", *, cost: int = BCRYPT_COST
+) -> UserRow:
+    """Create a user with a bcrypt hash of work factor ``cost``; UserError if the name is
+    taken."""
     from sqlalchemy import select
 
     from core.db import User, session_scope
@@ -200,7 +207,7 @@ def add_user(engine: Engine, username: str, password: str, role: str = "user") -
     username = _valid_username(username)
     if role not in ROLES:
         raise UserError(f"role must be one of {ROLES}, got {role!r}")
-    hashed = hash_password(_valid_password(password))
+    hashed = hash_password(_valid_password(password), cost)
     with session_scope(engine) as session:
         if session.scalar(select(User).where(User.username == username)) is not None:
             raise UserError(f"user {username!r} already exists")
@@ -210,14 +217,16 @@ def add_user(engine: Engine, username: str, password: str, role: str = "user") -
         return UserRow(user.username, user.role, user.is_active, user.created_at, None)
 
 
-def ensure_user(engine: Engine, username: str, password: str, role: str = "user") -> UserRow:
+def ensure_user(
+    engine: Engine, username: str, password: str, role: str = "user", *, cost: int = BCRYPT_COST
+) -> UserRow:
     """Create the user, or reset its password and role and enable it (demo accounts)."""
     from sqlalchemy import select
 
     from core.db import User, session_scope
 
     username = _valid_username(username)
-    hashed = hash_password(password)
+    hashed = hash_password(password, cost)
     with session_scope(engine) as session:
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
@@ -249,10 +258,12 @@ def enable_user(engine: Engine, username: str) -> bool:
     return _update_user(engine, username, is_active=True)
 
 
-def set_password(engine: Engine, username: str, password: str) -> bool:
-    """Replace a user's password (bcrypt, cost 12); False if there is no such user. Tokens
-    issued before stay valid until they expire: disable the user to stop them at once."""
-    return _update_user(engine, username, password_hash=hash_password(_valid_password(password)))
+def set_password(engine: Engine, username: str, password: str, *, cost: int = BCRYPT_COST) -> bool:
+    """Replace a user's password (bcrypt hash of work factor ``cost``); False if there is no
+    such user. Tokens issued before stay valid until they expire: disable the user to stop them
+    at once."""
+    hashed = hash_password(_valid_password(password), cost)
+    return _update_user(engine, username, password_hash=hashed)
 
 
 def _update_user(engine: Engine, username: str, **values) -> bool:
@@ -278,8 +289,11 @@ def user_states(engine: Engine) -> dict[str, bool]:
         }
 
 
-def authenticate(engine: Engine, username: str, password: str) -> UserRow | None:
-    """The active user with these credentials, its ``last_login`` updated; None otherwise."""
+def authenticate(
+    engine: Engine, username: str, password: str, *, cost: int = BCRYPT_COST
+) -> UserRow | None:
+    """The active user with these credentials, its ``last_login`` updated; None otherwise.
+    ``cost`` is the work factor of the check made when there is no such user."""
     from sqlalchemy import select, update
 
     from core.db import User
@@ -290,7 +304,7 @@ def authenticate(engine: Engine, username: str, password: str) -> UserRow | None
                 User.username == username
             )
         ).first()
-    if not check_password(password, row.password_hash if row is not None else None):
+    if not check_password(password, row.password_hash if row is not None else None, cost):
         return None
     if row is None or not row.is_active:
         return None

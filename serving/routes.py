@@ -6,6 +6,7 @@ never block the event loop) that reach the runtime through ``bentoml.get_current
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
@@ -139,7 +140,8 @@ async def login(request: Request, rt: RuntimeDep) -> Any:
         return JSONResponse(validation_body(exc.errors(include_input=False)), status_code=400)
     from serving.auth import authenticate
 
-    user = await anyio.to_thread.run_sync(authenticate, rt.engine(), creds.username, creds.password)
+    check = partial(authenticate, cost=rt.settings.bcrypt_cost)
+    user = await anyio.to_thread.run_sync(check, rt.engine(), creds.username, creds.password)
     if user is None:
         await rt.limits.login_failed(client)
         rt.metrics.auth_failures.labels(reason="credentials").inc()

@@ -29,6 +29,10 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 # (tests/flows/test_training_flow.py, tests/registry/test_registry_logging.py), and so do the
 # README's commands (tests/test_readme.py clears every NBA_* setting).
 os.environ.setdefault("NBA_TRAINING_FIGURES", "false")
+# Password hashes made by the tests use bcrypt's lowest work factor: a login costs a few
+# milliseconds instead of 0.3 s at the default 12. tests/serving/test_auth.py checks the default
+# and that the setting is honoured; the README's commands run at the default.
+BCRYPT_TEST_COST = int(os.environ.setdefault("NBA_BCRYPT_COST", "4"))
 
 PG_ADMIN_URL = os.environ.get(
     "NBA_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -52,11 +56,15 @@ def data_dir() -> Path:
     return path
 
 
+# The test-wide settings above, which clean_env and the test servers keep.
+KEPT_SETTINGS = ("NBA_DATA_DIR", "NBA_TRAINING_FIGURES", "NBA_BCRYPT_COST")
+
+
 @pytest.fixture
 def clean_env(monkeypatch, tmp_path):
     """No NBA_* setting leaks in from the caller's environment; state goes under tmp_path."""
     for key in list(os.environ):
-        if key.startswith("NBA_") and key not in ("NBA_DATA_DIR", "NBA_TRAINING_FIGURES"):
+        if key.startswith("NBA_") and key not in KEPT_SETTINGS:
             monkeypatch.delenv(key)
     monkeypatch.setenv("NBA_STATE_DIR", str(tmp_path / "state"))
     return tmp_path

@@ -124,9 +124,10 @@ def bentoml_servers(
     import time
 
     from flows.serving_cli import serve_command
+    from tests.conftest import KEPT_SETTINGS
 
     base_env = {
-        k: v for k, v in os.environ.items() if not k.startswith("NBA_") or k == "NBA_DATA_DIR"
+        k: v for k, v in os.environ.items() if not k.startswith("NBA_") or k in KEPT_SETTINGS
     }
     started: list[tuple[subprocess.Popen, str, Path]] = []
     try:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import BCRYPT_TEST_COST
 from tests.serving.conftest import (
     JWT_SECRET,
     USER,
@@ -193,7 +194,7 @@ def exposition(tmp_path_factory) -> str:
 
         engine = make_engine(url)
         upgrade(engine)
-        add_user(engine, USER, USER_PASSWORD, "user")
+        add_user(engine, USER, USER_PASSWORD, "user", cost=BCRYPT_TEST_COST)
         engine.dispose()
         env = {
             "NBA_STATE_DIR": str(root / "state"),

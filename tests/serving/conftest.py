@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 from tests.builders import TEAMS, player_game_log, team_game_log
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import BCRYPT_TEST_COST, PG_ADMIN_URL
 from tests.servers import free_port
 
 SEASONS = ("2020-21", "2021-22", "2022-23")
@@ -148,8 +148,8 @@ def add_users(url: str) -> None:
     from serving.auth import add_user
 
     engine = make_engine(url)
-    add_user(engine, USER, USER_PASSWORD, "user")
-    add_user(engine, ADMIN, ADMIN_PASSWORD, "admin")
+    add_user(engine, USER, USER_PASSWORD, "user", cost=BCRYPT_TEST_COST)
+    add_user(engine, ADMIN, ADMIN_PASSWORD, "admin", cost=BCRYPT_TEST_COST)
     engine.dispose()
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import bcrypt
 import jwt
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import create_engine, select
 
 from core.db import AuditLog, User
@@ -15,11 +16,15 @@ from serving.auth import (
     AuthError,
     TokenIssuer,
     UserError,
+    _dummy_hash,
     add_user,
     authenticate,
+    check_password,
     disable_user,
+    hash_password,
     resolve_secret,
 )
+from tests.conftest import BCRYPT_TEST_COST
 from tests.serving.conftest import (
     ADMIN,
     GAME_DAY,
@@ -220,14 +225,31 @@ def test_failed_logins_are_throttled_per_client(stack):
     assert (row.username, row.target) == (USER, USER)
 
 
-def test_passwords_are_bcrypt_cost_12_never_plaintext(stack):
+def test_passwords_are_bcrypt_hashes_never_plaintext(stack):
     engine = create_engine(stack.database_url)
     with engine.connect() as conn:
         stored = conn.execute(select(User.password_hash).where(User.username == ADMIN)).scalar()
     engine.dispose()
-    assert stored.startswith("$2b$12$")
+    assert stored.startswith(f"$2b${BCRYPT_TEST_COST:02d}$")
     assert bcrypt.checkpw(b"admin-password-1", stored.encode())
     assert "admin-password-1" not in stored
+
+
+def test_the_bcrypt_work_factor_is_12_unless_set(clean_env, monkeypatch):
+    assert Settings().bcrypt_cost == 12
+    assert hash_password("a-password-1").startswith("$2b$12$")
+    monkeypatch.setenv("NBA_BCRYPT_COST", "5")
+    assert Settings().bcrypt_cost == 5
+    made = hash_password("a-password-1", 5)
+    assert made.startswith("$2b$05$") and check_password("a-password-1", made)
+    # A missing user is checked against a dummy hash of the configured factor, as slow as a
+    # wrong password for a user that exists.
+    assert not check_password("a-password-1", None, 5)
+    assert _dummy_hash(5).startswith(b"$2b$05$")
+    for bad in ("3", "32", "twelve"):
+        monkeypatch.setenv("NBA_BCRYPT_COST", bad)
+        with pytest.raises(ValidationError, match="bcrypt_cost"):
+            Settings()
 
 
 def test_user_rules(stack):

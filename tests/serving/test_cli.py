@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from core.db import User
 from flows.serving_cli import serve_command, serve_env
+from tests.conftest import BCRYPT_TEST_COST
 
 runner = CliRunner()
 
@@ -48,7 +49,9 @@ def test_users_add_list_disable(cli_env, stack):
         stored = conn.execute(select(User.password_hash).where(User.username == "erin")).scalar()
     engine.dispose()
     assert rows == {"erin": False, "frank": True}
-    assert stored.startswith("$2b$12$") and "erin-password-1" not in stored
+    # NBA_BCRYPT_COST is the tests' (tests/conftest.py), not the default 12: the command
+    # hashes at the configured work factor.
+    assert stored.startswith(f"$2b${BCRYPT_TEST_COST:02d}$") and "erin-password-1" not in stored
 
 
 def test_users_enable_and_password_restore_a_user(cli_env, stack):
@@ -66,6 +69,9 @@ def test_users_enable_and_password_restore_a_user(cli_env, stack):
     assert changed.exit_code == 0, changed.output
     assert authenticate(engine, "hana", "hana-password-1") is None
     assert authenticate(engine, "hana", "hana-new-pass") is not None
+    with engine.connect() as conn:
+        stored = conn.execute(select(User.password_hash).where(User.username == "hana")).scalar()
+    assert stored.startswith(f"$2b${BCRYPT_TEST_COST:02d}$")
     engine.dispose()
 
 
