@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _CREDENTIALS = re.compile(r"(?<=://)[^/@]*@")
 HIDDEN = "***"
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 def redact_uri(uri: str) -> str:
@@ -305,6 +306,39 @@ class Settings(BaseSettings):
         if not parts.hostname:
             raise ValueError(f"webhook_url must name a host, got {parts.scheme}:// without one")
         return value.strip()
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        # Refused at start-up: a URL that the cache or the rate limiter misreads ('host:6379',
+        # 'http://...') would fail the service's worker on every start. The message never
+        # quotes the URL, which may hold a password.
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in REDIS_SCHEMES:
+            scheme = f"{parts.scheme}://" if "://" in value else "no scheme"
+            raise ValueError(
+                "redis_url must be a redis://, rediss:// or unix:// URL such as "
+                f"redis://127.0.0.1:6379/0, got {scheme}"
+            )
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise ValueError("redis_url has a port that is not a number") from None
+        database = parts.path.strip("/")
+        if parts.scheme != "unix" and database and not database.isdigit():
+            raise ValueError(
+                f"redis_url's path must be a database number such as /0, got {database!r}"
+            )
+        import redis
+
+        try:
+            redis.ConnectionPool.from_url(value)  # parses only: nothing is connected
+        except ValueError as exc:
+            raise ValueError(f"redis_url cannot be read: {redact_uri(str(exc))}") from None
+        return value
 
     @field_validator("state_dir")
     @classmethod

@@ -30,6 +30,14 @@ class Decision:
     retry_after: int = 0  # seconds, when refused
 
 
+def limits_storage_uri(redis_url: str) -> str:
+    """The ``limits`` storage URI of a redis-py URL: ``limits`` spells a socket
+    ``redis+unix://``, where redis-py (and NBA_REDIS_URL) spell it ``unix://``."""
+    if redis_url.startswith("unix://"):
+        redis_url = "redis+" + redis_url
+    return "async+" + redis_url
+
+
 def parse_limit(text: str, setting: str) -> RateLimitItem:
     """``"100/minute"`` as a limit; a ValueError naming the setting otherwise."""
     try:
@@ -56,7 +64,7 @@ class RateLimits:
         self._redis: SlidingWindowCounterRateLimiter | None = None
         if redis_url:
             storage = RedisStorage(
-                "async+" + redis_url,
+                limits_storage_uri(redis_url),
                 implementation="redispy",
                 key_prefix=KEY_PREFIX,
                 wrap_exceptions=True,

@@ -103,3 +103,35 @@ def test_bad_limit_settings_name_the_setting():
         RateLimits("lots", "5/minute")
     with pytest.raises(ValueError, match="NBA_LOGIN_RATE_LIMIT"):
         RateLimits("5/minute", "5 per fortnight")
+
+
+def test_a_redis_socket_url_serves_the_limits_and_the_cache(tmp_path):
+    """``unix://`` (redis-py's spelling, which limits spells ``redis+unix://``) reaches Redis
+    through its socket for both the limits and the cache."""
+    import subprocess
+
+    from core.settings import Settings
+    from serving.cache import make_cache
+    from tests.serving.conftest import wait_until
+
+    sock = tmp_path / "redis.sock"
+    args = ["redis-server", "--port", "0", "--unixsocket", str(sock), "--save", ""]
+    proc = subprocess.Popen([*args, "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    try:
+        wait_until(sock.exists, timeout=10)
+        url = Settings(redis_url=f"unix://{sock}?db=3").redis_url
+
+        async def scenario():
+            limits = RateLimits("2/minute", "2/minute", url)
+            answers = [(await limits.hit("10.0.0.9")).allowed for _ in range(3)]
+            assert answers == [True, True, False]
+            assert limits.status() == {"backend": "redis", "ok": True}
+
+        asyncio.run(scenario())
+        cache = make_cache(url, 60)
+        cache.set("k", {"p": 0.5})
+        assert cache.get("k") == {"p": 0.5} and cache.status()["ok"]
+        cache.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
