@@ -377,6 +377,8 @@
       return;
     }
     const body = { player: Number(id), opponent, home: $("player-home").checked };
+    const team = teamCode("player-team");
+    if (team) body.team = team; // else the team of his latest game before the date
     const day = $("player-date").value;
     if (day) body.game_date = day;
     await run($("player-submit"), "player-error", async () => {

@@ -23,6 +23,7 @@ from tests.serving.test_serve_process import server  # noqa: F401 - the bentoml 
 from tests.serving.test_ui import drift_reports
 
 pytestmark = pytest.mark.slow
+BEFORE_THE_STORE = "2019-06-01"  # the stack's games start with 2020-21
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -206,6 +207,30 @@ def test_a_person_uses_the_page(server, browser, api, drift_rows):  # noqa: F811
     expect(page.locator("#player-points")).to_have_text(f"{player['predicted_points']:.1f}")
     expect(page.locator("#player-name")).to_contain_text(player["player_name"])
     expect(page.locator("#player-warning")).to_be_hidden()
+
+    # A date before his first stored game: the service asks for his team, which the optional
+    # field gives; the answer then carries the API's warning.
+    page.locator("#player-date").fill(BEFORE_THE_STORE)
+    page.get_by_role("button", name="Predict points").click()
+    expect(page.locator("#player-error")).to_contain_text("give his team")
+    expect(page.locator("#player-result")).to_be_hidden()
+    page.get_by_label("Player's team (optional)").fill(player["team"].lower())
+    page.get_by_role("button", name="Predict points").click()
+    expect(page.locator("#player-result")).to_be_visible()
+    early = api.post(
+        "/api/predict/player",
+        json={
+            "player": player_id,
+            "team": player["team"],
+            "opponent": "LAL",
+            "home": True,
+            "game_date": BEFORE_THE_STORE,
+        },
+    ).json()
+    assert _value(page, "#player-points") == early["predicted_points"]
+    expect(page.locator("#player-warning")).to_have_text(f"Note: {' '.join(early['warnings'])}.")
+    expect(page.locator("#player-error")).to_be_hidden()
+    page.get_by_label("Player's team (optional)").fill("")
 
     # Today (an empty date) is years after the league's stored games: the API's warning shows.
     page.locator("#game-date").fill("")
