@@ -1,4 +1,9 @@
-"""Per-client rate limits with the ``limits`` library (its asyncio API, sliding window counters).
+"""Per-client rate limits with the ``limits`` library (its asyncio API).
+
+Requests are counted with sliding window counters (two counters per client; the previous
+window's count is weighted by how much of it the rolling period still covers: cheap, and
+approximate near a window's edge). Failed logins, few and the brute-force guard, are counted
+exactly with a moving window: never more than the limit in any rolling period.
 
 Redis-backed when a Redis URL is set, so every worker shares the counts; in-process otherwise.
 If Redis fails, the limits are kept in-process until it answers again (tried again every
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter, SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -28,6 +33,17 @@ KEY_PREFIX = "nba-limits"
 class Decision:
     allowed: bool
     retry_after: int = 0  # seconds, when refused
+
+
+Limiter = SlidingWindowCounterRateLimiter | MovingWindowRateLimiter
+
+
+def _limiters(storage) -> dict[str, Limiter]:
+    """The limiter of each key kind (``req:<ip>``, ``login:<ip>``) on one storage."""
+    return {
+        "req": SlidingWindowCounterRateLimiter(storage),
+        "login": MovingWindowRateLimiter(storage),
+    }
 
 
 def limits_storage_uri(redis_url: str) -> str:
@@ -60,8 +76,8 @@ class RateLimits:
         self.request_limit = parse_limit(request_limit, "NBA_RATE_LIMIT")
         self.login_limit = parse_limit(login_limit, "NBA_LOGIN_RATE_LIMIT")
         self.retry_seconds = retry_seconds
-        self._memory = SlidingWindowCounterRateLimiter(MemoryStorage())
-        self._redis: SlidingWindowCounterRateLimiter | None = None
+        self._memory = _limiters(MemoryStorage())
+        self._redis: dict[str, Limiter] | None = None
         if redis_url:
             storage = RedisStorage(
                 limits_storage_uri(redis_url),
@@ -71,19 +87,20 @@ class RateLimits:
                 socket_timeout=timeout_seconds,
                 socket_connect_timeout=timeout_seconds,
             )
-            self._redis = SlidingWindowCounterRateLimiter(storage)
+            self._redis = _limiters(storage)
         self._down_until = 0.0
         self._degraded = False
         self.backend = "redis" if redis_url else "memory"
 
-    def _limiter(self) -> SlidingWindowCounterRateLimiter:
+    def _limiters(self) -> dict[str, Limiter]:
         if self._redis is not None and time.monotonic() >= self._down_until:
             return self._redis
         return self._memory
 
     async def _call(self, method: str, item: RateLimitItem, key: str):
-        limiter = self._limiter()
-        if limiter is self._memory:
+        limiters = self._limiters()
+        limiter = limiters[key.partition(":")[0]]
+        if limiters is self._memory:
             return await getattr(limiter, method)(item, key)
         try:
             result = await getattr(limiter, method)(item, key)
@@ -95,7 +112,7 @@ class RateLimits:
                 )
             self._degraded = True
             self._down_until = time.monotonic() + self.retry_seconds
-            return await getattr(self._memory, method)(item, key)
+            return await getattr(self._memory[key.partition(":")[0]], method)(item, key)
         if self._degraded:
             self._degraded = False
             log.warning("rate limit storage available again")

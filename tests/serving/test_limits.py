@@ -98,6 +98,32 @@ def test_limits_are_shared_in_redis_and_survive_its_outage():
         asyncio.run(scenario(url, procs))
 
 
+def test_failed_logins_are_limited_over_any_rolling_minute(monkeypatch):
+    """Five failures a minute means five in any 60 s: three just before a minute starts and
+    two just after it leave no sixth try (a window counter would weigh the earlier three down
+    and allow it)."""
+    import time
+
+    clock = [60 * 16_666_667 + 58.0]  # two seconds before a minute starts
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+
+    async def scenario():
+        limits = RateLimits("100/minute", "5/minute")
+        for _ in range(3):
+            await limits.login_failed("10.0.0.5")
+        clock[0] += 3
+        for _ in range(2):
+            assert (await limits.login_allowed("10.0.0.5")).allowed
+            await limits.login_failed("10.0.0.5")
+        refused = await limits.login_allowed("10.0.0.5")
+        assert not refused.allowed and refused.retry_after == 57  # the first failure ages out
+        assert (await limits.login_allowed("10.0.0.6")).allowed  # per client
+        clock[0] += 57
+        assert (await limits.login_allowed("10.0.0.5")).allowed
+
+    asyncio.run(scenario())
+
+
 def test_bad_limit_settings_name_the_setting():
     with pytest.raises(ValueError, match="NBA_RATE_LIMIT"):
         RateLimits("lots", "5/minute")
