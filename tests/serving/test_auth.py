@@ -278,6 +278,10 @@ def test_production_refuses_a_missing_or_short_secret():
     with pytest.raises(ValueError, match="at least 32"):
         resolve_secret("development", "short")
     assert resolve_secret("production", "s" * 32) == "s" * 32
+    with pytest.raises(ValueError, match="missing"):
+        resolve_secret("production", " " * 43)
+    with pytest.raises(ValueError, match=r"\(20 characters\)"):
+        resolve_secret("production", " " * 12 + "s" * 20 + "\n")
     made = resolve_secret("development", None)
     assert len(made) >= 32 and made != resolve_secret("development", None)
 
