@@ -305,7 +305,8 @@ class Settings(BaseSettings):
             raise ValueError("webhook_url has a port that is not a number") from None
         if not parts.hostname:
             raise ValueError(f"webhook_url must name a host, got {parts.scheme}:// without one")
-        return value.strip()
+        value = value.strip()
+        return parts.scheme + value[len(parts.scheme) :]  # HTTPS://... as https://...
 
     @field_validator("redis_url")
     @classmethod
@@ -411,6 +412,18 @@ class Settings(BaseSettings):
                 "or check NBA_STATE_DIR"
             )
         return self.state_dir
+
+    def existing_model_store(self, nothing: str) -> None:
+        """With the local MLflow store (no NBA_MLFLOW_TRACKING_URI): a ValueError saying
+        ``nothing`` when the state folder or its ``mlflow.db`` does not exist, so that a command
+        on registered models does not create an empty store. A tracking server answers for
+        itself."""
+        if self.mlflow_tracking_uri is not None:
+            return
+        self.existing_state_dir(nothing)
+        store = self.state_dir / "mlflow.db"
+        if not store.is_file():
+            raise ValueError(f"{store} does not exist: {nothing}")
 
     def ensure_state_dir(self) -> Path:
         self.state_dir.mkdir(parents=True, exist_ok=True)

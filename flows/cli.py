@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, redirect_stdout
 from datetime import date
 from pathlib import Path
@@ -180,7 +180,7 @@ def _prefect_home_ready() -> None:
 
 
 @contextmanager
-def running_flow(as_json: bool = False) -> Iterator[None]:
+def running_flow(as_json: bool = False, stopped: Callable[[], str] | None = None) -> Iterator[None]:
     """Around a command's flow run: SIGTERM unwinds it (transactions roll back, the run is
     recorded as stopped, Prefect's temporary API server is stopped; exit code 143), and with
     ``--json`` stdout carries the JSON document alone: whatever the work writes there (MLflow's
@@ -201,7 +201,8 @@ def running_flow(as_json: bool = False) -> Iterator[None]:
                     raise Terminated from exc
                 raise
     except Terminated as exc:
-        err.print(labelled("stopped:", "bold red", "SIGTERM; nothing half-written was kept"))
+        note = stopped() if stopped is not None else "nothing half-written was kept"
+        err.print(labelled("stopped:", "bold red", f"SIGTERM; {note}"))
         if as_json:
             doc = {"error": "stopped by SIGTERM", "exit_code": exc.code}
             sys.stdout.write(json.dumps(doc) + "\n")
@@ -542,12 +543,14 @@ def metric_text(key: str, value: float) -> str:
     return f"{key} {value:.4g}"
 
 
+NO_MODEL = "no model is registered (run `nba-mlops train` first)"
+
+
 def _require_registry(settings: Settings) -> None:
-    """Commands on registered models never make the local MLflow store anew: on a state folder
-    that does not exist (a mistyped NBA_STATE_DIR, nothing trained yet) they stop with the reason
-    and leave nothing behind. A configured tracking server is the server's to answer."""
-    if settings.mlflow_tracking_uri is None:
-        settings.existing_state_dir("no model is registered (run `nba-mlops train` first)")
+    """Commands on registered models never make the local MLflow store anew: without its state
+    folder or store (a mistyped NBA_STATE_DIR, nothing trained yet) they stop with the reason and
+    leave nothing behind. A configured tracking server is the server's to answer."""
+    settings.existing_model_store(NO_MODEL)
 
 
 @app.command()
@@ -684,7 +687,8 @@ def mlflow_ui(
     from registry import mlflow_ui_command, mlflow_ui_env
 
     try:
-        _require_registry(settings)
+        if settings.mlflow_tracking_uri is None:
+            settings.existing_state_dir(NO_MODEL)
         check_port(host, port)
         settings.ensure_state_dir()
         command = mlflow_ui_command(

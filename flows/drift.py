@@ -90,6 +90,7 @@ from monitoring.reports import (
 from monitoring.windows import (
     PhaseRange,
     Window,
+    check_as_of,
     phase_matched,
     phase_of,
     season_of,
@@ -661,8 +662,9 @@ def drift_flow(
     logger = get_run_logger()
     settings = settings or Settings()
     t0 = time.perf_counter()
-    as_of = as_of or datetime.now(UTC).date()
-    chosen = list(tasks or TASKS)
+    today = datetime.now(UTC).date()
+    as_of = check_as_of(as_of or today, today)
+    chosen = list(dict.fromkeys(tasks or TASKS))  # a task named twice is checked once
     if set(chosen) - set(TASKS):
         raise ValueError(f"tasks must be among {TASKS}, got {chosen}")
     policy = RetrainPolicy(cooldown_days=cooldown_days, min_new_games=min_new_games)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
+from functools import partial
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,6 +26,27 @@ def parse_day(value: str | None, option: str) -> date | None:
         raise ValueError(f"{option} must be a date like 2024-01-31, got {value!r}") from None
 
 
+def _not_after_today(day: date | None) -> date | None:
+    from monitoring.windows import check_as_of
+
+    return day and check_as_of(day, datetime.now(UTC).date(), "--as-of")
+
+
+def _replay_stopped(state_dir: Path) -> str:
+    """What a replay stopped by SIGTERM left: nothing before its first day, else the days
+    replayed so far, which a new run cannot reuse."""
+    from flows.replay import check_state_dir
+
+    try:
+        check_state_dir(state_dir)
+    except ValueError:
+        return (
+            f"the days replayed so far are kept in {state_dir}; "
+            "a new replay needs a new --state-dir"
+        )
+    return "nothing half-written was kept"
+
+
 def _names(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
@@ -34,7 +57,7 @@ def _tasks(value: str) -> list[str]:
     names = _names(value)
     if not names or set(names) - {GAME, POINTS}:
         raise ValueError(f"--tasks must be {GAME}, {POINTS} or {GAME},{POINTS}, got {value!r}")
-    return names
+    return list(dict.fromkeys(names))  # game,game is game
 
 
 def _days(value: int, option: str) -> int:
@@ -76,14 +99,13 @@ def drift(
     try:
         # Options are checked here, before the flow starts: a typo is one line, not a failed run.
         options = {
-            "as_of": parse_day(as_of, "--as-of"),
+            "as_of": _not_after_today(parse_day(as_of, "--as-of")),
             "window_days": _days(window_days, "--window-days"),
             "performance_days": _days(performance_days, "--performance-days"),
             "tasks": _tasks(tasks),
         }
-        if settings.mlflow_tracking_uri is None:
-            # checked before anything opens the stores, which would create the folder
-            settings.existing_state_dir("nothing to check (run `nba-mlops train` first)")
+        # checked before anything opens the stores, which would create them
+        settings.existing_model_store("nothing to check (run `nba-mlops train` first)")
         with running_flow(as_json):
             summary = drift_flow(**options, retrain=retrain, html=html, settings=settings)
     except Exception as exc:
@@ -206,7 +228,7 @@ def replay(
     from flows.replay import plan_replay, replay_flow
 
     try:
-        plan_replay(  # a typo fails here, before a flow run (and its Prefect server) starts
+        plan = plan_replay(  # a typo fails here, before a flow run (and its Prefect server) starts
             season,
             trained_through,
             state_dir,
@@ -221,7 +243,7 @@ def replay(
             settings,
             max_days=days,
         )
-        with running_flow(as_json):
+        with running_flow(as_json, stopped=partial(_replay_stopped, plan.state)):
             summary = replay_flow(
                 season=season,
                 trained_through=trained_through,

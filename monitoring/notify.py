@@ -38,8 +38,9 @@ def notify(
     (logger or log).warning(alert_message(event))
     if not webhook_url:
         return None
-    if not webhook_url.startswith(("http://", "https://")):
-        scheme = urlsplit(webhook_url).scheme or "no scheme"
+    scheme = urlsplit(webhook_url).scheme  # lower case, as the URL's scheme is read
+    if scheme not in ("http", "https"):
+        scheme = scheme or "no scheme"
         (logger or log).error("webhook URL must be http(s), got %s: not posted", scheme)
         return False
     body = json.dumps(dict(event), default=str).encode()

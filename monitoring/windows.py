@@ -24,6 +24,17 @@ SEASON_FIRST_MONTH = 8
 MAX_WINDOW_DAYS = 365
 
 
+def check_as_of(as_of: date, today: date, option: str = "as_of") -> date:
+    """``as_of`` when it is not after tomorrow (a day ahead of ``today`` in UTC covers every
+    time zone); a ValueError otherwise: a check looks back from a day that has come, and one
+    dated later would report its coming days as missing games."""
+    if as_of > today + timedelta(days=1):
+        raise ValueError(
+            f"{option} {as_of} is after today ({today}): a check looks back from a day that has come"
+        )
+    return as_of
+
+
 def season_of(day: date) -> str:
     """The NBA season label a date belongs to (``2023-11-05`` -> ``2023-24``)."""
     return season_label(day.year if day.month >= SEASON_FIRST_MONTH else day.year - 1)

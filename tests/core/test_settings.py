@@ -80,6 +80,7 @@ def test_a_malformed_webhook_url_is_refused_without_quoting_it(
     [
         ("https://hooks.example.com/services/T0", "https://hooks.example.com/services/T0"),
         ("http://127.0.0.1:8080/hook ", "http://127.0.0.1:8080/hook"),
+        ("HTTPS://Hooks.example.com/T0/AbC", "https://Hooks.example.com/T0/AbC"),
         ("", None),  # NBA_WEBHOOK_URL= in an env file: no webhook
     ],
 )

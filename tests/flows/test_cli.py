@@ -206,6 +206,7 @@ def test_status_and_models_on_a_state_folder_that_does_not_exist_create_nothing(
             "--window-days must be at most 365 days (a year), got 100000",
         ),
         (["--as-of", "yesterday"], "--as-of must be a date"),
+        (["--as-of", "2999-01-01"], "--as-of 2999-01-01 is after today"),
     ],
 )
 def test_a_bad_drift_option_exits_2_before_the_flow_runs(clean_env, options, message):
@@ -224,12 +225,17 @@ def test_a_bad_drift_option_exits_2_before_the_flow_runs(clean_env, options, mes
         ["rollback", "game-tree"],
     ],
 )
-def test_promote_and_rollback_on_a_state_folder_that_does_not_exist_create_nothing(clean_env, args):
+def test_promote_and_rollback_without_a_model_store_create_nothing(clean_env, args):
     result = runner.invoke(app, args)
     assert result.exit_code == EXIT_BAD_INPUT, result.output
     assert "the state folder" in result.output and "no model is registered" in result.output
     assert "Traceback" not in result.output
     assert not (clean_env / "state").exists()
+    (clean_env / "state").mkdir()  # a state folder without a model store
+    result = runner.invoke(app, args)
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "mlflow.db does not exist: no model is registered" in result.output
+    assert list((clean_env / "state").iterdir()) == []
 
 
 def test_the_mlflow_ui_on_a_state_folder_that_does_not_exist_creates_nothing(clean_env):

@@ -4,6 +4,8 @@ MLflow registry under a temp folder, real Evidently reports, real gate."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -103,7 +105,7 @@ def test_no_threshold_crossed_no_retrain(trained):
     summary = drift_flow(
         as_of=_as_of(feats),
         window_days=60,
-        tasks=["game"],
+        tasks=["game", "game"],  # named twice, checked once
         min_performance_rows=10,
         html=False,  # the pages are drawn in the next test
         settings=calm,
@@ -433,32 +435,50 @@ def test_a_check_on_a_store_no_ingest_has_reached_for_days_alerts(
 
     settings, engine, _ = current_champion
     url, received, _ = receiver
-    finished = last_ingest(engine)
     watched = settings.model_copy(update={"webhook_url": url, "stale_ingest_days": 3})
-    fresh = drift_flow(
-        as_of=finished.date() + timedelta(days=3), tasks=["game"], html=False, settings=watched
-    )
+    with _ingests_dated_back(engine, days=3):
+        fresh = drift_flow(tasks=["game"], html=False, settings=watched)  # as of today
     assert fresh.alerts == [] and received == []
-    late = finished.date() + timedelta(days=10)
-    summary = drift_flow(as_of=late, tasks=["game"], html=False, settings=watched)
+    monkeypatch.setenv("NBA_STATE_DIR", str(settings.state_dir))
+    monkeypatch.setenv("NBA_DATA_DIR", str(settings.data_dir))
+    with _ingests_dated_back(engine, days=10):
+        finished = last_ingest(engine)
+        summary = drift_flow(tasks=["game"], html=False, settings=watched)
+        result = CliRunner(env={"COLUMNS": "200"}).invoke(
+            app, ["drift", "--tasks", "game", "--no-html"]
+        )
+    today = date.fromisoformat(summary.as_of)
     (alert,) = summary.alerts
     assert alert == (
         f"stale store: the store's last successful ingest finished {finished:%Y-%m-%d %H:%M} UTC, "
-        f"10 days before {late} (NBA_STALE_INGEST_DAYS 3); its newest game is of "
+        f"10 days before {today} (NBA_STALE_INGEST_DAYS 3); its newest game is of "
         f"{read_games(engine)['game_date'].max():%Y-%m-%d}. Check the daily-ingest deployment's runs"
     )
     assert summary.notified is True and summary.action == "none"  # it retrains nothing
     (event,) = received
-    assert event["body"]["reasons"] == [alert] and event["body"]["as_of"] == late.isoformat()
+    assert event["body"]["reasons"] == [alert] and event["body"]["as_of"] == today.isoformat()
     assert json.loads((Path(summary.folder) / "check.json").read_text())["alerts"] == [alert]
-
-    monkeypatch.setenv("NBA_STATE_DIR", str(settings.state_dir))
-    monkeypatch.setenv("NBA_DATA_DIR", str(settings.data_dir))
-    result = CliRunner(env={"COLUMNS": "200"}).invoke(
-        app, ["drift", "--as-of", late.isoformat(), "--tasks", "game", "--no-html"]
-    )
     assert result.exit_code == 0, result.output
     assert "alert: stale store: the store's last successful ingest" in result.output
+
+
+@contextmanager
+def _ingests_dated_back(engine, days: int) -> Iterator[None]:
+    """The store's ingest runs dated ``days`` earlier (the daily ingest stopped then), and
+    put back afterwards: a check is dated today at the latest."""
+    from core.db import IngestRun
+
+    def shift(by: timedelta) -> None:
+        with Session(engine) as session, session.begin():
+            for run in session.scalars(select(IngestRun)):
+                run.started_at -= by
+                run.finished_at = run.finished_at and run.finished_at - by
+
+    shift(timedelta(days=days))
+    try:
+        yield
+    finally:
+        shift(-timedelta(days=days))
 
 
 def test_a_check_as_of_a_day_before_the_stored_games_says_so(current_champion):
@@ -488,11 +508,17 @@ def test_a_check_with_no_champion_at_all_fails(tmp_path, monkeypatch):
     assert result.exit_code == 2, result.output
     assert "the state folder" in result.output and "typo does not exist" in result.output
     assert not (tmp_path / "typo").exists()
-    (tmp_path / "typo").mkdir()  # an existing folder that holds no champion
+    (tmp_path / "typo").mkdir()  # an existing folder that holds no model store
+    result = CliRunner().invoke(app, ["drift", "--as-of", "2024-01-15", "--tasks", "game"])
+    assert result.exit_code == 2, result.output
+    assert "mlflow.db does not exist: nothing to check" in result.output
+    assert list((tmp_path / "typo").iterdir()) == []  # no empty store made
+    assert (tmp_path / "empty" / "mlflow.db").is_file()  # a model store without a champion
+    monkeypatch.setenv("NBA_STATE_DIR", str(tmp_path / "empty"))
     result = CliRunner().invoke(app, ["drift", "--as-of", "2024-01-15", "--tasks", "game"])
     assert result.exit_code == 2, result.output
     assert "error: no champion of game-logistic in sqlite:///" in result.output
-    assert not (tmp_path / "typo" / "reports" / "index.html").exists()
+    assert not (tmp_path / "empty" / "reports" / "index.html").exists()
 
 
 def test_a_task_without_a_champion_is_skipped_and_the_others_reported(current_champion):

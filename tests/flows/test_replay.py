@@ -129,6 +129,19 @@ def test_a_refused_replay_leaves_the_state_folder_to_the_corrected_run(replay):
     assert summary.state_dir == str(root / "state") and summary.doc["days"] == DAYS
 
 
+def test_a_stopped_replay_says_what_it_left(replay, tmp_path):
+    """SIGTERM's line: before the first day nothing is left; after it the state folder is
+    kept, and a new run needs another one (the command refuses a folder holding a store)."""
+    from flows.monitoring_cli import _replay_stopped
+
+    _, root, _, _ = replay
+    assert _replay_stopped(tmp_path / "not-made") == "nothing half-written was kept"
+    assert _replay_stopped(root / "state") == (
+        f"the days replayed so far are kept in {root / 'state'}; "
+        "a new replay needs a new --state-dir"
+    )
+
+
 def test_player_points_are_predicted_from_earlier_games_only(tmp_path):
     """The points path of a replay day on a small synthetic league: one prediction per player
     who plays that day, from the same features the whole history gives those rows."""

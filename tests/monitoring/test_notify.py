@@ -20,6 +20,12 @@ def test_webhook_receives_the_event_as_json(receiver, caplog):
     assert "feature drift 40% -> retrain" in caplog.text
 
 
+def test_an_upper_case_scheme_is_posted_as_the_setting_allows(receiver):
+    url, received, _ = receiver
+    assert notify(EVENT, "HTTP" + url[len("http") :]) is True
+    assert received == [{"body": EVENT, "type": "application/json"}]
+
+
 def test_a_failing_webhook_is_reported_not_raised(receiver):
     url, received, handler = receiver
     handler.status = 500

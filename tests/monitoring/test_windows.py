@@ -10,6 +10,7 @@ import pytest
 from monitoring.windows import (
     PhaseRange,
     Window,
+    check_as_of,
     phase_matched,
     phase_of,
     season_day,
@@ -31,6 +32,14 @@ from monitoring.windows import (
 )
 def test_season_of_a_date(day, season):
     assert season_of(day) == season
+
+
+def test_a_check_may_be_dated_up_to_tomorrow():
+    today = date(2026, 12, 7)
+    assert check_as_of(date(2024, 1, 15), today) == date(2024, 1, 15)
+    assert check_as_of(date(2026, 12, 8), today) == date(2026, 12, 8)  # UTC ahead of the US
+    with pytest.raises(ValueError, match="--as-of 2026-12-09 is after today"):
+        check_as_of(date(2026, 12, 9), today, "--as-of")
 
 
 def test_trailing_window_excludes_the_check_day():
