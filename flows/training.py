@@ -850,6 +850,13 @@ def backtest_flow(data_dir: str, test_seasons: list[str], out: str) -> dict[str,
     return result.to_dict()
 
 
+# The files a backtest writes besides its report, by task.
+BACKTEST_FILES = (
+    "predictions_game.csv.gz",
+    "predictions_points.csv.gz",
+    "game_*.png",
+    "points_*.png",
+)
 # Probabilities to 4 decimals, points to 2 (1.3 MB for three seasons of player-games).
 PREDICTION_FORMAT = {"game": "%.4f", "points": "%.2f"}
 
@@ -858,7 +865,10 @@ def write_backtest(result: BacktestResult, out_dir: Path) -> list[Path]:
     """Write a backtest's report into ``out_dir``: ``backtest.json`` (the CONTRACTS shape),
     ``backtest.md``, its figures (PNG) and every scored row with each model's and baseline's
     prediction (``predictions_game.csv.gz``, ``predictions_points.csv.gz``; probabilities to 4
-    decimals, points to 2). Returns the paths, report last."""
+    decimals, points to 2). Returns the paths, report last. The files of this kind that an
+    earlier backtest left in ``out_dir`` and this one does not write (a task no longer scored)
+    are removed, so that the folder holds one backtest only."""
+    earlier = {p for pattern in BACKTEST_FILES for p in out_dir.glob(pattern)}
     written = []
     for kind, frame in result.predictions.items():
         path = out_dir / f"predictions_{kind}.csv.gz"
@@ -871,6 +881,8 @@ def write_backtest(result: BacktestResult, out_dir: Path) -> list[Path]:
     (out_dir / "backtest.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
     captions = {name: caption for name, (caption, _) in figures.items()}
     (out_dir / "backtest.md").write_text(result.to_markdown(figures=captions))
+    for path in earlier - set(written):
+        path.unlink(missing_ok=True)
     return [*written, out_dir / "backtest.json", out_dir / "backtest.md"]
 
 

@@ -35,8 +35,17 @@ def test_a_backtest_season_without_player_logs_is_scored_for_games(tmp_path, cle
     write_snapshot(folder, {s: logs[s] for s in SEASONS[:-1]})
     write_snapshot(folder, {SEASONS[-1]: logs[SEASONS[-1]]}, players=False)
     args = ["--data-dir", str(folder), "--test-seasons", SEASONS[-1], "--out", str(tmp_path / "bt")]
+    # An earlier backtest into the same folder scored points: its points files go.
+    earlier = ["predictions_points.csv.gz", "points_residuals.png", "game_log_loss.png"]
+    (tmp_path / "bt").mkdir()
+    for name in [*earlier, "notes.txt"]:
+        (tmp_path / "bt" / name).write_text("earlier")
     result = CliRunner().invoke(app, ["backtest", *args])
     assert result.exit_code == 0, result.output
+    left = sorted(p.name for p in (tmp_path / "bt").iterdir())
+    assert "predictions_points.csv.gz" not in left and "points_residuals.png" not in left
+    assert {"predictions_game.csv.gz", "game_log_loss.png", "notes.txt"} <= set(left)
+    assert (tmp_path / "bt" / "game_log_loss.png").read_bytes().startswith(b"\x89PNG")
     console = " ".join(result.output.split())
     assert f"points not scored on {SEASONS[-1]}: no player logs for {SEASONS[-1]}" in console
     doc = json.loads((tmp_path / "bt" / "backtest.json").read_text())
