@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_serializer, field_validator
@@ -18,6 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 _CREDENTIALS = re.compile(r"(?<=://)[^/@]*@")
 HIDDEN = "***"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
+MLFLOW_DATABASES = ("sqlite", "postgresql", "mysql", "mssql")  # MLflow's SQL stores
 
 
 def redact_uri(uri: str) -> str:
@@ -308,6 +310,24 @@ class Settings(BaseSettings):
         value = value.strip()
         return parts.scheme + value[len(parts.scheme) :]  # HTTPS://... as https://...
 
+    @field_validator("mlflow_tracking_uri")
+    @classmethod
+    def _mlflow_tracking_uri(cls, value: str | None) -> str | None:
+        # The MLflow in use refuses its folder (file) store ("maintenance mode"): a path or a
+        # file:// URI would fail every command deep in a flow run. The message never quotes
+        # the URI, which may hold a password.
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        scheme = value.split(":", 1)[0].lower() if "://" in value else ""
+        if scheme not in ("http", "https") and scheme.split("+")[0] not in MLFLOW_DATABASES:
+            raise ValueError(
+                "mlflow_tracking_uri must be a tracking server (http:// or https://) or a "
+                "database (sqlite:///path/mlflow.db, postgresql://...), got "
+                + (f"{scheme}://" if scheme else "a path (MLflow refuses a folder store)")
+            )
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
@@ -339,6 +359,14 @@ class Settings(BaseSettings):
             redis.ConnectionPool.from_url(value)  # parses only: nothing is connected
         except ValueError as exc:
             raise ValueError(f"redis_url cannot be read: {redact_uri(str(exc))}") from None
+        return value
+
+    @field_validator("state_dir", mode="before")
+    @classmethod
+    def _blank_state_dir(cls, value: Any) -> Any:
+        # NBA_STATE_DIR= (an env file's blank line) is unset, not the current folder.
+        if isinstance(value, str) and not value.strip():
+            return cls.model_fields["state_dir"].default
         return value
 
     @field_validator("state_dir")
@@ -412,6 +440,22 @@ class Settings(BaseSettings):
                 "or check NBA_STATE_DIR"
             )
         return self.state_dir
+
+    def existing_store(self, nothing: str) -> None:
+        """A ValueError saying ``nothing`` when the SQLite store (the default one, or the file
+        of an ``NBA_DATABASE_URL=sqlite:///...``) does not exist, so that a command that only
+        reads does not create an empty one. A database server answers for itself."""
+        if self.database_url is None:
+            self.existing_state_dir(nothing)
+            if not self.sqlite_store.is_file():
+                raise ValueError(f"no store in {self.state_dir}: {nothing}")
+            return
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.database_url)
+        path = url.database if url.get_backend_name() == "sqlite" else None
+        if path and path != ":memory:" and not Path(path).is_file():
+            raise ValueError(f"no store at {path}: {nothing}; or check NBA_DATABASE_URL")
 
     def existing_model_store(self, nothing: str) -> None:
         """With the local MLflow store (no NBA_MLFLOW_TRACKING_URI): a ValueError saying

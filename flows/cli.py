@@ -317,8 +317,7 @@ def status(
     from ingest.storage import store_status
 
     try:
-        if settings.database_url is None:
-            settings.existing_state_dir(NOTHING_STORED)
+        settings.existing_store(NOTHING_STORED)
         rows = store_status(open_store(settings))
     except Exception as exc:
         raise _fail(exc, as_json) from None

@@ -505,10 +505,12 @@ def training_request(models: list[str] | None, eval_season: str | None) -> list[
 
 def check_eval_season(eval_season: str | None, stored: Iterable[str]) -> None:
     """A ValueError when an asked-for evaluation season is not in the store, or is its oldest
-    season (nothing before it to train on)."""
+    season (nothing before it to train on); also when the store holds no games at all."""
+    seasons = sorted(set(stored), key=season_start_year)
+    if not seasons:
+        raise ValueError("the store holds no games: run `nba-mlops ingest` first")
     if eval_season is None:
         return
-    seasons = sorted(set(stored), key=season_start_year)
     if eval_season not in seasons:
         held = season_spans(seasons) if seasons else "no games: run `nba-mlops ingest`"
         raise ValueError(f"evaluation season {eval_season} is not in the store ({held})")
@@ -525,10 +527,7 @@ def stored_seasons(settings: Settings) -> list[str]:
     from flows.resources import NOTHING_STORED
     from ingest.storage import read_seasons
 
-    if settings.database_url is None:
-        settings.existing_state_dir(NOTHING_STORED)
-        if not settings.sqlite_store.exists():
-            raise ValueError(f"no store in {settings.state_dir}: {NOTHING_STORED}")
+    settings.existing_store(NOTHING_STORED)
     return read_seasons(open_store(settings))
 
 

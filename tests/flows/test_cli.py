@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import typer
 from typer.testing import CliRunner
 
+from core.settings import Settings
 from flows.cli import (
     EXIT_BAD_DATA,
     EXIT_BAD_INPUT,
@@ -132,6 +134,8 @@ def test_bad_season_spec_exits_with_a_reason(env):
         ("NBA_REDIS_URL", "http://127.0.0.1:6379/0", "unix:// URL such as redis://127.0."),
         ("NBA_REDIS_URL", "redis://127.0.0.1:6379/abc", "must be a database number"),
         ("NBA_REDIS_URL", "redis://127.0.0.1:port/0", "redis_url has a port that is not a"),
+        ("NBA_MLFLOW_TRACKING_URI", "foo", "got a path (MLflow refuses a folder store)"),
+        ("NBA_MLFLOW_TRACKING_URI", "file:///tmp/mlruns", "mlflow_tracking_uri must be a"),
         ("NBA_DATABASE_URL", "foo", "Could not parse SQLAlchemy URL"),
         ("NBA_DATABASE_URL", "mysql://nba@127.0.0.1/nba", "no database driver for mysql://"),
     ],
@@ -245,6 +249,43 @@ def test_the_mlflow_ui_on_a_state_folder_that_does_not_exist_creates_nothing(cle
     assert result.exit_code == EXIT_BAD_INPUT, result.output
     assert "the state folder" in result.output and "does not exist" in result.output
     assert not (clean_env / "state").exists()
+
+
+def test_read_only_commands_on_a_state_folder_without_a_store_create_nothing(
+    clean_env, monkeypatch
+):
+    """status and train read the store: on a state folder that holds none, or an
+    NBA_DATABASE_URL naming a SQLite file that does not exist, they stop with the reason and
+    make no empty store; a blank NBA_STATE_DIR is the default folder, not the current one."""
+    state = clean_env / "state"
+    state.mkdir()
+    for command in (["status", "--json"], ["train", "--json"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == EXIT_BAD_INPUT, result.output
+        assert json.loads(result.stdout)["error"] == (
+            f"no store in {state}: nothing is stored (run `nba-mlops ingest` first)"
+        )
+    assert list(state.iterdir()) == []
+    missing = clean_env / "typo" / "nba.db"
+    monkeypatch.setenv("NBA_DATABASE_URL", f"sqlite:///{missing}")
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert f"no store at {missing}" in result.output and "NBA_DATABASE_URL" in result.output
+    assert not missing.parent.exists()
+    monkeypatch.delenv("NBA_DATABASE_URL")
+    monkeypatch.setenv("NBA_STATE_DIR", " ")
+    assert Settings().state_dir == Path(".nba-mlops").resolve()
+
+
+def test_train_on_a_store_without_games_exits_2_before_a_flow_runs(clean_env):
+    from flows.resources import open_store
+
+    open_store(Settings()).dispose()  # the tables, no games
+    before = flow_runs("training")
+    result = runner.invoke(app, ["train"])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert "error: the store holds no games: run `nba-mlops ingest` first" in result.output
+    assert flow_runs("training") == before
 
 
 def test_a_setting_its_source_cannot_parse_exits_2(clean_env, monkeypatch):
