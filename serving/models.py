@@ -624,9 +624,8 @@ class ModelHolder:
                 "(train and promote one); see /api/health",
                 status=503,
             )
-        if slot is None:
-            known = ", ".join(sorted(self.slots)) or "none"
-            raise ModelError(f"unknown model {name!r} (served models: {known})")
+        if slot is None:  # the same words as a name in a path (serving/routes.py)
+            raise ModelError(f"unknown model {name!r} (known: {', '.join(MODEL_NAMES)})")
         if version is not None:
             loaded = slot.loaded.get(str(version))
             if loaded is None:

@@ -18,7 +18,7 @@ import pandas as pd
 from serving.cache import cache_key
 from serving.models import LoadedModel, ModelError
 from serving.runtime import GAME, POINTS, Runtime, today
-from serving.store import StoreData, Team
+from serving.store import StoreData, Team, name_key
 
 EARLIEST = date(1946, 11, 1)
 LATEST = date(2100, 12, 31)
@@ -415,7 +415,7 @@ def _player_id(data: StoreData, value: int | str) -> int:
         if player_id not in players:
             raise BadRequest(["player"], f"unknown player id {player_id}")
         return player_id
-    ids = data.player_names.get(value.strip().casefold(), [])
+    ids = data.player_names.get(name_key(value), [])
     if not ids:
         raise BadRequest(
             ["player"], f"unknown player {value!r} (give the exact full name or the id)"

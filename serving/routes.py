@@ -474,8 +474,8 @@ def players(
     search: SearchQuery = "",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Any:
-    """Names containing ``search`` (any case); those starting with it first, then the most
-    recently seen. Each carries the team of his last stored game."""
+    """Names containing ``search`` (any case, accents or not); those starting with it first,
+    then the most recently seen. Each carries the team of his last stored game."""
     data, failed = _store(rt)
     if failed:
         return failed
@@ -493,9 +493,12 @@ def players(
 
 
 def match_players(histories, search: str) -> list:
-    """The histories whose name contains ``search`` (casefolded), best first."""
-    needle = search.strip().casefold()
-    hits = [p for p in histories if needle in p.name.casefold()]
-    hits.sort(key=lambda p: (p.last_date, -p.player_id), reverse=True)
-    hits.sort(key=lambda p: not p.name.casefold().startswith(needle))
-    return hits
+    """The histories whose name contains ``search`` (any case, accents or not), best first."""
+    from serving.store import name_key
+
+    needle = name_key(search)
+    keyed = [(name_key(p.name), p) for p in histories]
+    hits = [(key, p) for key, p in keyed if needle in key]
+    hits.sort(key=lambda hit: (hit[1].last_date, -hit[1].player_id), reverse=True)
+    hits.sort(key=lambda hit: not hit[0].startswith(needle))
+    return [p for _, p in hits]

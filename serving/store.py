@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
@@ -13,6 +14,18 @@ from serving.state import FeatureState
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
+
+# Letters that Unicode does not decompose into a base letter and a mark.
+_PLAIN_LETTERS = str.maketrans({"ø": "o", "đ": "d", "ł": "l", "æ": "ae", "œ": "oe", "ı": "i"})
+
+
+def name_key(name: str) -> str:
+    """A player name as searches and requests match it: any case, with or without accents
+    ("doncic" finds "Luka Dončić")."""
+    decomposed = unicodedata.normalize("NFKD", name.strip().casefold())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return plain.translate(_PLAIN_LETTERS)
 
 
 @dataclass(frozen=True)
@@ -130,10 +143,10 @@ def load_store_data(engine: Engine, version: str | None = None) -> StoreData:
     state = FeatureState(games, team_games, player_games, team_ids=by_id)
     names: dict[str, list[int]] = {}
     for player_id, history in state.players.items():
-        names.setdefault(history.name.casefold(), []).append(player_id)
+        names.setdefault(name_key(history.name), []).append(player_id)
     for player_id, full_name in players:
         if int(player_id) in state.players and full_name:
-            ids = names.setdefault(str(full_name).casefold(), [])
+            ids = names.setdefault(name_key(str(full_name)), [])
             if int(player_id) not in ids:
                 ids.append(int(player_id))
     game_ids: dict[tuple[date, int, int], str] = {}

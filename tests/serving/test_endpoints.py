@@ -341,6 +341,15 @@ def test_a_model_name_in_a_path_that_is_none_of_the_six_is_a_400_naming_it(
     assert "unknown model 'game-foo' (known: game-logistic, game-tree, " in body["error"], body
 
 
+def test_a_model_name_in_a_body_that_is_none_of_the_six_is_a_400_naming_it(
+    service, user_headers
+):
+    body = {"home_team": "BOS", "away_team": "LAL", "game_date": GAME_DAY, "model": "game-foo"}
+    response = service.post("/api/predict/simple", json=body, headers=user_headers)
+    assert response.status_code == 400, response.text
+    assert "unknown model 'game-foo' (known: game-logistic, game-tree, " in response.json()["error"]
+
+
 def test_a_model_version_that_does_not_exist_is_not_sent_to_the_load_route(
     service, user_headers, stack
 ):

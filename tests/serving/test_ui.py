@@ -201,6 +201,23 @@ def test_match_players_puts_names_starting_with_the_text_first_then_the_recent()
     assert match_players(players, "curry") == []
 
 
+def test_a_name_is_found_with_or_without_its_accents():
+    from serving.store import name_key
+
+    players = [
+        _history(1, "Luka Dončić", "2024-01-01"),
+        _history(2, "Kristaps Porziņģis", "2024-01-01"),
+        _history(3, "Nikola Jokić", "2024-01-01"),
+    ]
+    assert [p.player_id for p in match_players(players, "doncic")] == [1]
+    assert [p.player_id for p in match_players(players, "DONČ")] == [1]
+    assert [p.player_id for p in match_players(players, "porzingis")] == [2]
+    assert [p.player_id for p in match_players(players, "ic")] == [1, 3]  # same day: by id
+    # Requests name a player the same way (serving/predict.py looks names up by this key).
+    assert name_key(" Luka DONČIĆ ") == name_key("luka doncic") == "luka doncic"
+    assert name_key("Đorđe Łoś Øst") == "dorde los ost"
+
+
 # Drift report files ---------------------------------------------------------------------------
 @pytest.fixture
 def report_rows(service, stack, tmp_path):
