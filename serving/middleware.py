@@ -150,13 +150,21 @@ def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
 _PYDANTIC_TITLE = re.compile(r"^\d+ validation errors? for \w+$")
 
 
-def _api_error(body: Any) -> dict[str, Any] | None:
+# The router's own answers, in the same words whichever app (BentoML's or FastAPI's) routed.
+ROUTER_ERRORS = {
+    404: ("Not Found", "no such route; see /docs.json"),
+    405: ("Method Not Allowed", "method not allowed on this route; see /docs.json"),
+}
+
+
+def _api_error(body: Any, status: int) -> dict[str, Any] | None:
     """``body`` in the API's error shape, or None when it already has it."""
     if not isinstance(body, dict):
         return None
     detail = body.get("detail")
     if "error" not in body and isinstance(detail, str):  # FastAPI's {"detail": "..."}
-        return {"error": detail}
+        router, text = ROUTER_ERRORS.get(status, (None, None))
+        return {"error": text if detail == router else detail}
     if isinstance(detail, list) and _PYDANTIC_TITLE.match(str(body.get("error", ""))):
         return validation_body([d for d in detail if isinstance(d, dict)])
     return None
@@ -183,11 +191,9 @@ def _api_errors(send):
         if "status" in replaced:
             if message["type"] == "http.response.body" and not message.get("more_body"):
                 found = replaced["status"] == 404
-                text = "no such route" if found else "method not allowed on this route"
+                text = ROUTER_ERRORS[replaced["status"]][1]
                 extra = {} if found or not replaced["allow"] else {"Allow": replaced["allow"]}
-                await send_json(
-                    send, replaced["status"], {"error": f"{text}; see /docs.json"}, extra
-                )
+                await send_json(send, replaced["status"], {"error": text}, extra)
             return
         if "start" in held and message["type"] == "http.response.body":
             held["body"] += message.get("body", b"")
@@ -195,7 +201,7 @@ def _api_errors(send):
                 return
             start, raw = held.pop("start"), held.pop("body")
             try:
-                body = _api_error(json.loads(raw))
+                body = _api_error(json.loads(raw), start["status"])
             except ValueError:
                 body = None
             if body is not None:

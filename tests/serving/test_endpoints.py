@@ -341,9 +341,7 @@ def test_a_model_name_in_a_path_that_is_none_of_the_six_is_a_400_naming_it(
     assert "unknown model 'game-foo' (known: game-logistic, game-tree, " in body["error"], body
 
 
-def test_a_model_name_in_a_body_that_is_none_of_the_six_is_a_400_naming_it(
-    service, user_headers
-):
+def test_a_model_name_in_a_body_that_is_none_of_the_six_is_a_400_naming_it(service, user_headers):
     body = {"home_team": "BOS", "away_team": "LAL", "game_date": GAME_DAY, "model": "game-foo"}
     response = service.post("/api/predict/simple", json=body, headers=user_headers)
     assert response.status_code == 400, response.text
@@ -704,9 +702,15 @@ def test_bad_paths_and_queries_are_400_naming_the_field(service, user_headers, p
     assert any(loc.endswith(field) for loc in _locs(response.json()))
 
 
-def test_unknown_routes_and_methods_are_4xx(service, user_headers):
-    assert service.get("/api/nothing-here", headers=user_headers).status_code == 404
-    assert service.get("/api/predict/simple", headers=user_headers).status_code in (404, 405)
-    wrong_method = service.delete("/api/models", headers=user_headers)
-    assert wrong_method.status_code == 405
-    assert "method not allowed" in wrong_method.json()["error"].lower()
+def test_unknown_routes_and_methods_are_4xx_in_the_same_words(service, user_headers):
+    """BentoML's routes (the predictions) and FastAPI's (the rest) answer alike."""
+    missing = service.get("/api/nothing-here", headers=user_headers)
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "no such route; see /docs.json"}
+    for route in ("/api/predict/simple", "/api/models", "/api/models/game-logistic/1/load"):
+        wrong_method = service.put(route, headers=user_headers)
+        assert wrong_method.status_code == 405, route
+        assert wrong_method.json() == {
+            "error": "method not allowed on this route; see /docs.json"
+        }, route
+        assert wrong_method.headers.get("allow"), route
