@@ -207,8 +207,11 @@ class Runtime:
             t0 = time.perf_counter()
             data = load_store_data(engine, version)
         except Exception as exc:
-            self.data_error = _error_text(exc)
-            log.error("store could not be read", extra={"error": self.data_error})
+            error = _error_text(exc)
+            # An error is logged when it starts or changes, not on every poll (30 s by default).
+            again = error == self.data_error
+            (log.debug if again else log.error)("store could not be read", extra={"error": error})
+            self.data_error = error
             return False
         self._warm(data)
         self.data = data  # one assignment: requests in flight keep the previous data

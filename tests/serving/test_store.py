@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.db import make_engine
+from core.settings import Settings
 from ingest.storage import Batch, write_batches
 from serving.store import fingerprint
 from tests.serving.conftest import SEASONS, pg_database, season_batch, write_store
@@ -47,3 +48,26 @@ def test_a_corrected_score_changes_the_fingerprint_and_a_rerun_does_not(store_ur
     assert counts["games"].updated == 1  # corrected in place: no new row, no new date
     assert fingerprint(engine) != before  # the poller reloads (serving/runtime.py refresh_data)
     engine.dispose()
+
+
+def test_a_store_that_cannot_be_read_is_logged_once_not_on_every_poll(tmp_path):
+    import logging
+
+    from serving.runtime import Runtime
+
+    settings = Settings(state_dir=tmp_path, jwt_secret="k" * 40)
+    runtime = Runtime(settings, poll=False, log_to_stderr=False)
+    runtime._migrate(runtime.engine())  # the tables, no games
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append
+    logger = logging.getLogger("serving.runtime")
+    logger.addHandler(handler)
+    try:
+        assert [runtime.refresh_data() for _ in range(3)] == [False, False, False]
+    finally:
+        logger.removeHandler(handler)
+    errors = [r for r in seen if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == ["store could not be read"]
+    assert runtime.data is None and runtime.data_error == errors[0].error
+    runtime.engine().dispose()
