@@ -65,11 +65,38 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def report_title(result: ReportResult, context: dict[str, Any]) -> str:
+    """What a report page compares, in one line: its page says it even when downloaded alone."""
+    check = f"check {context.get('as_of', '?')} ({context.get('check_id', '?')})"
+    return (
+        f"{result.kind} report of {result.model_name} v{result.model_version}: current "
+        f"{result.current_window} ({result.n_current:,} rows) against reference "
+        f"{result.reference_window} ({result.n_reference:,} rows); {check}"
+    )
+
+
+def with_header(page: str, result: ReportResult, context: dict[str, Any]) -> str:
+    """Evidently's page with the report's title as its ``<title>`` and a line above it."""
+    import html
+    import re
+
+    title = html.escape(report_title(result, context))
+    line = (
+        '<div style="font: 14px sans-serif; padding: 8px 16px; background: #f1f3f5; '
+        f'border-bottom: 1px solid #ccc">nba-mlops · {title}</div>'
+    )
+    page, titled = re.subn(r"<title>.*?</title>", f"<title>{title}</title>", page, count=1)
+    if not titled:
+        page = page.replace("</head>", f"<title>{title}</title></head>", 1)
+    return page.replace("<body>", f"<body>\n{line}", 1)
+
+
 def save_report(
     result: ReportResult, folder: Path, context: dict[str, Any], html_report: bool = True
 ) -> tuple[Path | None, Path]:
-    """Write ``<name>.html`` (Evidently's self-contained page) and ``<name>.json`` (the summary,
-    the check's context and Evidently's own result) into ``folder``."""
+    """Write ``<name>.html`` (Evidently's self-contained page, titled with what it compares:
+    :func:`report_title`) and ``<name>.json`` (the summary, the check's context and
+    Evidently's own result) into ``folder``."""
     if html_report and result.snapshot is not None and not result.widgets:
         raise ValueError(f"{result.name} was built without its figures: it has no HTML page")
     folder.mkdir(parents=True, exist_ok=True)
@@ -77,6 +104,8 @@ def save_report(
     if html_report and result.snapshot is not None:
         html_path = folder / f"{result.name}.html"
         result.snapshot.save_html(str(html_path))
+        titled = with_header(html_path.read_text(encoding="utf-8"), result, context)
+        _write_atomic(html_path, titled)
     doc = {
         "summary": json_value(result.summary()),
         "context": json_value(context),

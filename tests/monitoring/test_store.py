@@ -58,8 +58,17 @@ def test_reports_are_saved_recorded_and_indexed(db_url, tmp_path, results):
     folder = check_folder(tmp_path / "reports", date(2023, 11, 15), "abc123")
     context = {"check_id": "abc123", "as_of": "2023-11-15", "decision": {"retrain": True}}
     entries = [(r, *save_report(r, folder, context)) for r in (features, predictions)]
-    for _, html_path, json_path in entries:
+    for result, html_path, json_path in entries:
         assert html_path.stat().st_size > 10_000 and "<html" in html_path.read_text()[:2000].lower()
+        # The page says what it compares, even when downloaded on its own.
+        title = (
+            f"{result.kind} report of game-logistic v3: current 2023-11-01..2023-11-14 "
+            f"({result.n_current:,} rows) against reference 2022-23 days 20-47 "
+            f"({result.n_reference:,} rows); check 2023-11-15 (abc123)"
+        )
+        page = html_path.read_text()
+        assert f"<title>{title}</title>" in page and page.count("<title>") == 1
+        assert "<body>\n<div" in page and f"nba-mlops · {title}</div>" in page
         doc = json.loads(json_path.read_text())
         assert doc["context"]["check_id"] == "abc123" and doc["evidently"]["metrics"]
     ids = record_reports(engine, entries, context, tmp_path / "reports")
