@@ -578,9 +578,9 @@ def models(
                 model["name"],
                 str(v["version"]),
                 ",".join(v["aliases"]),
-                str(v["eval_season"]),
+                v["eval_season"] or "-",  # a version registered by hand has no tags
                 metrics,
-                str(v["trained_at"])[:19],
+                str(v["trained_at"] or "-")[:19],
             )
     out.print(table)
 
