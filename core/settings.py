@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import Field, field_serializer, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +20,14 @@ _CREDENTIALS = re.compile(r"(?<=://)[^/@]*@")
 HIDDEN = "***"
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 MLFLOW_DATABASES = ("sqlite", "postgresql", "mysql", "mssql")  # MLflow's SQL stores
+
+
+def _numeric_port(parts: SplitResult, field: str) -> None:
+    """A ValueError naming ``field`` when the URL's port is not a number."""
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ValueError(f"{field} has a port that is not a number") from None
 
 
 def redact_uri(uri: str) -> str:
@@ -301,10 +309,7 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https"):
             scheme = f"{parts.scheme}://" if parts.scheme else "no scheme"
             raise ValueError(f"webhook_url must be an http:// or https:// URL, got {scheme}")
-        try:
-            parts.port  # noqa: B018 - raises on a port that is not a number
-        except ValueError:
-            raise ValueError("webhook_url has a port that is not a number") from None
+        _numeric_port(parts, "webhook_url")
         if not parts.hostname:
             raise ValueError(f"webhook_url must name a host, got {parts.scheme}:// without one")
         value = value.strip()
@@ -344,10 +349,7 @@ class Settings(BaseSettings):
                 "redis_url must be a redis://, rediss:// or unix:// URL such as "
                 f"redis://127.0.0.1:6379/0, got {scheme}"
             )
-        try:
-            parts.port  # noqa: B018 - raises on a port that is not a number
-        except ValueError:
-            raise ValueError("redis_url has a port that is not a number") from None
+        _numeric_port(parts, "redis_url")
         database = parts.path.strip("/")
         if parts.scheme != "unix" and database and not database.isdigit():
             raise ValueError(
