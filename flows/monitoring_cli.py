@@ -217,9 +217,11 @@ def replay(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Replay a season day by day on the offline snapshot, in a state folder of its own: predict
-    each day's games with the current champion, log them, ingest the results, check drift weekly
-    (which may retrain and promote), then score the season against the baselines."""
+    """Replay a season day by day on the offline snapshot, in a state folder of its own.
+
+    Predict each day's games with the current champion, log them, ingest the results, check
+    drift weekly (which may retrain and promote), then score the season against the baselines.
+    """
     from flows.cli import _fail, _settings, out, running_flow
 
     settings = _settings(as_json)
