@@ -385,13 +385,18 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.sqlite_store}"
 
     @property
+    def mlflow_store(self) -> Path:
+        """The local MLflow store's file, used when no NBA_MLFLOW_TRACKING_URI is set."""
+        return self.state_dir / "mlflow.db"
+
+    @property
     def sqlite_store(self) -> Path:
         """The embedded store's file, used when no NBA_DATABASE_URL is set."""
         return self.state_dir / "nba.db"
 
     @property
     def resolved_mlflow_tracking_uri(self) -> str:
-        return self.mlflow_tracking_uri or f"sqlite:///{self.state_dir / 'mlflow.db'}"
+        return self.mlflow_tracking_uri or f"sqlite:///{self.mlflow_store}"
 
     @property
     def mlflow_artifact_location(self) -> str | None:
@@ -467,9 +472,8 @@ class Settings(BaseSettings):
         if self.mlflow_tracking_uri is not None:
             return
         self.existing_state_dir(nothing)
-        store = self.state_dir / "mlflow.db"
-        if not store.is_file():
-            raise ValueError(f"{store} does not exist: {nothing}")
+        if not self.mlflow_store.is_file():
+            raise ValueError(f"{self.mlflow_store} does not exist: {nothing}")
 
     def ensure_state_dir(self) -> Path:
         self.state_dir.mkdir(parents=True, exist_ok=True)

@@ -47,18 +47,16 @@ class UserError(ValueError):
 def resolve_secret(environment: str, secret: str | None) -> str:
     """The signing secret; production refuses a missing or short one, development makes one.
     Blanks do not count towards the length: a secret of spaces is a missing one."""
-    secret = secret if secret and secret.strip() else None
-    if secret and len(secret.strip()) >= MIN_SECRET_LENGTH:
+    length = len((secret or "").strip())
+    if length >= MIN_SECRET_LENGTH:
         return secret
     if environment == "production":
         raise ValueError(
             f"NBA_JWT_SECRET must be set to at least {MIN_SECRET_LENGTH} characters in production "
-            f"({'missing' if not secret else f'{len(secret.strip())} characters'})"
+            f"({'missing' if not length else f'{length} characters'})"
         )
-    if secret:
-        raise ValueError(
-            f"NBA_JWT_SECRET is {len(secret.strip())} characters: use at least {MIN_SECRET_LENGTH}"
-        )
+    if length:
+        raise ValueError(f"NBA_JWT_SECRET is {length} characters: use at least {MIN_SECRET_LENGTH}")
     return secrets.token_urlsafe(48)
 
 

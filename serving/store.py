@@ -6,6 +6,7 @@ import hashlib
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -20,9 +21,10 @@ if TYPE_CHECKING:
 _PLAIN_LETTERS = str.maketrans({"ø": "o", "đ": "d", "ł": "l", "æ": "ae", "œ": "oe", "ı": "i"})
 
 
+@lru_cache(maxsize=65536)
 def name_key(name: str) -> str:
     """A player name as searches and requests match it: any case, with or without accents
-    ("doncic" finds "Luka Dončić")."""
+    ("doncic" finds "Luka Dončić"). Cached: a search compares every stored name."""
     decomposed = unicodedata.normalize("NFKD", name.strip().casefold())
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
     return plain.translate(_PLAIN_LETTERS)
