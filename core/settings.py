@@ -478,3 +478,32 @@ class Settings(BaseSettings):
     def ensure_state_dir(self) -> Path:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         return self.state_dir
+
+
+class InvalidSettings(ValueError):
+    """A setting of the environment that cannot be used, said in one line that names it."""
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; an invalid one raises ``InvalidSettings`` naming each
+    wrong variable (``NBA_FIELD: why``) instead of pydantic's multi-line report."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        wrong = "; ".join(
+            f"NBA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidSettings(f"invalid setting: {wrong}") from None
+    except SettingsError as exc:  # a value its source cannot parse (a list that is not JSON)
+        raise InvalidSettings(f"invalid setting: {_unparsed(exc)}") from None
+
+
+def _unparsed(exc: Exception) -> str:
+    """``NBA_FIELD: why`` of a pydantic-settings parsing error (its message names the field)."""
+    found = re.search(r'field "([a-z_]+)"', str(exc))
+    cause = f"{exc.__cause__}" if exc.__cause__ else str(exc)
+    name = f"NBA_{found.group(1).upper()}" if found else "a setting"
+    return f'{name}: cannot be parsed ({cause}); a list is JSON, e.g. ["http://a"]'

@@ -209,29 +209,13 @@ def running_flow(as_json: bool = False, stopped: Callable[[], str] | None = None
         raise
 
 
-def _unparsed(exc: Exception) -> str:
-    """``NBA_FIELD: why`` of a pydantic-settings parsing error (its message names the field)."""
-    import re
-
-    found = re.search(r'field "([a-z_]+)"', str(exc))
-    cause = f"{exc.__cause__}" if exc.__cause__ else str(exc)
-    name = f"NBA_{found.group(1).upper()}" if found else "a setting"
-    return f'{name}: cannot be parsed ({cause}); a list is JSON, e.g. ["http://a"]'
-
-
 def _settings(as_json: bool = False) -> Settings:
-    from pydantic import ValidationError
-    from pydantic_settings import SettingsError
+    from core.settings import InvalidSettings, load_settings
 
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        wrong = "; ".join(
-            f"NBA_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise _fail(ValueError(f"invalid setting: {wrong}"), as_json) from None
-    except SettingsError as exc:  # a value its source cannot parse (a list that is not JSON)
-        raise _fail(ValueError(f"invalid setting: {_unparsed(exc)}"), as_json) from None
+        settings = load_settings()
+    except InvalidSettings as exc:
+        raise _fail(exc, as_json) from None
     _setup(settings)
     return settings
 

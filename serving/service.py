@@ -10,6 +10,7 @@ limits and authentication (on ``/api``) to all of them.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -59,6 +60,22 @@ def _answer(body: dict[str, Any], status: int = 200) -> JSONResponse:
 )
 class PredictionService:
     """NBA game and player-points predictions from the registered champion models."""
+
+    @bentoml.on_deployment
+    def check_settings() -> None:
+        """Run once by ``bentoml serve`` before any worker starts. A setting no worker could
+        start with (an invalid ``NBA_*`` value, production without a JWT secret) stops the
+        server at once with its reason and exit code 2; BentoML would otherwise restart the
+        failing worker for ever, a traceback each time."""
+        from core.settings import load_settings
+        from serving.auth import resolve_secret
+
+        try:
+            settings = load_settings()
+            resolve_secret(settings.environment, settings.jwt_secret)
+        except ValueError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            raise SystemExit(2) from None
 
     def __init__(self) -> None:
         from core.settings import Settings

@@ -105,3 +105,35 @@ def test_the_server_log_has_no_progress_bars_or_library_warnings(server):
     assert "Service nba-predictions initialized" in text
     assert "Downloading artifacts" not in text
     assert "UserWarning" not in text
+
+
+@pytest.mark.parametrize(
+    ("setting", "reason"),
+    [
+        (
+            {"NBA_ENVIRONMENT": "production"},
+            "NBA_JWT_SECRET must be set to at least 32 characters in production (missing)",
+        ),
+        ({"NBA_ENVIRONMENT": "prod"}, "NBA_ENVIRONMENT: Value error, environment must be"),
+        ({"NBA_REDIS_URL": "127.0.0.1:6379"}, "NBA_REDIS_URL: Value error, redis_url must be"),
+    ],
+)
+def test_plain_bentoml_serve_with_a_setting_no_worker_can_start_with_exits_2_with_its_reason(
+    tmp_path, setting, reason
+):
+    """The container runs ``bentoml serve`` itself, without the CLI's checks: a bad setting stops
+    it before any worker starts, instead of a worker restarted for ever with a traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NBA_")}
+    env.update(setting, NBA_STATE_DIR=str(tmp_path / "state"), BENTOML_HOME=str(tmp_path / "bh"))
+    done = subprocess.run(
+        serve_command("127.0.0.1", free_port()),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        start_new_session=True,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: ") and reason in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
