@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -23,7 +24,55 @@ from serving.middleware import client_ip, current_runtime, validation_body
 from serving.runtime import Runtime
 from serving.schemas import LoginRequest, Token
 
-app = FastAPI(title="nba-mlops API routes", docs_url=None, redoc_url=None, openapi_url=None)
+_QUERY_NAMES: dict[str, frozenset[str]] = {}  # by the route's unique id (routes are unhashable)
+
+
+def _query_names(route: APIRoute) -> frozenset[str]:
+    """The query parameters ``route`` takes, its dependencies' included."""
+    known = _QUERY_NAMES.get(route.unique_id)
+    if known is not None:
+        return known
+    names: set[str] = set()
+    todo = [route.dependant]
+    while todo:
+        dependant = todo.pop()
+        names.update(field.alias for field in dependant.query_params)
+        todo.extend(dependant.dependencies)
+    known = _QUERY_NAMES[route.unique_id] = frozenset(names)
+    return known
+
+
+def known_query(request: Request) -> None:
+    """A query parameter the route does not take is a 400 naming it and the ones it takes: a
+    misspelt filter (``/drift?modle=...``) would otherwise answer every row, unfiltered."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    takes = _query_names(route)
+    unknown = sorted(set(request.query_params) - takes)
+    if unknown:
+        accepted = (
+            f"this route takes {', '.join(sorted(takes))}" if takes else "this route takes none"
+        )
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", name),
+                    "msg": f"unknown query parameter; {accepted}",
+                    "type": "extra_forbidden",
+                }
+                for name in unknown
+            ]
+        )
+
+
+app = FastAPI(
+    title="nba-mlops API routes",
+    docs_url=None,
+    redoc_url=None,
+    openapi_url=None,
+    dependencies=[Depends(known_query)],
+)
 
 ModelNamePath = Annotated[
     str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._\-]+$", description="Model name")

@@ -702,6 +702,29 @@ def test_bad_paths_and_queries_are_400_naming_the_field(service, user_headers, p
     assert any(loc.endswith(field) for loc in _locs(response.json()))
 
 
+def test_a_query_parameter_the_route_does_not_take_is_400_naming_it(service, user_headers):
+    """A misspelt filter would otherwise answer every report, unfiltered."""
+    response = service.get("/api/drift?modle=game-logistic&limit=5", headers=user_headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["detail"] == [
+        {
+            "loc": ["query", "modle"],
+            "msg": "unknown query parameter; this route takes kind, limit, model",
+            "type": "extra_forbidden",
+        }
+    ]
+    bare = service.get("/api/teams?search=BOS", headers=user_headers)
+    assert bare.status_code == 400
+    assert bare.json()["error"] == (
+        "1 validation error(s): query.search: unknown query parameter; this route takes none"
+    )
+    # the parameters a route takes still work, and a route with a path parameter too
+    assert service.get("/api/drift?model=game-logistic", headers=user_headers).status_code == 200
+    assert service.get("/api/players?search=a&limit=1", headers=user_headers).status_code == 200
+    one = service.get("/api/models/game-logistic/1?verbose=1", headers=user_headers)
+    assert one.status_code == 400 and _locs(one.json()) == ["query.verbose"]
+
+
 def test_unknown_routes_and_methods_are_4xx_in_the_same_words(service, user_headers):
     """BentoML's routes (the predictions) and FastAPI's (the rest) answer alike."""
     missing = service.get("/api/nothing-here", headers=user_headers)
