@@ -20,6 +20,7 @@ import re
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from serving.auth import AuthError
 from serving.logs import REQUEST_ID, USERNAME
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("serving.access")
 
-PUBLIC_PATHS = frozenset({"/api/health", "/api/auth/login"})
+LOGIN_PATH = "/api/auth/login"
+PUBLIC_PATHS = frozenset({"/api/health", LOGIN_PATH})
 # The media types each POST route reads; another gets a 415 naming them. The prediction routes
 # read JSON only (BentoML would try other media types and fail with a 500); the login also
 # reads an OAuth2 password form. A body without a Content-Type is read as JSON.
@@ -40,7 +42,7 @@ BODY_MEDIA_TYPES = {
     "/api/predict/player": JSON,
     "/api/predict/compare": JSON,
     "/api/predict/batch": JSON,
-    "/api/auth/login": (*JSON, "application/x-www-form-urlencoded", "multipart/form-data"),
+    LOGIN_PATH: (*JSON, "application/x-www-form-urlencoded", "multipart/form-data"),
 }
 UNLIMITED_PATHS = frozenset({"/api/health"})
 # The largest request body read (a full batch of 100 games is ~10 KB).
@@ -323,6 +325,12 @@ class CorsMiddleware:
         await self._cors(scope, receive, send)
 
 
+def _query_names(scope) -> list[str]:
+    """The names of the request's query parameters, sorted, once each."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    return sorted({name for name, _ in parse_qsl(query, keep_blank_values=True)})
+
+
 class GuardMiddleware:
     """Rate limit, then authentication, on ``/api`` routes."""
 
@@ -390,6 +398,28 @@ class GuardMiddleware:
                     {},
                 )
                 return
+        if path.endswith("/"):
+            # No /api route ends with a slash: a 404 like any unknown path, not the routers'
+            # redirect, whose Location comes from the Host header (wrong behind a proxy) and
+            # which many clients follow without a POST's body.
+            await send_json(send, 404, {"error": ROUTER_ERRORS[404][1]}, {})
+            return
+        # BentoML's routes read the body only; FastAPI's check their own (routes.known_query).
+        names = _query_names(scope) if accepted and path != LOGIN_PATH else []
+        if names:
+            message = "unknown query parameter; this route takes none (send the body as JSON)"
+            await send_json(
+                send,
+                400,
+                validation_body(
+                    [
+                        {"loc": ("query", n), "msg": message, "type": "extra_forbidden"}
+                        for n in names
+                    ]
+                ),
+                {},
+            )
+            return
         if scope.get("method") in ("POST", "PUT", "PATCH", "DELETE"):
             length = _header(scope, b"content-length")
             if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):

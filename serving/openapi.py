@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import copy
 from functools import lru_cache
+from importlib.metadata import version
 from typing import Any
 
 from serving import schemas
-from serving.middleware import PUBLIC_PATHS
+from serving.middleware import LOGIN_PATH, PUBLIC_PATHS, UNLIMITED_PATHS
 
 BEARER = "bearerAuth"
 SCHEMA_REF = "#/components/schemas/{model}"
@@ -85,19 +86,106 @@ def document(spec: dict[str, Any]) -> dict[str, Any]:
         "bearerFormat": "JWT",
         "description": "The access_token of POST /api/auth/login.",
     }
+    found[ERROR] = ERROR_SCHEMA
+    # BentoML lists its own /metrics, which the service turns off (404); it serves /api/metrics.
+    doc["paths"].pop("/metrics", None)
     for path, item in doc["paths"].items():
+        item.pop("head", None)  # HEAD /api/health: GET's answer without its body
         for operation in item.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             _bodies(operation, components["schemas"])
+            if path.startswith("/api"):
+                _error_answers(path, operation)
             if path.startswith("/api") and path not in PUBLIC_PATHS:
                 operation["security"] = [{BEARER: []}]
-                answers = operation["responses"]
-                if 401 not in answers and "401" not in answers:
-                    answers["401"] = {
-                        "description": "No valid bearer token (see POST /api/auth/login)"
-                    }
+    for unused in ("HTTPValidationError", "ValidationError", *BENTOML_ERRORS):
+        found.pop(unused, None)
+    doc["info"] = {
+        "title": "NBA predictions API",
+        "version": version("nba-mlops"),
+        "description": INFO,
+    }
     return _nullable(doc)
+
+
+ERROR = "ApiError"
+ERROR_SCHEMA = {
+    "type": "object",
+    "title": ERROR,
+    "description": "Every 4xx and 5xx answer of /api: a message, and for invalid input one "
+    "entry per wrong field.",
+    "required": ["error"],
+    "properties": {
+        "error": {"type": "string", "description": "What went wrong, in one line."},
+        "detail": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["loc", "msg", "type"],
+                "properties": {
+                    "loc": {
+                        "type": "array",
+                        "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                        "description": 'Where: ["body", "home_team"], ["query", "limit"], ...',
+                    },
+                    "msg": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+# The error bodies BentoML and FastAPI declare, which the service never sends in that shape
+# (FastAPI's 422 is a 400 here; BentoML's "detail" is a list, not a string).
+BENTOML_ERRORS = ("InvalidArgument", "NotFound", "InternalServerError")
+INFO = (
+    "Home-win probabilities and player points from the registered champion models. Log in with "
+    "POST /api/auth/login and send the token as `Authorization: Bearer <token>`. Errors are "
+    'JSON `{"error": ..., "detail": [...]}`; see docs/serving.md.'
+)
+ADMIN_SUFFIXES = ("/load", "/unload")
+
+
+def _error(description: str) -> dict[str, Any]:
+    ref = {"$ref": SCHEMA_REF.format(model=ERROR)}
+    return {"description": description, "content": {"application/json": {"schema": ref}}}
+
+
+def _error_answers(path: str, operation: dict[str, Any]) -> None:
+    """The error answers ``path`` really gives, each with the API's error body, in place of the
+    frameworks' generated ones."""
+    answers = {str(code): answer for code, answer in operation["responses"].items()}
+    for code in ("400", "404", "422", "500"):
+        answers.pop(code, None)
+    operation["responses"] = answers
+    body = "requestBody" in operation
+    if body or operation.get("parameters"):
+        answers["400"] = _error("Invalid input: each wrong field is named in detail")
+    if path not in PUBLIC_PATHS:
+        answers["401"] = _error("No valid bearer token (see POST /api/auth/login)")
+    elif path == LOGIN_PATH:
+        answers["401"] = _error("Wrong username or password, or a disabled user")
+    if path.endswith(ADMIN_SUFFIXES):
+        answers["403"] = _error("The admin role is needed")
+    if "{" in path or path.startswith("/api/predict"):
+        answers["404"] = _error("No such model version or drift report")
+    if path.endswith("/unload"):
+        answers["409"] = _error("The version is answering for its model: load another first")
+    if body:
+        answers["413"] = _error("Body over 1 MiB")
+        answers["415"] = _error("Body of another media type than the ones read")
+    if path.endswith("/load"):
+        answers["422"] = _error("The version could not be loaded")
+    if path not in UNLIMITED_PATHS:
+        answers["429"] = _error("Rate limit exceeded: see the Retry-After header")
+    if path == "/api/health":
+        answers["503"] = {
+            "description": "Not ready: the same body, with the checks that fail",
+            "content": copy.deepcopy(answers["200"]["content"]),
+        }
+    else:
+        answers["503"] = _error("Starting, or the store or registry is unavailable: Retry-After")
 
 
 @lru_cache(maxsize=1)

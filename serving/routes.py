@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
@@ -221,7 +221,10 @@ async def _credentials(request: Request) -> LoginRequest:
 
 
 # Health and metrics ------------------------------------------------------------------------------
-@app.get("/health", tags=["service"], summary="Liveness and readiness")
+# HEAD too: a load balancer's health check often asks for the status line only.
+@app.api_route(
+    "/health", methods=["GET", "HEAD"], tags=["service"], summary="Liveness and readiness"
+)
 def health(request: Request, rt: RuntimeDep) -> Any:
     """200 when ready (store loaded, a game model answering), 503 otherwise, with every check
     (database, cache, registry, data, each model's versions). The error texts saying why are
@@ -237,7 +240,13 @@ def health(request: Request, rt: RuntimeDep) -> Any:
     return JSONResponse(doc, status_code=200 if doc["ready"] else 503)
 
 
-@app.get("/metrics", tags=["service"], summary="Prometheus metrics")
+@app.get(
+    "/metrics",
+    tags=["service"],
+    summary="Prometheus metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def metrics(rt: RuntimeDep) -> Response:
     return Response(rt.metrics.render(), media_type=rt.metrics.content_type)
 

@@ -723,6 +723,11 @@ def test_a_query_parameter_the_route_does_not_take_is_400_naming_it(service, use
     assert service.get("/api/players?search=a&limit=1", headers=user_headers).status_code == 200
     one = service.get("/api/models/game-logistic/1?verbose=1", headers=user_headers)
     assert one.status_code == 400 and _locs(one.json()) == ["query.verbose"]
+    # the prediction routes read their body only
+    posted = service.post("/api/predict/simple?x=1&y", json=MATCHUP, headers=user_headers)
+    assert posted.status_code == 400 and _locs(posted.json()) == ["query.x", "query.y"]
+    assert "this route takes none" in posted.json()["error"]
+    assert service.post("/api/predict/simple", json=MATCHUP, headers=user_headers).is_success
 
 
 def test_unknown_routes_and_methods_are_4xx_in_the_same_words(service, user_headers):
@@ -730,6 +735,18 @@ def test_unknown_routes_and_methods_are_4xx_in_the_same_words(service, user_head
     missing = service.get("/api/nothing-here", headers=user_headers)
     assert missing.status_code == 404
     assert missing.json() == {"error": "no such route; see /docs.json"}
+    # a trailing slash is an unknown path too, not a redirect (which would drop a POST's body)
+    for slashed in ("/api/teams/", "/api/models/"):
+        answer = service.get(slashed, headers=user_headers, follow_redirects=False)
+        assert answer.status_code == 404, slashed
+        assert answer.json() == {"error": "no such route; see /docs.json"}, slashed
+    slashed = service.post(
+        "/api/predict/simple/", json=MATCHUP, headers=user_headers, follow_redirects=False
+    )
+    assert slashed.status_code == 404 and "location" not in slashed.headers
+    # a load balancer's HEAD health check
+    head = service.head("/api/health")
+    assert head.status_code == service.get("/api/health").status_code
     for route in ("/api/predict/simple", "/api/models", "/api/models/game-logistic/1/load"):
         wrong_method = service.put(route, headers=user_headers)
         assert wrong_method.status_code == 405, route

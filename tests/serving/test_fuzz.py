@@ -1,5 +1,6 @@
 """A schema-driven fuzz run: schemathesis generates requests from the service's own OpenAPI
-(the spec ``/docs.json`` serves) for every operation; none may end in a server error."""
+(the spec ``/docs.json`` serves) for every operation; none may end in a server error, and every
+answer, the errors included, has a status code, media type and body the spec declares."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from serving.openapi import document
 from serving.service import PredictionService
@@ -57,7 +63,15 @@ def test_no_server_error_for_any_generated_request(operation, service, admin_tok
     def check(case):
         kwargs = case.as_transport_kwargs(base_url="http://testserver", headers=admin_token)
         response = service.request(**kwargs)
-        case.validate_response(response, checks=[not_a_server_error])
+        case.validate_response(
+            response,
+            checks=[
+                not_a_server_error,
+                status_code_conformance,
+                content_type_conformance,
+                response_schema_conformance,
+            ],
+        )
 
     check()
 
