@@ -90,7 +90,6 @@ def document(spec: dict[str, Any]) -> dict[str, Any]:
     # BentoML lists its own /metrics, which the service turns off (404); it serves /api/metrics.
     doc["paths"].pop("/metrics", None)
     for path, item in doc["paths"].items():
-        item.pop("head", None)  # HEAD /api/health: GET's answer without its body
         for operation in item.values():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue

@@ -6,6 +6,7 @@ never block the event loop) that reach the runtime through ``bentoml.get_current
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
@@ -222,9 +223,8 @@ async def _credentials(request: Request) -> LoginRequest:
 
 # Health and metrics ------------------------------------------------------------------------------
 # HEAD too: a load balancer's health check often asks for the status line only.
-@app.api_route(
-    "/health", methods=["GET", "HEAD"], tags=["service"], summary="Liveness and readiness"
-)
+@app.head("/health", include_in_schema=False)
+@app.get("/health", tags=["service"], summary="Liveness and readiness")
 def health(request: Request, rt: RuntimeDep) -> Any:
     """200 when ready (store loaded, a game model answering), 503 otherwise, with every check
     (database, cache, registry, data, each model's versions). The error texts saying why are
@@ -374,10 +374,18 @@ def _report_file(path: str | None, reports_dir: FilePath) -> str | None:
         return file.name
 
 
+def utc_text(moment: datetime | None) -> str | None:
+    """``moment`` in ISO 8601 with its UTC offset. SQLite gives back the stored UTC times
+    without their zone; PostgreSQL with it."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
 def _drift_row(row, reports_dir: FilePath) -> dict[str, Any]:
     return {
         "id": row.id,
-        "created_at": row.created_at.isoformat() if row.created_at else None,
+        "created_at": utc_text(row.created_at),
         "kind": row.kind,
         "model_name": row.model_name,
         "model_version": row.model_version,
@@ -510,7 +518,8 @@ SearchQuery = Annotated[
 
 def _store(rt: Runtime):
     if rt.data is None:
-        return None, error(503, f"the game store is not loaded yet ({rt.data_error})")
+        message = f"the game store is not loaded yet ({rt.data_error})"
+        return None, error(503, message, headers={"Retry-After": "30"})
     return rt.data, None
 
 

@@ -40,15 +40,22 @@ GameDate = Annotated[
         examples=["2024-01-15"],
     ),
 ]
-ModelName = Annotated[
-    str | None,
-    Field(
-        default=None,
-        max_length=64,
-        description="Registered model name; default: the configured model of the task.",
-        examples=["game-logistic"],
-    ),
-]
+
+
+def _model_name(example: str) -> Any:
+    return Annotated[
+        str | None,
+        Field(
+            default=None,
+            max_length=64,
+            description="Registered model name; default: the configured model of the task.",
+            examples=[example],
+        ),
+    ]
+
+
+ModelName = _model_name("game-logistic")
+PointsModelName = _model_name("player-ridge")
 
 
 def _version_text(value: Any) -> Any:
@@ -104,14 +111,17 @@ class PlayerRequest(_Body):
     player: (
         Annotated[int, Strict()]
         | Annotated[str, Field(min_length=1, max_length=128, pattern=PRINTABLE)]
-    ) = Field(description="Player ID, or the exact full name as stored", examples=["LeBron James"])
+    ) = Field(
+        description="Player ID, or his full name as stored, in any case, with or without accents",
+        examples=["LeBron James"],
+    )
     opponent: TeamCode
     home: Annotated[bool, Strict()] = Field(description="True when the player's team is at home.")
     game_date: GameDate = None
     team: TeamCode | None = Field(
         default=None, description="The player's team; default: the team of his last game."
     )
-    model: ModelName = None
+    model: PointsModelName = None
     model_version: ModelVersion = None
 
     @field_validator("player", mode="wrap")

@@ -24,8 +24,11 @@ _PLAIN_LETTERS = str.maketrans({"ø": "o", "đ": "d", "ł": "l", "æ": "ae", "œ
 @lru_cache(maxsize=65536)
 def name_key(name: str) -> str:
     """A player name as searches and requests match it: any case, with or without accents
-    ("doncic" finds "Luka Dončić"). Cached: a search compares every stored name."""
-    decomposed = unicodedata.normalize("NFKD", name.strip().casefold())
+    ("doncic" finds "Luka Dončić"), spaces between words counted once. Cached: a search
+    compares every stored name. The canonical decomposition (NFD) only splits accents off: the
+    compatibility one (NFKD) would also turn look-alikes such as full-width letters into plain
+    ones, and those are refused, not matched."""
+    decomposed = unicodedata.normalize("NFD", " ".join(name.casefold().split()))
     plain = "".join(c for c in decomposed if not unicodedata.combining(c))
     return plain.translate(_PLAIN_LETTERS)
 

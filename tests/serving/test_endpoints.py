@@ -427,6 +427,8 @@ def test_drift_endpoints_read_the_reports_table(service, user_headers, stack):
     engine.dispose()
     listing = service.get("/api/drift", headers=user_headers).json()
     assert listing["count"] == 3
+    # times carry their UTC offset, whatever the database (SQLite keeps no zone)
+    assert all(r["created_at"].endswith("+00:00") for r in listing["reports"]), listing
     # No absolute server path: a file outside the reports folder shows its name only.
     assert listing["reports"][0]["html_path"] == "features-2.html"
     assert service.get("/api/drift?kind=predictions", headers=user_headers).json()["count"] == 1
@@ -754,3 +756,17 @@ def test_unknown_routes_and_methods_are_4xx_in_the_same_words(service, user_head
             "error": "method not allowed on this route; see /docs.json"
         }, route
         assert wrong_method.headers.get("allow"), route
+
+
+def test_stored_times_are_written_with_their_utc_offset():
+    """SQLite gives back the stored UTC times without their zone, PostgreSQL with it (the
+    drift routes above run on PostgreSQL)."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from serving.routes import utc_text
+
+    assert utc_text(datetime(2024, 1, 2, 3, 4, 5)) == "2024-01-02T03:04:05+00:00"
+    assert utc_text(datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2024-01-02T03:04:05+00:00"
+    east = timezone(timedelta(hours=-5))
+    assert utc_text(datetime(2024, 1, 2, 3, tzinfo=east)) == "2024-01-02T03:00:00-05:00"
+    assert utc_text(None) is None

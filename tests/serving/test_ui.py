@@ -216,6 +216,10 @@ def test_a_name_is_found_with_or_without_its_accents():
     # Requests name a player the same way (serving/predict.py looks names up by this key).
     assert name_key(" Luka DONČIĆ ") == name_key("luka doncic") == "luka doncic"
     assert name_key("Đorđe Łoś Øst") == "dorde los ost"
+    assert name_key("luka  doncic") == "luka doncic"  # spaces between words count once
+    # look-alikes are not folded into the letters they imitate: refused, not matched
+    assert name_key("Ｌｕｋａ Ｄｏｎčić") != "luka doncic"
+    assert match_players(players, "ＤＯＮ") == []
 
 
 # Drift report files ---------------------------------------------------------------------------
