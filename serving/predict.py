@@ -290,10 +290,22 @@ def predict_simple(rt: Runtime, request: Any, call: Call) -> dict[str, Any]:
     return answer
 
 
+# The most game dates one batch may span. Each new date builds that day's feature tables (tens
+# of milliseconds), so a batch of 100 dates would hold a worker for seconds; 31 cover a month
+# and stay within the tables the service keeps (32, serving/state.py).
+BATCH_DATES = 31
+
+
 def predict_batch(rt: Runtime, request: Any, call: Call) -> dict[str, Any]:
     limit = rt.settings.batch_limit
     if len(request.games) > limit:
         raise BadRequest(["games"], f"{len(request.games)} games: at most {limit} per batch")
+    dates = set(game_dates(request))
+    if len(dates) > BATCH_DATES:
+        raise BadRequest(
+            ["games"],
+            f"{len(dates)} game dates: at most {BATCH_DATES} in one batch (split it by date)",
+        )
     data = _data(rt)
     model = _model(rt, request.model, request.model_version, GAME)
     games = [resolve_game(data, g, ["games", i]) for i, g in enumerate(request.games)]

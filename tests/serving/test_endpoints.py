@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -233,6 +233,23 @@ def test_compare_shows_the_three_game_models(service, user_headers, stack):
     )
     winners = {p["predicted_winner"] for p in body["predictions"]}
     assert body["agreement"] is (len(winners) == 1)
+
+
+def test_a_batch_over_more_dates_than_the_service_builds_tables_for_is_400(service, user_headers):
+    """Each new date builds its feature tables: a batch of 100 dates held a worker for seconds."""
+    from serving.predict import BATCH_DATES
+
+    first = date.fromisoformat(GAME_DAY)
+    games = [
+        {"home_team": "BOS", "away_team": "LAL", "game_date": str(first + timedelta(days=i))}
+        for i in range(BATCH_DATES + 1)
+    ]
+    response = service.post("/api/predict/batch", json={"games": games}, headers=user_headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == (
+        f"games: {BATCH_DATES + 1} game dates: at most {BATCH_DATES} in one batch (split it by "
+        "date)"
+    )
 
 
 def test_batch_answers_each_game_in_order(service, user_headers, stack):
