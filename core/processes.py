@@ -141,7 +141,10 @@ def sigterm_unwinds() -> Iterator[None]:
     SIGTERM or Ctrl-C whose exception a finalizer swallowed is sent again
     (:func:`_lost_stops_resent`).
     """
-    with _handlers({signal.SIGTERM: _raise_terminated}), _lost_stops_resent():
+    # A closed terminal (SIGHUP) unwinds the same way: a child in a session of its own (Prefect's
+    # temporary server, flows/cli.py) is not hung up with it and is stopped at exit.
+    stops = {signal.SIGTERM: _raise_terminated, signal.SIGHUP: _raise_terminated}
+    with _handlers(stops), _lost_stops_resent():
         yield
 
 

@@ -162,6 +162,33 @@ def _exit_code(exc: BaseException) -> int | None:
     return next((c for kind, c in _expected_errors().items() if isinstance(exc, kind)), None)
 
 
+def _temporary_server_in_its_own_session() -> None:
+    """Prefect's temporary API server (started for a flow run when no PREFECT_API_URL is set)
+    runs in a session of its own. In this process's group, the terminal's Ctrl-C reached it too:
+    it died at once while this process still had to record the stopped run through it, and the
+    command hung on the dead API's retries. Now only this process gets the Ctrl-C, unwinds, and
+    stops the server at exit, as it does on SIGTERM."""
+    import subprocess
+    from functools import partial
+
+    from prefect.server.api.server import SubprocessASGIServer
+
+    start = SubprocessASGIServer._run_uvicorn_command
+    if getattr(start, "own_session", False):
+        return
+
+    def in_own_session(server):
+        popen = subprocess.Popen
+        subprocess.Popen = partial(popen, start_new_session=True)
+        try:
+            return start(server)
+        finally:
+            subprocess.Popen = popen
+
+    in_own_session.own_session = True
+    SubprocessASGIServer._run_uvicorn_command = in_own_session
+
+
 def _prefect_home_ready() -> None:
     """Without PREFECT_API_URL, the temporary Prefect API keeps its database in PREFECT_HOME.
     Prefect makes only the last folder of that path; where it cannot, the server cannot start
@@ -188,6 +215,7 @@ def running_flow(as_json: bool = False, stopped: Callable[[], str] | None = None
     from core.processes import Terminated, sigterm_unwinds, stop_behind
 
     _prefect_home_ready()
+    _temporary_server_in_its_own_session()
     to_stderr = redirect_stdout(sys.stderr) if as_json else nullcontext()
     try:
         with sigterm_unwinds(), to_stderr:

@@ -1,4 +1,4 @@
-"""``nba-mlops ingest`` through its console script: SIGTERM mid-run stops it cleanly."""
+"""``nba-mlops ingest`` through its console script: SIGTERM or Ctrl-C mid-run stops it cleanly."""
 
 from __future__ import annotations
 
@@ -19,9 +19,12 @@ CLI = Path(sys.executable).with_name("nba-mlops")
 STOPPED = 128 + signal.SIGTERM
 
 
-def ingest_then_sigterm(folder: Path, data_dir: Path) -> tuple[int, str, list[int]]:
+def ingest_then_sigterm(
+    folder: Path, data_dir: Path, ctrl_c: bool = False
+) -> tuple[int, str, list[int]]:
     """Start ``ingest --json`` on the snapshot with its state in ``folder``, send SIGTERM once
-    it has read its first batch; its exit code, its merged output and the children it had."""
+    it has read its first batch (with ``ctrl_c``, SIGINT to its whole process group, as a
+    terminal's Ctrl-C does); its exit code, its merged output and the children it had."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -42,6 +45,8 @@ def ingest_then_sigterm(folder: Path, data_dir: Path) -> tuple[int, str, list[in
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # Ctrl-C's default action, whatever this process inherited (a background job's is off)
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     children: list[int] = []
     try:
@@ -51,7 +56,10 @@ def ingest_then_sigterm(folder: Path, data_dir: Path) -> tuple[int, str, list[in
             time.sleep(0.2)
         children = descendants(command.pid)
         assert children, "the temporary Prefect API server runs as a child"
-        command.send_signal(signal.SIGTERM)
+        if ctrl_c:
+            os.killpg(command.pid, signal.SIGINT)
+        else:
+            command.send_signal(signal.SIGTERM)
         code = command.wait(60)
         deadline = time.monotonic() + 10
         while [pid for pid in children if alive(pid)] and time.monotonic() < deadline:
@@ -82,3 +90,22 @@ def test_sigterm_during_ingest_records_the_stop_and_leaves_no_server_behind(clea
         runs = conn.execute(select(IngestRun.status, IngestRun.message)).all()
         assert conn.execute(select(TeamGame.game_id).limit(1)).first() is None
     assert runs == [("failed", "stopped by SIGTERM")]
+
+
+def test_ctrl_c_during_ingest_stops_it_and_the_server_it_started(clean_env, data_dir):
+    """A terminal's Ctrl-C reaches the whole foreground process group. The temporary Prefect API
+    server runs in a session of its own, so it is still there while the command records the
+    stopped run, then stopped with it. (When it got the Ctrl-C too, it died first and the
+    command hung on the dead API's retries for good.)"""
+    from sqlalchemy import create_engine, select
+
+    from core.db import IngestRun, TeamGame
+
+    code, output, children = ingest_then_sigterm(clean_env, data_dir, ctrl_c=True)
+    assert code == 128 + signal.SIGINT, output[-2000:]
+    assert [pid for pid in children if alive(pid)] == []
+    engine = create_engine(f"sqlite:///{clean_env / 'state' / 'nba.db'}")
+    with engine.connect() as conn:
+        runs = conn.execute(select(IngestRun.status, IngestRun.message)).all()
+        assert conn.execute(select(TeamGame.game_id).limit(1)).first() is None
+    assert runs == [("failed", "stopped by Ctrl-C")]
