@@ -72,24 +72,30 @@ def ingest_then_sigterm(
         kill_left_over(children)
 
 
-def test_sigterm_during_ingest_records_the_stop_and_leaves_no_server_behind(clean_env, data_dir):
-    """Stopped while it reads the snapshot: exit 143, the temporary Prefect API server it
-    started is gone, the run is recorded as stopped and nothing was written. (A SIGTERM that
-    lands inside a finalizer is covered in tests/core/test_processes.py.)"""
+def stored_runs(folder: Path) -> list[tuple[str, str]]:
+    """The (status, message) of each ingest run in ``folder``'s store, which holds no game."""
     from sqlalchemy import create_engine, select
 
     from core.db import IngestRun, TeamGame
 
+    engine = create_engine(f"sqlite:///{folder / 'state' / 'nba.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(select(TeamGame.game_id).limit(1)).first() is None
+        runs = conn.execute(select(IngestRun.status, IngestRun.message)).all()
+    engine.dispose()
+    return [tuple(run) for run in runs]
+
+
+def test_sigterm_during_ingest_records_the_stop_and_leaves_no_server_behind(clean_env, data_dir):
+    """Stopped while it reads the snapshot: exit 143, the temporary Prefect API server it
+    started is gone, the run is recorded as stopped and nothing was written. (A SIGTERM that
+    lands inside a finalizer is covered in tests/core/test_processes.py.)"""
     code, output, children = ingest_then_sigterm(clean_env, data_dir)
     assert code == STOPPED, output[-2000:]
     assert "stopped: SIGTERM" in output
     assert '{"error": "stopped by SIGTERM", "exit_code": 143}' in output  # --json's stdout
     assert [pid for pid in children if alive(pid)] == []
-    engine = create_engine(f"sqlite:///{clean_env / 'state' / 'nba.db'}")
-    with engine.connect() as conn:
-        runs = conn.execute(select(IngestRun.status, IngestRun.message)).all()
-        assert conn.execute(select(TeamGame.game_id).limit(1)).first() is None
-    assert runs == [("failed", "stopped by SIGTERM")]
+    assert stored_runs(clean_env) == [("failed", "stopped by SIGTERM")]
 
 
 def test_ctrl_c_during_ingest_stops_it_and_the_server_it_started(clean_env, data_dir):
@@ -97,15 +103,7 @@ def test_ctrl_c_during_ingest_stops_it_and_the_server_it_started(clean_env, data
     server runs in a session of its own, so it is still there while the command records the
     stopped run, then stopped with it. (When it got the Ctrl-C too, it died first and the
     command hung on the dead API's retries for good.)"""
-    from sqlalchemy import create_engine, select
-
-    from core.db import IngestRun, TeamGame
-
     code, output, children = ingest_then_sigterm(clean_env, data_dir, ctrl_c=True)
     assert code == 128 + signal.SIGINT, output[-2000:]
     assert [pid for pid in children if alive(pid)] == []
-    engine = create_engine(f"sqlite:///{clean_env / 'state' / 'nba.db'}")
-    with engine.connect() as conn:
-        runs = conn.execute(select(IngestRun.status, IngestRun.message)).all()
-        assert conn.execute(select(TeamGame.game_id).limit(1)).first() is None
-    assert runs == [("failed", "stopped by Ctrl-C")]
+    assert stored_runs(clean_env) == [("failed", "stopped by Ctrl-C")]
