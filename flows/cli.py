@@ -602,7 +602,8 @@ def promote(
     name: Annotated[str, typer.Argument(help="Registered model, e.g. game-logistic.")],
     version: Annotated[str, typer.Argument(help="Version to make champion.")],
     reason: Annotated[
-        str | None, typer.Option(help="Why (recorded with the promotion; required with --force).")
+        str | None,
+        typer.Option(help="Why the gate is overridden (recorded; required with --force only)."),
     ] = None,
     actor: Annotated[
         str | None, typer.Option(help="Who (recorded); default: the login name.")
@@ -616,6 +617,9 @@ def promote(
     Exit code 1 when the gate refuses it."""
     if not gate and not (reason or "").strip():
         raise _fail(ValueError("--force needs --reason TEXT: say why the gate is overridden"))
+    if gate and reason is not None:
+        # It would be dropped: the gate records its own reason, the metrics it compared.
+        raise _fail(ValueError("--reason goes with --force; the gate records its own reason"))
     actor = actor or _login_name()
     settings = _settings()
     from flows.resources import open_store

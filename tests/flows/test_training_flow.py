@@ -347,6 +347,9 @@ def test_models_promote_and_rollback_commands(trained, monkeypatch):
     assert get_champion(uri, "game-logistic").version == "1"
     no_reason = runner.invoke(app, ["promote", "game-logistic", "2", "--force"])
     assert no_reason.exit_code == EXIT_BAD_INPUT and "--reason" in no_reason.output
+    gated_reason = runner.invoke(app, ["promote", "game-logistic", "2", "--reason", "x"])
+    assert gated_reason.exit_code == EXIT_BAD_INPUT, gated_reason.output
+    assert "--reason goes with --force" in gated_reason.output
     nothing_left = runner.invoke(app, ["rollback", "game-logistic"])
     assert nothing_left.exit_code == EXIT_BAD_INPUT, nothing_left.output
     assert "Traceback" not in nothing_left.output and "previous champion" in nothing_left.output
