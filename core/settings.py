@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-from pydantic import Field, field_serializer, field_validator
+from pydantic import Field, ValidationInfo, field_serializer, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -298,12 +298,21 @@ class Settings(BaseSettings):
             raise ValueError(f"task_runner must be threads or dask, got {value!r}")
         return value
 
+    @field_validator("state_dir", "mlflow_tracking_uri", "redis_url", "webhook_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any, info: ValidationInfo) -> Any:
+        # NBA_STATE_DIR= (an env file's blank line) is unset: the default, not the current
+        # folder; a blank URL is no URL.
+        if isinstance(value, str) and not value.strip():
+            return cls.model_fields[info.field_name].default
+        return value
+
     @field_validator("webhook_url")
     @classmethod
     def _http_webhook_url(cls, value: str | None) -> str | None:
         # Refused at start-up, not when the first alert is posted. The message never quotes the
         # URL: its path and query are often its secret.
-        if value is None or not value.strip():
+        if value is None:
             return None
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https"):
@@ -321,7 +330,7 @@ class Settings(BaseSettings):
         # The MLflow in use refuses its folder (file) store ("maintenance mode"): a path or a
         # file:// URI would fail every command deep in a flow run. The message never quotes
         # the URI, which may hold a password.
-        if value is None or not value.strip():
+        if value is None:
             return None
         value = value.strip()
         scheme = value.split(":", 1)[0].lower() if "://" in value else ""
@@ -339,7 +348,7 @@ class Settings(BaseSettings):
         # Refused at start-up: a URL that the cache or the rate limiter misreads ('host:6379',
         # 'http://...') would fail the service's worker on every start. The message never
         # quotes the URL, which may hold a password.
-        if value is None or not value.strip():
+        if value is None:
             return None
         value = value.strip()
         parts = urlsplit(value)
@@ -361,14 +370,6 @@ class Settings(BaseSettings):
             redis.ConnectionPool.from_url(value)  # parses only: nothing is connected
         except ValueError as exc:
             raise ValueError(f"redis_url cannot be read: {redact_uri(str(exc))}") from None
-        return value
-
-    @field_validator("state_dir", mode="before")
-    @classmethod
-    def _blank_state_dir(cls, value: Any) -> Any:
-        # NBA_STATE_DIR= (an env file's blank line) is unset, not the current folder.
-        if isinstance(value, str) and not value.strip():
-            return cls.model_fields["state_dir"].default
         return value
 
     @field_validator("state_dir")

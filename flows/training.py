@@ -512,7 +512,7 @@ def check_eval_season(eval_season: str | None, stored: Iterable[str]) -> None:
     if eval_season is None:
         return
     if eval_season not in seasons:
-        held = season_spans(seasons) if seasons else "no games: run `nba-mlops ingest`"
+        held = season_spans(seasons)
         raise ValueError(f"evaluation season {eval_season} is not in the store ({held})")
     if eval_season == seasons[0]:
         raise ValueError(

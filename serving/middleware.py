@@ -19,6 +19,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -325,6 +326,15 @@ class CorsMiddleware:
         await self._cors(scope, receive, send)
 
 
+def unknown_query(names: Iterable[str], takes: Iterable[str] = (), hint: str = "") -> list[dict]:
+    """The validation errors of query parameters ``names`` that a route taking ``takes`` does
+    not take, each naming those it takes."""
+    takes = sorted(takes)
+    accepted = f"this route takes {', '.join(takes)}" if takes else "this route takes none"
+    message = f"unknown query parameter; {accepted}{hint}"
+    return [{"loc": ("query", n), "msg": message, "type": "extra_forbidden"} for n in names]
+
+
 def _query_names(scope) -> list[str]:
     """The names of the request's query parameters, sorted, once each."""
     query = scope.get("query_string", b"").decode("latin-1")
@@ -407,18 +417,8 @@ class GuardMiddleware:
         # BentoML's routes read the body only; FastAPI's check their own (routes.known_query).
         names = _query_names(scope) if accepted and path != LOGIN_PATH else []
         if names:
-            message = "unknown query parameter; this route takes none (send the body as JSON)"
-            await send_json(
-                send,
-                400,
-                validation_body(
-                    [
-                        {"loc": ("query", n), "msg": message, "type": "extra_forbidden"}
-                        for n in names
-                    ]
-                ),
-                {},
-            )
+            errors = unknown_query(names, hint=" (send the body as JSON)")
+            await send_json(send, 400, validation_body(errors), {})
             return
         if scope.get("method") in ("POST", "PUT", "PATCH", "DELETE"):
             length = _header(scope, b"content-length")

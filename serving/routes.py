@@ -21,26 +21,20 @@ from sqlalchemy.exc import SQLAlchemyError
 from core.settings import GAME_MODEL_NAMES, POINTS_MODEL_NAMES
 from registry.client import RegistryUnavailable
 from serving.logs import REQUEST_ID, USERNAME
-from serving.middleware import client_ip, current_runtime, validation_body
+from serving.middleware import client_ip, current_runtime, unknown_query, validation_body
 from serving.runtime import Runtime
 from serving.schemas import LoginRequest, Token
 
-_QUERY_NAMES: dict[str, frozenset[str]] = {}  # by the route's unique id (routes are unhashable)
 
-
-def _query_names(route: APIRoute) -> frozenset[str]:
+def _query_names(route: APIRoute) -> set[str]:
     """The query parameters ``route`` takes, its dependencies' included."""
-    known = _QUERY_NAMES.get(route.unique_id)
-    if known is not None:
-        return known
     names: set[str] = set()
     todo = [route.dependant]
     while todo:
         dependant = todo.pop()
         names.update(field.alias for field in dependant.query_params)
         todo.extend(dependant.dependencies)
-    known = _QUERY_NAMES[route.unique_id] = frozenset(names)
-    return known
+    return names
 
 
 def known_query(request: Request) -> None:
@@ -52,19 +46,7 @@ def known_query(request: Request) -> None:
     takes = _query_names(route)
     unknown = sorted(set(request.query_params) - takes)
     if unknown:
-        accepted = (
-            f"this route takes {', '.join(sorted(takes))}" if takes else "this route takes none"
-        )
-        raise RequestValidationError(
-            [
-                {
-                    "loc": ("query", name),
-                    "msg": f"unknown query parameter; {accepted}",
-                    "type": "extra_forbidden",
-                }
-                for name in unknown
-            ]
-        )
+        raise RequestValidationError(unknown_query(unknown, takes))
 
 
 app = FastAPI(
