@@ -19,7 +19,7 @@ from functools import lru_cache
 from importlib.metadata import version
 from typing import Any
 
-from serving import schemas
+from serving import middleware, schemas
 from serving.middleware import LOGIN_PATH, PUBLIC_PATHS, UNLIMITED_PATHS
 
 BEARER = "bearerAuth"
@@ -146,6 +146,13 @@ INFO = (
 ADMIN_SUFFIXES = ("/load", "/unload")
 
 
+def too_large_text(limit: int) -> str:
+    """The 413's description, from the limit the middleware enforces (``MAX_BODY_BYTES``, read
+    when the document is built) so the two cannot disagree: "Body over 1048576 bytes (1 MiB)"."""
+    mib = f" ({limit // 2**20} MiB)" if limit % 2**20 == 0 else ""
+    return f"Body over {limit} bytes{mib}"
+
+
 def _error(description: str) -> dict[str, Any]:
     ref = {"$ref": SCHEMA_REF.format(model=ERROR)}
     return {"description": description, "content": {"application/json": {"schema": ref}}}
@@ -172,7 +179,7 @@ def _error_answers(path: str, operation: dict[str, Any]) -> None:
     if path.endswith("/unload"):
         answers["409"] = _error("The version is answering for its model: load another first")
     if body:
-        answers["413"] = _error("Body over 1 MiB")
+        answers["413"] = _error(too_large_text(middleware.MAX_BODY_BYTES))
         answers["415"] = _error("Body of another media type than the ones read")
     if path.endswith("/load"):
         answers["422"] = _error("The version could not be loaded")

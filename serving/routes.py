@@ -209,8 +209,10 @@ async def _credentials(request: Request) -> LoginRequest:
 @app.get("/health", tags=["service"], summary="Liveness and readiness")
 def health(request: Request, rt: RuntimeDep) -> Any:
     """200 when ready (store loaded, a game model answering), 503 otherwise, with every check
-    (database, cache, registry, data, each model's versions). The error texts saying why are
-    given to callers with a valid token of an active user only."""
+    (database, cache, registry, data, each model's versions). ``checks.data`` gives the newest
+    stored game's date, its age in days (UTC) and ``stale`` (older than
+    ``NBA_STALE_INGEST_DAYS``): information only, a stale store is still ready. The error texts
+    saying why are given to callers with a valid token of an active user only."""
     from serving.auth import AuthError
 
     try:

@@ -44,6 +44,19 @@ def today() -> date:
         return datetime.now(UTC).date()
 
 
+def utc_today() -> date:
+    """Today in UTC: the day the store's age is counted to."""
+    return datetime.now(UTC).date()
+
+
+def store_age(last_game: date | None, on: date, stale_after_days: int) -> dict[str, Any]:
+    """The age in days of the newest stored game on ``on``, and whether it is over
+    ``stale_after_days`` (no stored game is stale). Information for operators: between seasons
+    the newest game is months old and the service is still ready (pure)."""
+    age = (on - last_game).days if last_game is not None else None
+    return {"last_game_age_days": age, "stale": age is None or age > stale_after_days}
+
+
 def _without_errors(doc: Any) -> Any:
     """``doc`` without its ``error`` texts (they may name hosts, paths or versions)."""
     if isinstance(doc, dict):
@@ -336,9 +349,11 @@ class Runtime:
         data: dict[str, Any] = {"ok": self.data is not None}
         if self.data is not None:
             last = self.data.state.last_game_date
+            last_day = last.date() if last is not None else None
             data.update(
                 version=self.data.version,
-                last_game_date=last.date().isoformat() if last is not None else None,
+                last_game_date=last_day.isoformat() if last_day is not None else None,
+                **store_age(last_day, utc_today(), self.settings.stale_ingest_days),
                 **self.data.counts,
             )
         if self.data_error:

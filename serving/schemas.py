@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any
 
@@ -58,15 +59,24 @@ ModelName = _model_name("game-logistic")
 PointsModelName = _model_name("player-ridge")
 
 
+VERSION_TYPE_MESSAGE = 'Input should be a version number such as 3 or "3"'
+VERSION_DIGITS = re.compile(r"[1-9][0-9]{0,8}")
+
+
 def _version_text(value: Any) -> Any:
-    """A version given as a JSON integer is read as its digits (``3`` as ``"3"``)."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return value
+    """A version given as a JSON integer is read as its digits (``3`` as ``"3"``); any other
+    type than an integer, a string or null (``true``, ``3.5``, a list, an object) is one error
+    saying what a version is, not the string branch's "Input should be a valid string"."""
+    if isinstance(value, bool) or not isinstance(value, int | str | None):
+        raise PydanticCustomError("model_version", VERSION_TYPE_MESSAGE)
+    text = str(value) if isinstance(value, int) else value
+    if text is not None and not VERSION_DIGITS.fullmatch(text):  # 0, -1, "01", "latest"
+        raise PydanticCustomError("model_version", VERSION_TYPE_MESSAGE)
+    return text
 
 
 ModelVersion = Annotated[
-    Annotated[str, Field(pattern=r"^[1-9][0-9]{0,8}$")] | None,
+    Annotated[str, Field(pattern=f"^{VERSION_DIGITS.pattern}$")] | None,
     BeforeValidator(_version_text, json_schema_input_type=int | str | None),
     Field(
         default=None,

@@ -304,6 +304,53 @@ def test_health_reports_database_cache_and_models(service, stack):
     assert checks["data"]["games"] == len(stack.frames.games)
 
 
+def test_health_says_how_old_the_newest_stored_game_is(service, stack):
+    """The stored games are seasons old: stale, and still ready (as between seasons)."""
+    before = datetime.now(UTC).date()
+    response = service.get("/api/health")
+    after = datetime.now(UTC).date()
+    assert response.status_code == 200
+    body = response.json()
+    assert body["ready"] and body["status"] == "ok"
+    data = body["checks"]["data"]
+    newest = pd.to_datetime(stack.frames.games["game_date"]).max().date()
+    assert data["last_game_date"] == newest.isoformat()
+    assert data["last_game_age_days"] in {(before - newest).days, (after - newest).days}
+    assert data["stale"] is True
+
+
+@pytest.mark.parametrize(("past_limit", "stale"), [(-2, False), (0, False), (1, True)])
+def test_health_is_stale_past_the_stale_ingest_days(service, monkeypatch, past_limit, stale):
+    import serving.runtime
+
+    limit = runtime_of(service).settings.stale_ingest_days
+    data = service.get("/api/health").json()["checks"]["data"]
+    newest = date.fromisoformat(data["last_game_date"])
+    age = limit + past_limit
+    monkeypatch.setattr(serving.runtime, "utc_today", lambda: newest + timedelta(days=age))
+    response = service.get("/api/health")
+    assert response.status_code == 200 and response.json()["ready"]
+    data = response.json()["checks"]["data"]
+    assert (data["last_game_age_days"], data["stale"]) == (age, stale)
+
+
+@pytest.mark.parametrize(
+    ("last_game", "age", "stale"),
+    [
+        (date(2024, 4, 14), 0, False),
+        (date(2024, 4, 11), 3, False),
+        (date(2024, 4, 10), 4, True),
+        (date(2023, 6, 12), 307, True),
+        (None, None, True),
+    ],
+)
+def test_store_age_counts_days_to_the_given_day(last_game, age, stale):
+    from serving.runtime import store_age
+
+    on = date(2024, 4, 14)
+    assert store_age(last_game, on, 3) == {"last_game_age_days": age, "stale": stale}
+
+
 def test_metrics_are_prometheus_text(service, user_headers):
     for _ in range(2):  # a cache miss, then a hit
         service.post("/api/predict/simple", json=MATCHUP, headers=user_headers)
@@ -540,6 +587,21 @@ def test_the_openapi_document_is_valid_and_declares_the_token_and_every_answer_f
     assert schema["properties"]["interval"]["nullable"] is True  # the player answer's
 
 
+def test_the_openapi_413_names_the_body_limit_the_middleware_enforces(service, monkeypatch):
+    from serving import middleware
+    from serving.openapi import document
+    from serving.service import PredictionService
+
+    def too_large(doc: dict) -> str:
+        return doc["paths"]["/api/predict/simple"]["post"]["responses"]["413"]["description"]
+
+    served = service.get("/docs.json").json()
+    assert too_large(served).startswith(f"Body over {middleware.MAX_BODY_BYTES} bytes")
+    # Built from the constant, not a copy of it: another limit, another text.
+    monkeypatch.setattr(middleware, "MAX_BODY_BYTES", 64 * 1024)
+    assert too_large(document(PredictionService.openapi_spec.asdict())) == "Body over 65536 bytes"
+
+
 # Bad input: always a 4xx naming the field ------------------------------------------------------
 def _locs(body) -> list[str]:
     return [".".join(str(p) for p in d.get("loc", [])) for d in body.get("detail", [])]
@@ -628,6 +690,35 @@ def test_a_wrong_player_is_one_error_in_the_callers_terms(service, user_headers,
     assert response.json() == {
         "error": f"1 validation error(s): player: {says}",
         "detail": [{"loc": ["player"], "msg": says, "type": response.json()["detail"][0]["type"]}],
+    }
+
+
+VERSION_SAYS = 'Input should be a version number such as 3 or "3"'
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/predict/simple", MATCHUP),
+        ("/api/predict/batch", {"games": [MATCHUP]}),
+        ("/api/predict/player", {"player": 127380, "opponent": "LAL", "home": True}),
+        ("/api/predict", dict.fromkeys(GAME_FEATURES, 0.0)),
+    ],
+    ids=["simple", "batch", "player", "features"],
+)
+@pytest.mark.parametrize(
+    "version", [True, False, 3.5, 1.0, [3], {"version": 3}, 0, -1, "01", "latest", ""], ids=repr
+)
+def test_a_model_version_of_another_type_says_what_a_version_is(
+    service, user_headers, path, body, version
+):
+    """Not pydantic's "Input should be a valid string" or "String should match pattern ...": a
+    version is 3 or "3"."""
+    response = service.post(path, json={**body, "model_version": version}, headers=user_headers)
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "error": f"1 validation error(s): model_version: {VERSION_SAYS}",
+        "detail": [{"loc": ["model_version"], "msg": VERSION_SAYS, "type": "model_version"}],
     }
 
 
