@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -630,11 +630,19 @@ def stale_store(engine, games: pd.DataFrame, as_of: date, days: int) -> str | No
     return f"stale store: {when}; {held}. Check the daily-ingest deployment's runs"
 
 
-def _retrain_models(triggered: set[str], allowed: list[str] | None) -> list[str]:
+def _retrain_models(
+    triggered: set[str], allowed: list[str] | None, has_champion: Callable[[str], bool]
+) -> list[str]:
+    """The models a retrain of the ``triggered`` tasks trains: those of ``allowed`` of these
+    tasks or, by default, every model of these tasks that has a champion (a model never
+    trained is not brought in by a drift alert: with no champion to beat, the gate would crown
+    it)."""
     from training.models import GAME_MODELS, POINTS_MODELS, task_of
 
-    pool = allowed or [*GAME_MODELS, *POINTS_MODELS]
-    return [name for name in pool if task_of(name) in triggered]
+    if allowed:
+        return [name for name in allowed if task_of(name) in triggered]
+    pool = [name for name in (*GAME_MODELS, *POINTS_MODELS) if task_of(name) in triggered]
+    return [name for name in pool if has_champion(name)]
 
 
 @flow(name="drift-check", log_prints=True)
@@ -798,11 +806,14 @@ def drift_flow(
     blocked = [
         f"{c.task}: {c.decision['blocked']}" for c, _, _ in checks if c.decision.get("blocked")
     ]
-    models = _retrain_models(triggered, retrain_models) if triggered else []
+    models = (
+        _retrain_models(triggered, retrain_models, lambda n: read_champion(uri, n) is not None)
+        if triggered
+        else []
+    )
     if triggered and not models:
-        summary.action = (
-            f"no retrain: no model of {', '.join(sorted(triggered))} among {retrain_models}"
-        )
+        among = retrain_models if retrain_models else "the models with a champion"
+        summary.action = f"no retrain: no model of {', '.join(sorted(triggered))} among {among}"
         triggered = set()
     elif triggered:
         eval_season = _eval_season(data, as_of, min_games=MIN_EVAL_GAMES)
@@ -860,6 +871,8 @@ def drift_flow(
         summary.retrain = {
             "eval_season": trained.eval_season,
             "models": trained.models,
+            "unchanged": trained.unchanged,  # not trained again: same data as their champion
+            "skipped": trained.skipped,  # not trained: no rows for them in the store
             "seconds": trained.seconds,
             "reasons": list(summary.alerts),
         }
@@ -896,15 +909,23 @@ def _finish(summary: DriftCheckSummary, folder, settings: Settings, t0: float) -
             "monitoring %s: no report made (%s)", summary.as_of, "; ".join(summary.skipped)
         )
     summary.seconds = round(time.perf_counter() - t0, 2)
-    _write_check(folder, summary)
+    _write_check(folder, summary, settings.reports_dir)
 
 
-def _write_check(folder, summary: DriftCheckSummary) -> None:
+def _write_check(folder, summary: DriftCheckSummary, reports_dir) -> None:
+    """``check.json``, its paths relative to the reports folder as in ``drift_reports`` (a
+    state folder moved or copied keeps them right)."""
     import json
 
     from monitoring.predictions import json_value
+    from monitoring.store import stored_path
 
+    doc = json_value(summary.as_dict())
+    doc["folder"] = stored_path(folder, reports_dir)
+    doc["index"] = stored_path(summary.index, reports_dir)
+    for task_doc in doc["tasks"]:
+        for report in task_doc.get("reports") or []:
+            for key in ("html_path", "json_path"):
+                report[key] = stored_path(report[key], reports_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "check.json").write_text(
-        json.dumps(json_value(summary.as_dict()), indent=1, default=str) + "\n"
-    )
+    (folder / "check.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")

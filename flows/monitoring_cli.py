@@ -176,6 +176,8 @@ def _print_check(out, summary, settings) -> None:
         for m in summary.retrain["models"]:
             verdict = "promoted" if m["promoted"] else "refused"
             out.print(f"  {m['name']} v{m['version']}: {verdict} ({m['reason']})", highlight=False)
+        for reason in [*summary.retrain.get("unchanged", []), *summary.retrain.get("skipped", [])]:
+            out.print(f"  not trained: {reason}", highlight=False)
     out.print(
         f"reports: {summary.folder}" + (f"; index: {summary.index}" if summary.index else ""),
         highlight=False,

@@ -173,6 +173,11 @@ def test_drift_over_threshold_starts_a_retrain_and_the_gate_decides(trained):
     assert all(r.model_version == "1" for r in mine)
     assert all((settings.reports_dir / r.html_path).stat().st_size > 10_000 for r in mine)
     assert (settings.reports_dir / "index.html").exists()
+    # check.json names its files relative to the reports folder, as drift_reports does
+    doc = json.loads((Path(summary.folder) / "check.json").read_text())
+    assert doc["folder"] == Path(summary.folder).name and doc["index"] == "index.html"
+    files = {r["kind"]: r["html_path"] for r in doc["tasks"][0]["reports"]}
+    assert files == {r.kind: r.html_path for r in mine}
     assert json.loads((settings.reports_dir / "index.json").read_text())[0]["check_id"]
 
     # The champion's run holds the check's summary and the live figures.
@@ -220,10 +225,16 @@ def test_a_retrain_stays_within_the_alerting_task():
     from flows.drift import _retrain_models
     from training.models import GAME_MODELS, POINTS_MODELS
 
-    assert _retrain_models({"game"}, None) == list(GAME_MODELS)
-    assert _retrain_models({"points"}, None) == list(POINTS_MODELS)
-    assert _retrain_models({"points"}, [MODEL]) == []  # never "every model" by accident
-    assert _retrain_models({"game", "points"}, [MODEL, "player-ridge"]) == [MODEL, "player-ridge"]
+    def every(name: str) -> bool:
+        return True
+
+    assert _retrain_models({"game"}, None, every) == list(GAME_MODELS)
+    assert _retrain_models({"points"}, None, every) == list(POINTS_MODELS)
+    # by default only the models with a champion: a drift alert crowns no untrained model
+    assert _retrain_models({"game"}, None, lambda n: n == MODEL) == [MODEL]
+    assert _retrain_models({"points"}, [MODEL], every) == []  # never "every model" by accident
+    both = [MODEL, "player-ridge"]
+    assert _retrain_models({"game", "points"}, both, lambda n: False) == both  # asked for
 
 
 def test_prediction_drift_over_its_threshold_starts_a_retrain(trained):
@@ -316,6 +327,38 @@ def test_a_retrain_that_fails_part_way_records_the_models_it_registered(trained,
     failed = [r.summary["retrain"] for r in rows if "error" in r.summary.get("retrain", {})]
     assert failed and all(f["models"] == done.models for f in failed)
     assert failed[0]["error"].startswith("TrainingIncomplete: 1 model(s) failed (game-tree: ")
+
+
+def test_a_retrain_says_which_models_it_left_untrained_and_brings_in_none_untrained(
+    trained, monkeypatch
+):
+    """The default retrain of an alerting task trains only its models with a champion (here
+    game-logistic, not the never-trained tree and forest), and ``check.json`` and the command
+    say which of them the training left alone and why."""
+    from flows.training import TrainingSummary
+
+    settings, *_, feats, _, _ = trained
+    same = f"{MODEL}: v1 was trained on the same data, evaluation season and window"
+    asked: list[list[str]] = []
+
+    def unchanged(settings, eval_season=None, models=None, **kwargs):
+        asked.append(models)
+        return TrainingSummary(eval_season=CURRENT, unchanged=[same])
+
+    monkeypatch.setattr("flows.training.run_training", unchanged)
+    alerting = settings.model_copy(update={"prediction_drift_threshold": 1e-9})  # crossed
+    summary = drift_flow(
+        as_of=_as_of(feats) + timedelta(days=30),  # past the cooldown of the retrains above
+        window_days=90,
+        tasks=["game"],
+        min_new_games=0,
+        min_performance_rows=10,
+        html=False,
+        settings=alerting,
+    )
+    assert asked == [[MODEL]] and summary.action.startswith(f"retrain {MODEL} (")
+    doc = json.loads((Path(summary.folder) / "check.json").read_text())
+    assert doc["retrain"]["unchanged"] == [same] and doc["retrain"]["models"] == []
 
 
 def test_the_features_of_some_seasons_are_those_rows_of_the_whole_table(trained):
