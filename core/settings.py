@@ -218,7 +218,8 @@ class Settings(BaseSettings):
         ge=1,
         description="A drift check alerts when the store's last successful ingest finished more "
         "than this many days before the check's day: the daily ingest has stopped, and the "
-        "windows hold no new game (between seasons the daily ingest still succeeds).",
+        "windows hold no new game (between seasons the daily ingest still succeeds). The "
+        "service's /api/health says stale past it.",
     )
     webhook_url: str | None = Field(
         default=None,

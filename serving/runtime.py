@@ -49,12 +49,23 @@ def utc_today() -> date:
     return datetime.now(UTC).date()
 
 
-def store_age(last_game: date | None, on: date, stale_after_days: int) -> dict[str, Any]:
-    """The age in days of the newest stored game on ``on``, and whether it is over
-    ``stale_after_days`` (no stored game is stale). Information for operators: between seasons
-    the newest game is months old and the service is still ready (pure)."""
-    age = (on - last_game).days if last_game is not None else None
-    return {"last_game_age_days": age, "stale": age is None or age > stale_after_days}
+def data_age(
+    last_game: date | None, last_ingest: datetime | None, on: date, stale_after_days: int
+) -> dict[str, Any]:
+    """How old the stored data is on ``on``: the newest game's age in days, when the last
+    successful ingest finished and its age, and ``stale`` when no ingest has succeeded or the
+    last finished more than ``stale_after_days`` days before ``on`` (as the drift check's "stale
+    store" alert counts). Information for operators: between seasons the newest game is months
+    old and a daily ingest that keeps running keeps the store fresh (pure)."""
+    if last_ingest is not None and last_ingest.tzinfo is None:  # SQLite gives UTC without zone
+        last_ingest = last_ingest.replace(tzinfo=UTC)
+    ingest_age = None if last_ingest is None else (on - last_ingest.astimezone(UTC).date()).days
+    return {
+        "last_game_age_days": None if last_game is None else (on - last_game).days,
+        "last_ingest": None if last_ingest is None else last_ingest.isoformat(),
+        "last_ingest_age_days": ingest_age,
+        "stale": ingest_age is None or ingest_age > stale_after_days,
+    }
 
 
 def _without_errors(doc: Any) -> Any:
@@ -131,6 +142,7 @@ class Runtime:
             copies=LocalCopies(settings.state_dir / "served-models"),
         )
         self.data: StoreData | None = None
+        self.last_ingest: datetime | None = None  # read at each poll, for health
         self.data_error: str | None = None
         self.users: dict[str, bool] | None = None
         self._poll = poll
@@ -213,7 +225,10 @@ class Runtime:
     def refresh_data(self) -> bool:
         """Reload the store when it changed (or was never loaded); True when reloaded."""
         try:
+            from ingest.storage import last_ingest
+
             engine = self.engine()
+            self.last_ingest = last_ingest(engine)
             version = fingerprint(engine)
             if self.data is not None and self.data.version == version:
                 return False
@@ -353,7 +368,9 @@ class Runtime:
             data.update(
                 version=self.data.version,
                 last_game_date=last_day.isoformat() if last_day is not None else None,
-                **store_age(last_day, utc_today(), self.settings.stale_ingest_days),
+                **data_age(
+                    last_day, self.last_ingest, utc_today(), self.settings.stale_ingest_days
+                ),
                 **self.data.counts,
             )
         if self.data_error:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
@@ -304,51 +304,69 @@ def test_health_reports_database_cache_and_models(service, stack):
     assert checks["data"]["games"] == len(stack.frames.games)
 
 
-def test_health_says_how_old_the_newest_stored_game_is(service, stack):
-    """The stored games are seasons old: stale, and still ready (as between seasons)."""
-    before = datetime.now(UTC).date()
+def test_health_says_how_old_the_stored_data_is(service, stack, monkeypatch):
+    """No ingest run recorded: stale, and still ready. After a successful ingest it is fresh
+    until more than NBA_STALE_INGEST_DAYS have passed, whatever the newest game's age (months
+    old between seasons)."""
+    from sqlalchemy import delete, insert
+
+    import serving.runtime
+    from core.db import IngestRun
+
+    rt = runtime_of(service)
     response = service.get("/api/health")
-    after = datetime.now(UTC).date()
     assert response.status_code == 200
     body = response.json()
     assert body["ready"] and body["status"] == "ok"
     data = body["checks"]["data"]
     newest = pd.to_datetime(stack.frames.games["game_date"]).max().date()
     assert data["last_game_date"] == newest.isoformat()
-    assert data["last_game_age_days"] in {(before - newest).days, (after - newest).days}
-    assert data["stale"] is True
+    assert data["last_game_age_days"] == (datetime.now(UTC).date() - newest).days
+    assert (data["last_ingest"], data["last_ingest_age_days"], data["stale"]) == (None, None, True)
 
-
-@pytest.mark.parametrize(("past_limit", "stale"), [(-2, False), (0, False), (1, True)])
-def test_health_is_stale_past_the_stale_ingest_days(service, monkeypatch, past_limit, stale):
-    import serving.runtime
-
-    limit = runtime_of(service).settings.stale_ingest_days
-    data = service.get("/api/health").json()["checks"]["data"]
-    newest = date.fromisoformat(data["last_game_date"])
-    age = limit + past_limit
-    monkeypatch.setattr(serving.runtime, "utc_today", lambda: newest + timedelta(days=age))
-    response = service.get("/api/health")
-    assert response.status_code == 200 and response.json()["ready"]
-    data = response.json()["checks"]["data"]
-    assert (data["last_game_age_days"], data["stale"]) == (age, stale)
+    finished = datetime.now(UTC).replace(microsecond=0)
+    run = {"source": "snapshot", "seasons": "x", "season_type": "regular", "status": "ok"}
+    engine = rt.engine()
+    with engine.begin() as conn:
+        conn.execute(insert(IngestRun.__table__).values(**run, finished_at=finished))
+    try:
+        rt.refresh_data()
+        limit = rt.settings.stale_ingest_days
+        for days, stale in ((0, False), (limit, False), (limit + 1, True)):
+            later = finished.date() + timedelta(days=days)
+            monkeypatch.setattr(serving.runtime, "utc_today", lambda later=later: later)
+            response = service.get("/api/health")
+            assert response.status_code == 200 and response.json()["ready"]
+            data = response.json()["checks"]["data"]
+            assert data["last_ingest"] == finished.isoformat()
+            assert (data["last_ingest_age_days"], data["stale"]) == (days, stale)
+            assert data["last_game_age_days"] == (later - newest).days
+    finally:
+        with engine.begin() as conn:
+            conn.execute(delete(IngestRun.__table__).where(IngestRun.seasons == "x"))
+        rt.refresh_data()
 
 
 @pytest.mark.parametrize(
-    ("last_game", "age", "stale"),
+    ("finished", "age", "stale"),
     [
-        (date(2024, 4, 14), 0, False),
-        (date(2024, 4, 11), 3, False),
-        (date(2024, 4, 10), 4, True),
-        (date(2023, 6, 12), 307, True),
+        (datetime(2024, 4, 14, 1, tzinfo=UTC), 0, False),
+        (datetime(2024, 4, 11, 23, 59), 3, False),  # SQLite's: UTC without its zone
+        (datetime(2024, 4, 10, 23, 59, tzinfo=UTC), 4, True),
+        (datetime(2024, 4, 11, 1, tzinfo=timezone(timedelta(hours=5))), 4, True),  # 04-10 UTC
         (None, None, True),
     ],
 )
-def test_store_age_counts_days_to_the_given_day(last_game, age, stale):
-    from serving.runtime import store_age
+def test_data_age_counts_days_from_the_last_ingest_in_utc(finished, age, stale):
+    from serving.runtime import data_age
 
     on = date(2024, 4, 14)
-    assert store_age(last_game, on, 3) == {"last_game_age_days": age, "stale": stale}
+    got = data_age(date(2023, 6, 12), finished, on, 3)
+    assert (got["last_ingest_age_days"], got["stale"], got["last_game_age_days"]) == (
+        age,
+        stale,
+        307,
+    )
 
 
 def test_metrics_are_prometheus_text(service, user_headers):
