@@ -609,12 +609,18 @@ def promote(
         str | None, typer.Option(help="Who (recorded); default: the login name.")
     ] = None,
     gate: Annotated[
-        bool, typer.Option("--gate/--force", help="Pass the metric gate (default) or force.")
-    ] = True,
+        bool, typer.Option("--gate", help="Pass the metric gate (the default).")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote without the gate (needs --reason).")
+    ] = False,
 ) -> None:
     """Make a version the champion: through the metric gate, or forced by a person.
 
     Exit code 1 when the gate refuses it."""
+    if gate and force:
+        raise _fail(ValueError("--gate and --force exclude each other: give one"))
+    gate = not force
     if not gate and not (reason or "").strip():
         raise _fail(ValueError("--force needs --reason TEXT: say why the gate is overridden"))
     if gate and reason is not None:

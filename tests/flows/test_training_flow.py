@@ -350,6 +350,12 @@ def test_models_promote_and_rollback_commands(trained, monkeypatch):
     gated_reason = runner.invoke(app, ["promote", "game-logistic", "2", "--reason", "x"])
     assert gated_reason.exit_code == EXIT_BAD_INPUT, gated_reason.output
     assert "--reason goes with --force" in gated_reason.output
+    both = ["promote", "game-logistic", "2", "--gate", "--force", "--reason", "x"]
+    for given in (both, [*both[:3], "--force", "--gate", "--reason", "x"]):  # in either order
+        conflict = runner.invoke(app, given)
+        assert conflict.exit_code == EXIT_BAD_INPUT, conflict.output
+        assert "--gate and --force exclude each other" in conflict.output
+    assert get_champion(uri, "game-logistic").version == "1"
     nothing_left = runner.invoke(app, ["rollback", "game-logistic"])
     assert nothing_left.exit_code == EXIT_BAD_INPUT, nothing_left.output
     assert "Traceback" not in nothing_left.output and "previous champion" in nothing_left.output
