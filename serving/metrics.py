@@ -6,6 +6,7 @@ import math
 import time
 import warnings
 from collections.abc import Iterator
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -161,6 +162,8 @@ class LiveState:
       and the pool's bound (``pool_size + max_overflow``); equal means the pool is exhausted.
     - ``nba_model_load_failing{model}``: 1 while a model name's champion failed to load (the
       previous version, if any, keeps answering), 0 once a version of it loads.
+    - ``nba_store_last_ingest_timestamp_seconds``: when the store's last successful ingest
+      finished (Unix time, read at each poll of the store; 0 when none is recorded).
     """
 
     NAMES = (
@@ -169,6 +172,10 @@ class LiveState:
         ("nba_database_pool_checked_out", "Database connections checked out of the pool."),
         ("nba_database_pool_capacity", "Most connections the pool opens (size + overflow)."),
         ("nba_model_load_failing", "1 while the champion of a model name failed to load."),
+        (
+            "nba_store_last_ingest_timestamp_seconds",
+            "When the store's last successful ingest finished (Unix time; 0: none recorded).",
+        ),
     )
 
     def __init__(self, runtime: Runtime) -> None:
@@ -211,3 +218,11 @@ class LiveState:
         for name, doc in rt.models.status().items():
             failing.add_metric([name], float("error" in doc))
         yield failing
+        finished = rt.last_ingest
+        if finished is not None and finished.tzinfo is None:  # SQLite: UTC without its zone
+            finished = finished.replace(tzinfo=UTC)
+        yield GaugeMetricFamily(
+            "nba_store_last_ingest_timestamp_seconds",
+            docs["nba_store_last_ingest_timestamp_seconds"],
+            value=finished.timestamp() if finished is not None else 0.0,
+        )

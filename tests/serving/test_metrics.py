@@ -80,6 +80,34 @@ def test_ready_service_exports_backends_pool_and_model_state(service, user_heade
     )
 
 
+def test_the_last_ingest_time_is_exported_for_the_stale_store_alert(service, user_headers):
+    """0 while no successful ingest is recorded (the alert rule then fires), the finish time of
+    the newest successful one once the store is polled again."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import delete, insert
+
+    from core.db import IngestRun
+
+    runtime = runtime_of(service)
+    name = "nba_store_last_ingest_timestamp_seconds"
+    assert value(scrape(service, user_headers), name) == 0.0
+    finished = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    run = {"source": "snapshot", "seasons": "m", "season_type": "regular"}
+    engine = runtime.engine()
+    with engine.begin() as conn:
+        conn.execute(insert(IngestRun.__table__).values(**run, status="ok", finished_at=finished))
+        later = {**run, "status": "failed", "finished_at": finished + timedelta(days=1)}
+        conn.execute(insert(IngestRun.__table__).values(**later))  # a failed run does not count
+    try:
+        runtime.refresh_data()
+        assert value(scrape(service, user_headers), name) == finished.timestamp()
+    finally:
+        with engine.begin() as conn:
+            conn.execute(delete(IngestRun.__table__).where(IngestRun.seasons == "m"))
+        runtime.refresh_data()
+
+
 def test_models_that_do_not_load_show_as_failing_and_not_ready(stack, monkeypatch):
     import registry
 
