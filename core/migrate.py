@@ -21,11 +21,24 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database to ``revision`` (idempotent)."""
+    """Bring the database to ``revision`` (idempotent). A database stamped with a revision
+    this project does not have (another application's, such as MLflow's own store) is a
+    ValueError saying so, and is left unchanged."""
+    from alembic.util.exc import CommandError
+
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    except CommandError as exc:
+        if "Can't locate revision" not in str(exc):
+            raise
+        url = engine.url.render_as_string(hide_password=True)
+        raise ValueError(
+            f"the database {url} is not this project's store: its schema revision is unknown "
+            f"here ({exc}); point NBA_DATABASE_URL (or NBA_STATE_DIR) at the store of nba-mlops"
+        ) from None
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -158,7 +158,14 @@ def _fail(exc: BaseException, as_json: bool = False) -> typer.Exit:
 
 
 def _exit_code(exc: BaseException) -> int | None:
-    """The exit code of an expected failure; None for anything else."""
+    """The exit code of an expected failure; None for anything else. A file that is not a
+    database (a damaged ``nba.db`` or ``mlflow.db``, another file under its name) is SQLite's
+    plain ``DatabaseError``: bad input. Its subclasses (integrity, SQL errors) are defects and
+    keep their traceback."""
+    from sqlalchemy.exc import DatabaseError
+
+    if type(exc) is DatabaseError:
+        return EXIT_BAD_INPUT
     return next((c for kind, c in _expected_errors().items() if isinstance(exc, kind)), None)
 
 

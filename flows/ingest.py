@@ -105,6 +105,9 @@ def plan_ingest(
     src = make_source(source, settings)
     plan = [(s, t) for t in types for s in plan_seasons(src, source, seasons, t)]
     if source == "snapshot":
+        if not any(src.seasons(t, recorded=True) for t in SEASON_TYPES):
+            # a folder of no season at all (an empty one, or a parent of the snapshot's)
+            raise ValueError(_nothing_to_ingest(src, source, []))
         held = {s for t in types for s in src.seasons(t, recorded=True)}
         missing = sorted({s for s, _ in plan} - held)
         if missing and held:

@@ -505,11 +505,17 @@ def training_request(models: list[str] | None, eval_season: str | None) -> list[
 
 def check_eval_season(eval_season: str | None, stored: Iterable[str]) -> None:
     """A ValueError when an asked-for evaluation season is not in the store, or is its oldest
-    season (nothing before it to train on); also when the store holds no games at all."""
+    season (nothing before it to train on); also when the store holds no games at all, or one
+    season only (the default evaluation season would then be its oldest)."""
     seasons = sorted(set(stored), key=season_start_year)
     if not seasons:
         raise ValueError("the store holds no games: run `nba-mlops ingest` first")
     if eval_season is None:
+        if len(seasons) == 1:
+            raise ValueError(
+                f"the store holds one season ({seasons[0]}): training scores each model on a "
+                "season after the ones it was fit on, so ingest at least one earlier season"
+            )
         return
     if eval_season not in seasons:
         held = season_spans(seasons)

@@ -197,6 +197,42 @@ def test_status_and_models_on_a_state_folder_that_does_not_exist_create_nothing(
     assert not (clean_env / "state").exists()
 
 
+@pytest.mark.parametrize("command", ["status", "models"])
+def test_a_damaged_store_file_is_one_line_and_exit_2(clean_env, command):
+    """A file that is not a database where the store or the registry should be (damaged, or
+    another file copied there): one line saying so, never a traceback."""
+    state = clean_env / "state"
+    state.mkdir()
+    for name in ("nba.db", "mlflow.db"):
+        (state / name).write_text("not a database\n")
+    result = runner.invoke(app, [command, "--json"])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert json.loads(result.stdout) == {
+        "error": "database: DatabaseError: file is not a database",
+        "exit_code": EXIT_BAD_INPUT,
+    }
+    assert "Traceback" not in result.output
+
+
+def test_a_database_of_another_schema_is_named_and_left_unchanged(clean_env, monkeypatch):
+    """NBA_DATABASE_URL at another application's alembic-managed database (MLflow's store is
+    the easy mistake): exit 2 naming it; nothing is written to it."""
+    import sqlite3
+
+    other = clean_env / "mlflow.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        conn.execute("INSERT INTO alembic_version VALUES ('dc11669786a5')")
+    monkeypatch.setenv("NBA_DATABASE_URL", f"sqlite:///{other}")
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == EXIT_BAD_INPUT, result.output
+    assert f"the database sqlite:///{other} is not this project's store" in result.output
+    assert "Can't locate revision identified by 'dc11669786a5'" in result.output
+    with sqlite3.connect(other) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert tables == {"alembic_version"}
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
@@ -425,8 +461,10 @@ def test_train_checks_the_store_and_the_evaluation_season_before_the_flow_runs(e
     for season, message in (
         ("2021-22", "evaluation season 2021-22 is not in the store (2022-23)"),
         ("2022-23", "evaluation season 2022-23 is the oldest in the store: no earlier season"),
+        (None, "the store holds one season (2022-23): training scores each model on a season"),
     ):
-        result = runner.invoke(app, ["train", "--eval-season", season, "--json"])
+        asked = ["--eval-season", season] if season else []  # None: the default season
+        result = runner.invoke(app, ["train", *asked, "--json"])
         assert result.exit_code == EXIT_BAD_INPUT, result.output
         assert message in json.loads(result.stdout)["error"]
     assert flow_runs("training") == before

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 import flows.ingest
 from core.db import IngestRun, Player, PlayerGame, Team, TeamGame
 from core.settings import Settings
-from flows.ingest import ingest_flow, schedule_flow
+from flows.ingest import ingest_flow, plan_ingest, schedule_flow
 from flows.resources import open_store
 from ingest.errors import NBAApiUnavailable, SourceDataError
 from ingest.snapshot import SnapshotSource
@@ -216,6 +216,12 @@ def test_an_empty_data_folder_is_named(tmp_path):
     with pytest.raises(ValueError) as caught:
         ingest_flow(source="snapshot", settings=settings_for(tmp_path, empty))
     assert str(caught.value).startswith(f"nothing to ingest: the folder {empty} holds no season")
+    assert not (tmp_path / "state").exists()  # refused before a store is made
+    parent = tmp_path / "parent"  # a folder above the snapshot's: the same, for any season
+    (parent / "nba" / "team_game_logs" / "regular_season").mkdir(parents=True)
+    for seasons in (None, "2023-24"):
+        with pytest.raises(ValueError, match=f"the folder {parent} holds no season files"):
+            plan_ingest("snapshot", seasons, "regular", settings_for(tmp_path, parent))
 
 
 def test_an_uncompressed_season_file_is_named(tmp_path, snapshot):
