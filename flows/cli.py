@@ -96,15 +96,11 @@ def _expected_errors() -> dict[type[BaseException], int]:
     }
 
 
-class _NoTracebackFor(logging.Filter):
+class _NoTracebackOfExpectedFailures(logging.Filter):
     """Drop tracebacks of expected failures from Prefect's run loggers (the CLI states the reason)."""
 
-    def __init__(self, types: tuple[type[BaseException], ...]) -> None:
-        super().__init__()
-        self.types = types
-
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], self.types):
+        if record.exc_info and _exit_code(record.exc_info[1]) is not None:
             record.exc_info = None
             record.exc_text = None
         return True
@@ -123,7 +119,7 @@ def _setup(settings: Settings) -> None:
     )
     for noisy in ("httpx", "great_expectations", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    quiet = _NoTracebackFor(tuple(_expected_errors()))
+    quiet = _NoTracebackOfExpectedFailures()
     for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.engine"):
         logging.getLogger(name).addFilter(quiet)
     # One line per finished task (an ingest has a hundred) says nothing the progress lines and

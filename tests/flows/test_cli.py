@@ -197,8 +197,8 @@ def test_status_and_models_on_a_state_folder_that_does_not_exist_create_nothing(
     assert not (clean_env / "state").exists()
 
 
-@pytest.mark.parametrize("command", ["status", "models"])
-def test_a_damaged_store_file_is_one_line_and_exit_2(clean_env, command):
+@pytest.mark.parametrize("command", ["status", "models", "ingest"])
+def test_a_damaged_store_file_is_one_line_and_exit_2(env, clean_env, command):
     """A file that is not a database where the store or the registry should be (damaged, or
     another file copied there): one line saying so, never a traceback."""
     state = clean_env / "state"
