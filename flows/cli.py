@@ -434,7 +434,9 @@ def train(
     from flows.training import (
         TrainingIncomplete,
         check_eval_season,
+        check_points_season,
         run_training,
+        stored_player_seasons,
         stored_seasons,
         training_request,
     )
@@ -445,9 +447,10 @@ def train(
         if chosen == []:
             raise ValueError(f"--models names no model: {models!r}")
         # a bad request, an unreachable MLflow or store fail before a flow run starts
-        training_request(chosen, eval_season)
+        names = training_request(chosen, eval_season)
         check_tracking(settings.resolved_mlflow_tracking_uri)
         check_eval_season(eval_season, stored_seasons(settings))
+        check_points_season(eval_season, names, stored_player_seasons(settings))
         with running_flow(as_json):
             summary = run_training(
                 settings,

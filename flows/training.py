@@ -172,15 +172,42 @@ def evaluation_seasons(
             seasons[POINTS] = newest
     elif points and not frames.player_games.empty:
         if seasons_without_player_logs(frames, [eval_season]):
-            newest = newest_player_season(frames)
-            raise ValueError(
-                f"evaluation season {eval_season} has no player game logs in the store: "
-                f"{', '.join(points)} cannot be scored there; leave out --eval-season (the "
-                f"points models are then evaluated on {newest}, the newest season with player "
-                "logs) or train only the game models (--models)"
-            )
+            raise ValueError(no_player_logs(eval_season, points, newest_player_season(frames)))
         seasons[POINTS] = eval_season
     return seasons
+
+
+def no_player_logs(eval_season: str, points: list[str], newest: str | None) -> str:
+    """Why points models cannot be evaluated on ``eval_season`` (no player rows there)."""
+    return (
+        f"evaluation season {eval_season} has no player game logs in the store: "
+        f"{', '.join(points)} cannot be scored there; leave out --eval-season (the points "
+        f"models are then evaluated on {newest}, the newest season with player logs) or train "
+        "only the game models (--models)"
+    )
+
+
+def check_points_season(eval_season: str | None, names: list[str], held: set[str]) -> None:
+    """``evaluation_seasons``' ValueError before a flow run: points models among ``names``
+    asked to be evaluated on a season without player rows, while the store holds player rows
+    of the seasons ``held`` (pure)."""
+    from training.models import POINTS, task_of
+
+    points = [n for n in names if task_of(n) == POINTS]
+    if eval_season is None or not points or not held or eval_season in held:
+        return
+    raise ValueError(no_player_logs(eval_season, points, max(held, key=season_start_year)))
+
+
+def stored_player_seasons(settings: Settings) -> set[str]:
+    """The regular seasons of which the store holds player rows (an existing store)."""
+    from ingest.storage import store_status
+
+    return {
+        row["season"]
+        for row in store_status(open_store(settings))
+        if row["season_type"] == REGULAR and row["player_rows"]
+    }
 
 
 def latest_complete_season(game_frame: pd.DataFrame) -> str:

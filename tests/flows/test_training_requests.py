@@ -85,8 +85,12 @@ def test_a_newest_season_without_player_logs_evaluates_the_points_models_on_the_
     assert table.exit_code == 0, table.output
     assert re.search(rf"player-ridge\s.*\s2\s.*\s{SEASONS[-2]}\s", table.output), table.output
 
+    def no_flow_run(*args, **kwargs):
+        raise AssertionError("the request is refused before a flow run starts")
+
+    monkeypatch.setattr("flows.training.run_training", no_flow_run)
     refused = runner.invoke(app, ["train", "--models", pair, "--eval-season", SEASONS[-1]])
-    assert refused.exit_code == EXIT_BAD_INPUT
+    assert refused.exit_code == EXIT_BAD_INPUT, refused.output
     message = " ".join(refused.output.split())
     assert f"evaluation season {SEASONS[-1]} has no player game logs in the store" in message
     assert f"evaluated on {SEASONS[-2]}" in message
