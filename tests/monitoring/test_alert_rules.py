@@ -31,6 +31,8 @@ from tests.serving.conftest import (
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
 RULES = DEPLOY / "alerts.yml"
 RULE_TESTS = DEPLOY / "alerts_test.yml"
+# The alerts that watch days, evaluated every 5 minutes (every 15 s, 3 days take promtool 20 s).
+DAILY_RULE_TESTS = DEPLOY / "alerts_test_daily.yml"
 CONFIG = DEPLOY / "prometheus.yml"
 # Written by Prometheus itself for every scrape target, not by the service.
 PROMETHEUS_SERIES = {"up"}
@@ -124,8 +126,9 @@ def test_rules_are_valid():
 
 
 def test_rule_unit_tests_pass():
-    result = run_promtool("test", "rules", str(RULE_TESTS))
+    result = run_promtool("test", "rules", str(RULE_TESTS), str(DAILY_RULE_TESTS))
     assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == 2, result.stdout
 
 
 def test_a_broken_rule_fails_the_unit_tests(tmp_path):
@@ -137,11 +140,21 @@ def test_a_broken_rule_fails_the_unit_tests(tmp_path):
     result = run_promtool("test", "rules", "alerts_test.yml", cwd=tmp_path)
     assert result.returncode != 0
     assert "NbaApiHighErrorRate" in result.stdout + result.stderr
+    # and the daily ones a wrong number of days (3 turned into 4)
+    assert "> 3 * 86400" in text
+    (tmp_path / "alerts.yml").write_text(text.replace("> 3 * 86400", "> 4 * 86400"))
+    shutil.copy(DAILY_RULE_TESTS, tmp_path / "alerts_test_daily.yml")
+    result = run_promtool("test", "rules", "alerts_test_daily.yml", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "NbaStoreStale" in result.stdout + result.stderr
 
 
 def test_every_alert_has_a_case_that_fires_and_one_that_does_not():
     cases: dict[str, set[str]] = {}
-    for test in yaml.safe_load(RULE_TESTS.read_text())["tests"]:
+    tests = [
+        t for f in (RULE_TESTS, DAILY_RULE_TESTS) for t in yaml.safe_load(f.read_text())["tests"]
+    ]
+    for test in tests:
         for case in test.get("alert_rule_test", []):
             cases.setdefault(case["alertname"], set()).add(
                 "fires" if case.get("exp_alerts") else "quiet"
