@@ -131,22 +131,22 @@ def test_rule_unit_tests_pass():
     assert result.stdout.count("SUCCESS") == 2, result.stdout
 
 
-def test_a_broken_rule_fails_the_unit_tests(tmp_path):
-    """The unit tests notice a wrong threshold (here: 5% turned into 1%)."""
+@pytest.mark.parametrize(
+    ("right", "wrong", "tests", "alert"),
+    [
+        (") > 0.05", ") > 0.01", RULE_TESTS, "NbaApiHighErrorRate"),  # 5% turned into 1%
+        ("> 3 * 86400", "> 4 * 86400", DAILY_RULE_TESTS, "NbaStoreStale"),  # 3 days into 4
+    ],
+)
+def test_a_broken_rule_fails_the_unit_tests(tmp_path, right, wrong, tests, alert):
+    """The unit tests notice a wrong threshold."""
     text = RULES.read_text()
-    assert ") > 0.05" in text
-    (tmp_path / "alerts.yml").write_text(text.replace(") > 0.05", ") > 0.01"))
-    shutil.copy(RULE_TESTS, tmp_path / "alerts_test.yml")
-    result = run_promtool("test", "rules", "alerts_test.yml", cwd=tmp_path)
+    assert right in text
+    (tmp_path / "alerts.yml").write_text(text.replace(right, wrong))
+    shutil.copy(tests, tmp_path / tests.name)
+    result = run_promtool("test", "rules", tests.name, cwd=tmp_path)
     assert result.returncode != 0
-    assert "NbaApiHighErrorRate" in result.stdout + result.stderr
-    # and the daily ones a wrong number of days (3 turned into 4)
-    assert "> 3 * 86400" in text
-    (tmp_path / "alerts.yml").write_text(text.replace("> 3 * 86400", "> 4 * 86400"))
-    shutil.copy(DAILY_RULE_TESTS, tmp_path / "alerts_test_daily.yml")
-    result = run_promtool("test", "rules", "alerts_test_daily.yml", cwd=tmp_path)
-    assert result.returncode != 0
-    assert "NbaStoreStale" in result.stdout + result.stderr
+    assert alert in result.stdout + result.stderr
 
 
 def test_every_alert_has_a_case_that_fires_and_one_that_does_not():
