@@ -11,7 +11,7 @@ import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, select, tuple_
@@ -100,11 +100,15 @@ def stored_digests(engine: Engine) -> dict[str, tuple[str, list[int] | None]]:
 
 
 def last_ingest(engine: Engine) -> datetime | None:
-    """When the newest successful ingest finished (None: none has)."""
+    """When the newest successful ingest finished, in UTC (None: none has). SQLite gives the
+    stored UTC time back without its zone; PostgreSQL with it."""
     with engine.connect() as conn:
-        return conn.execute(
+        finished = conn.execute(
             select(func.max(IngestRun.finished_at)).where(IngestRun.status == "ok")
         ).scalar_one()
+    if finished is None or finished.tzinfo is not None:
+        return finished
+    return finished.replace(tzinfo=UTC)
 
 
 def batch_rows(batch: Batch) -> list[int]:

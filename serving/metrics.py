@@ -6,7 +6,6 @@ import math
 import time
 import warnings
 from collections.abc import Iterator
-from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
@@ -219,8 +218,6 @@ class LiveState:
             failing.add_metric([name], float("error" in doc))
         yield failing
         finished = rt.last_ingest
-        if finished is not None and finished.tzinfo is None:  # SQLite: UTC without its zone
-            finished = finished.replace(tzinfo=UTC)
         yield GaugeMetricFamily(
             "nba_store_last_ingest_timestamp_seconds",
             docs["nba_store_last_ingest_timestamp_seconds"],

@@ -57,8 +57,6 @@ def data_age(
     last finished more than ``stale_after_days`` days before ``on`` (as the drift check's "stale
     store" alert counts). Information for operators: between seasons the newest game is months
     old and a daily ingest that keeps running keeps the store fresh (pure)."""
-    if last_ingest is not None and last_ingest.tzinfo is None:  # SQLite gives UTC without zone
-        last_ingest = last_ingest.replace(tzinfo=UTC)
     ingest_age = None if last_ingest is None else (on - last_ingest.astimezone(UTC).date()).days
     return {
         "last_game_age_days": None if last_game is None else (on - last_game).days,

@@ -351,7 +351,7 @@ def test_health_says_how_old_the_stored_data_is(service, stack, monkeypatch):
     ("finished", "age", "stale"),
     [
         (datetime(2024, 4, 14, 1, tzinfo=UTC), 0, False),
-        (datetime(2024, 4, 11, 23, 59), 3, False),  # SQLite's: UTC without its zone
+        (datetime(2024, 4, 11, 23, 59, tzinfo=UTC), 3, False),
         (datetime(2024, 4, 10, 23, 59, tzinfo=UTC), 4, True),
         (datetime(2024, 4, 11, 1, tzinfo=timezone(timedelta(hours=5))), 4, True),  # 04-10 UTC
         (None, None, True),
